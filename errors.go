@@ -1,0 +1,95 @@
+package eventsource
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error this module returns for one of these conditions
+// matches the sentinel with errors.Is; typed errors add the detail.
+var (
+	// ErrNotFound: the stream or aggregate has no events.
+	ErrNotFound = errors.New("eventsource: not found")
+	// ErrNoEventsProduced: a command handler returned no events, or Save was
+	// called with none.
+	ErrNoEventsProduced = errors.New("eventsource: no events produced")
+	// ErrConcurrency: the stream's version is not the expected one. Returned
+	// as a *ConcurrencyError.
+	ErrConcurrency = errors.New("eventsource: concurrency conflict")
+	// ErrUnknownEventType: a record's type name is not bound. Returned as an
+	// *UnknownEventTypeError.
+	ErrUnknownEventType = errors.New("eventsource: unknown event type")
+	// ErrDuplicateEvent: an event ID is already stored at another place, or
+	// a retried append matches what is stored only in part.
+	ErrDuplicateEvent = errors.New("eventsource: duplicate event id")
+	// ErrDuplicateType: two Go types claim one event type name in Bind.
+	ErrDuplicateType = errors.New("eventsource: duplicate event type")
+	// ErrInvalidStreamID: a stream ID is empty, too long, not valid UTF-8 or
+	// holds a NUL byte.
+	ErrInvalidStreamID = errors.New("eventsource: invalid stream id")
+	// ErrInvalidEvent: an event or record is malformed (no type name,
+	// versions out of sequence, events of two aggregates in one Save, bad
+	// metadata, nil event).
+	ErrInvalidEvent = errors.New("eventsource: invalid event")
+	// ErrTooLarge: a payload or batch is larger than the store accepts.
+	ErrTooLarge = errors.New("eventsource: too large")
+	// ErrCorruptData: stored bytes could not be decoded. Returned as a
+	// *DecodeError.
+	ErrCorruptData = errors.New("eventsource: corrupt data")
+	// ErrNoCommandHandler: Apply was called on a repository whose aggregate
+	// does not implement CommandHandler.
+	ErrNoCommandHandler = errors.New("eventsource: aggregate is not a command handler")
+	// ErrInvalidConfig: a repository or store was built with bad options.
+	ErrInvalidConfig = errors.New("eventsource: invalid configuration")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("eventsource: store closed")
+)
+
+// ConcurrencyError reports an append whose expected version did not match.
+// It matches ErrConcurrency.
+type ConcurrencyError struct {
+	Stream   string
+	Expected ExpectedVersion
+	Actual   int64 // the stream's version when the append was refused
+}
+
+func (e *ConcurrencyError) Error() string {
+	return fmt.Sprintf("eventsource: concurrency conflict on stream %q: expected version %s, actual %d",
+		e.Stream, e.Expected, e.Actual)
+}
+
+// Unwrap makes errors.Is(err, ErrConcurrency) true.
+func (e *ConcurrencyError) Unwrap() error { return ErrConcurrency }
+
+// UnknownEventTypeError names a type that no Bind registered. It matches
+// ErrUnknownEventType.
+type UnknownEventTypeError struct {
+	Type  string
+	Codec string // set when the type is known but the codec is not
+}
+
+func (e *UnknownEventTypeError) Error() string {
+	if e.Codec != "" {
+		return fmt.Sprintf("eventsource: unknown codec %q for event type %q", e.Codec, e.Type)
+	}
+	return fmt.Sprintf("eventsource: unknown event type %q", e.Type)
+}
+
+// Unwrap makes errors.Is(err, ErrUnknownEventType) true.
+func (e *UnknownEventTypeError) Unwrap() error { return ErrUnknownEventType }
+
+// DecodeError reports a record whose bytes could not be decoded. It matches
+// ErrCorruptData and the codec's own error.
+type DecodeError struct {
+	Stream  string
+	Version int64
+	Type    string
+	Err     error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("eventsource: decode %s event at %q version %d: %v", e.Type, e.Stream, e.Version, e.Err)
+}
+
+// Unwrap returns ErrCorruptData and the codec's error.
+func (e *DecodeError) Unwrap() []error { return []error{ErrCorruptData, e.Err} }

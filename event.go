@@ -1,0 +1,73 @@
+package eventsource
+
+import (
+	"reflect"
+	"time"
+)
+
+// Event is a fact that happened to an aggregate. Embed Model to implement it,
+// or implement the three methods directly.
+type Event interface {
+	// AggregateID identifies the aggregate (and so the stream) the event
+	// belongs to.
+	AggregateID() string
+	// EventVersion is the event's version in its stream: 1 for the first.
+	EventVersion() int64
+	// EventAt is when the event happened.
+	EventAt() time.Time
+}
+
+// EventTyper overrides an event's type name. Without it the name is the Go
+// struct's name (UserCreated). The name is what stores keep, so renaming a Go
+// type without an EventType method breaks loading of old events.
+type EventTyper interface {
+	EventType() string
+}
+
+// Model is the embeddable base of an event. The repository fills in Version
+// and At when they are zero, and ID when it is empty (on Apply).
+type Model struct {
+	ID      string    // aggregate ID
+	Version int64     // version of this event in its stream
+	At      time.Time // when the event happened
+}
+
+// AggregateID implements Event.
+func (m Model) AggregateID() string { return m.ID }
+
+// EventVersion implements Event.
+func (m Model) EventVersion() int64 { return m.Version }
+
+// EventAt implements Event.
+func (m Model) EventAt() time.Time { return m.At }
+
+// setModel lets the repository and serializer fill in the model of an event
+// passed by pointer. It is promoted to every struct that embeds Model.
+func (m *Model) model() *Model { return m }
+
+type modeler interface{ model() *Model }
+
+// modelOf returns the embedded Model of e, or nil when e does not embed one
+// addressably.
+func modelOf(e Event) *Model {
+	if m, ok := e.(modeler); ok {
+		return m.model()
+	}
+	return nil
+}
+
+// EventType returns the type name of e: its EventType method's result, or
+// the name of its struct type.
+func EventType(e Event) string {
+	if t, ok := e.(EventTyper); ok {
+		return t.EventType()
+	}
+	t := reflect.TypeOf(e)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return ""
+	}
+	return t.Name()
+}

@@ -1,0 +1,3 @@
+module github.com/eventsource-go/eventsource
+
+go 1.26.8

@@ -1,0 +1,399 @@
+// Package memory is an in-memory eventsource.Store: the whole contract,
+// including the global log, a live signal, stream listing and deletion, safe
+// for concurrent use. It is meant for tests and for caches; nothing survives
+// the process.
+//
+//	s := memory.New()
+//	repo := eventsource.New(&User{}, eventsource.WithStore(s))
+package memory
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+)
+
+// Store is an in-memory event store. Build it with New.
+type Store struct {
+	maxData int
+	batch   int
+
+	mu      sync.RWMutex
+	log     []entry            // the global log; position = index+1
+	streams map[string]*stream // by stream ID
+	ids     map[string]int     // event ID -> index in log
+	changed chan struct{}      // closed and replaced by each append
+	closed  bool
+}
+
+type entry struct {
+	rec     eventsource.Record
+	deleted bool
+}
+
+type stream struct {
+	entries []int // indexes into log, in version order
+}
+
+func (s *stream) version() int64 { return int64(len(s.entries)) }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxDataSize sets the largest Data a record may have
+// (eventsource.DefaultMaxData by default).
+func WithMaxDataSize(n int) Option { return func(s *Store) { s.maxData = n } }
+
+// WithBatchSize sets how many records a read copies under the lock at a time
+// (256 by default).
+func WithBatchSize(n int) Option { return func(s *Store) { s.batch = n } }
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		maxData: eventsource.DefaultMaxData,
+		batch:   256,
+		streams: map[string]*stream{},
+		ids:     map[string]int{},
+		changed: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.batch < 1 {
+		s.batch = 1
+	}
+	return s
+}
+
+// Close makes every later call fail with eventsource.ErrClosed and ends Notify channels.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.changed)
+	}
+	return nil
+}
+
+func cloneRecord(r eventsource.Record) eventsource.Record {
+	r.Data = slices.Clone(r.Data)
+	if r.Data == nil {
+		r.Data = []byte{}
+	}
+	r.Metadata = maps.Clone(r.Metadata)
+	return r
+}
+
+// Append implements eventsource.Store.
+func (s *Store) Append(ctx context.Context, id string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	recs := make([]eventsource.Record, len(records))
+	copy(recs, records)
+	if err := eventsource.ValidateAppend(id, expected, recs, s.maxData); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	for i := range recs {
+		recs[i] = cloneRecord(recs[i])
+		recs[i].StreamID = id
+	}
+	testhook.BeforeCommit(ctx)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventsource.AppendResult{}, eventsource.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	st := s.streams[id]
+	var current int64
+	if st != nil {
+		current = st.version()
+	}
+	if res, done, err := s.retried(id, expected, recs); done {
+		return res, err
+	}
+	if !expected.Matches(current) {
+		return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: current}
+	}
+	if st == nil {
+		st = &stream{}
+		s.streams[id] = st
+	}
+	now := time.Now().UTC()
+	res := eventsource.AppendResult{StreamID: id, FirstVersion: current + 1, FirstPosition: uint64(len(s.log)) + 1}
+	for i := range recs {
+		r := &recs[i]
+		r.Version = current + int64(i) + 1
+		r.Position = uint64(len(s.log)) + 1
+		r.RecordedAt = now
+		s.ids[r.EventID] = len(s.log)
+		st.entries = append(st.entries, len(s.log))
+		s.log = append(s.log, entry{rec: *r})
+	}
+	res.LastVersion = st.version()
+	res.LastPosition = uint64(len(s.log))
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return res, nil
+}
+
+// retried decides whether recs were stored already: done is false when none
+// of their IDs is known; otherwise the append is either an idempotent retry
+// (the original result) or a duplicate.
+func (s *Store) retried(id string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, bool, error) {
+	first, found := s.ids[recs[0].EventID]
+	if !found {
+		for _, r := range recs[1:] {
+			if _, dup := s.ids[r.EventID]; dup {
+				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, id, r.EventID)
+			}
+		}
+		return eventsource.AppendResult{}, false, nil
+	}
+	stored := s.log[first].rec
+	base := stored.Version - 1
+	st := s.streams[id]
+	ok := stored.StreamID == id && !s.log[first].deleted && st != nil && int(base)+len(recs) <= len(st.entries) &&
+		(expected == eventsource.Any || expected.Matches(base))
+	for i := 0; ok && i < len(recs); i++ {
+		ok = s.log[st.entries[int(base)+i]].rec.EventID == recs[i].EventID
+	}
+	if !ok {
+		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
+			eventsource.ErrDuplicateEvent, id, recs[0].EventID, stored.StreamID, stored.Version)
+	}
+	last := s.log[st.entries[int(base)+len(recs)-1]].rec
+	return eventsource.AppendResult{
+		StreamID: id, FirstVersion: stored.Version, LastVersion: last.Version,
+		FirstPosition: stored.Position, LastPosition: last.Position,
+	}, true, nil
+}
+
+// ReadStream implements eventsource.Store.
+func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		if err := eventsource.ValidateStreamID(id); err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		if from < 1 {
+			from = 1
+		}
+		next := from
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			batch, err := s.streamBatch(id, next, to)
+			if err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			for _, r := range batch {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if len(batch) < s.batch {
+				return
+			}
+			next = batch[len(batch)-1].Version + 1
+		}
+	}
+}
+
+func (s *Store) streamBatch(id string, from, to int64) ([]eventsource.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, eventsource.ErrClosed
+	}
+	st := s.streams[id]
+	if st == nil || from > st.version() {
+		return nil, nil
+	}
+	end := st.version()
+	if to > 0 && to < end {
+		end = to
+	}
+	if end-from+1 > int64(s.batch) {
+		end = from + int64(s.batch) - 1
+	}
+	out := make([]eventsource.Record, 0, max(end-from+1, 0))
+	for v := from; v <= end; v++ {
+		out = append(out, cloneRecord(s.log[st.entries[v-1]].rec))
+	}
+	return out, nil
+}
+
+// ReadAll implements eventsource.Store.
+func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		if from < 1 {
+			from = 1
+		}
+		next := from
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			batch, scanned, err := s.logBatch(next, &f)
+			if err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			for _, r := range batch {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if scanned == 0 {
+				return
+			}
+			next += scanned
+		}
+	}
+}
+
+// logBatch returns the matching records among up to s.batch*8 entries from
+// position from, and how many positions it looked at.
+func (s *Store) logBatch(from uint64, f *eventsource.Filter) ([]eventsource.Record, uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, 0, eventsource.ErrClosed
+	}
+	if from > uint64(len(s.log)) {
+		return nil, 0, nil
+	}
+	var out []eventsource.Record
+	i := from - 1
+	limit := min(uint64(len(s.log)), i+uint64(s.batch)*8)
+	for ; i < limit && len(out) < s.batch; i++ {
+		e := &s.log[i]
+		if !e.deleted && f.Match(&e.rec) {
+			out = append(out, cloneRecord(e.rec))
+		}
+	}
+	return out, i - (from - 1), nil
+}
+
+// Notify implements eventsource.Notifier.
+func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
+	s.mu.RLock()
+	closed := s.closed
+	ch := s.changed
+	s.mu.RUnlock()
+	if closed {
+		return nil, eventsource.ErrClosed
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			}
+			s.mu.RLock()
+			closed, ch = s.closed, s.changed
+			s.mu.RUnlock()
+			if closed {
+				return
+			}
+			select {
+			case out <- struct{}{}:
+			default: // a signal is pending already
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Head implements eventsource.HeadReader.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, eventsource.ErrClosed
+	}
+	return uint64(len(s.log)), nil
+}
+
+// ListStreams implements eventsource.StreamLister.
+func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
+	return func(yield func(eventsource.StreamInfo, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(eventsource.StreamInfo{}, err)
+			return
+		}
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			yield(eventsource.StreamInfo{}, eventsource.ErrClosed)
+			return
+		}
+		var infos []eventsource.StreamInfo
+		for id, st := range s.streams {
+			if strings.HasPrefix(id, prefix) {
+				infos = append(infos, eventsource.StreamInfo{StreamID: id, Version: st.version()})
+			}
+		}
+		s.mu.RUnlock()
+		sort.Slice(infos, func(i, j int) bool { return infos[i].StreamID < infos[j].StreamID })
+		for _, info := range infos {
+			if !yield(info, nil) {
+				return
+			}
+		}
+	}
+}
+
+// DeleteStream implements eventsource.StreamDeleter.
+func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
+	if err := eventsource.ValidateStreamID(id); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventsource.ErrClosed
+	}
+	st := s.streams[id]
+	if st == nil {
+		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
+	}
+	if !expected.Matches(st.version()) {
+		return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
+	}
+	for _, i := range st.entries {
+		delete(s.ids, s.log[i].rec.EventID)
+		s.log[i] = entry{deleted: true} // drop the payload; the position stays taken
+	}
+	delete(s.streams, id)
+	return nil
+}
