@@ -82,12 +82,12 @@ type AppendResult struct {
 
 // Limits every store enforces, so that a record valid on one is valid on all.
 const (
-	MaxStreamIDLength = 255      // bytes
-	MaxTypeLength     = 255      // bytes
-	MaxEventIDLength  = 128      // bytes
-	MaxMetadataKey    = 255      // bytes
-	DefaultMaxData    = 1 << 20  // bytes of Data per record, unless a store is configured otherwise
-	MaxRecordsPerCall = 1 << 16  // records in one append
+	MaxStreamIDLength = 255     // bytes
+	MaxTypeLength     = 255     // bytes
+	MaxEventIDLength  = 128     // bytes
+	MaxMetadataKey    = 255     // bytes
+	DefaultMaxData    = 1 << 20 // bytes of Data per record, unless a store is configured otherwise
+	MaxRecordsPerCall = 1 << 16 // records in one append
 )
 
 // ValidateStreamID reports why id cannot name a stream, wrapping

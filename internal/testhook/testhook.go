@@ -20,3 +20,10 @@ func BeforeCommit(ctx context.Context) {
 		fn(ctx)
 	}
 }
+
+// Has reports whether ctx carries a hook, so a store whose fast path has no
+// separate commit step can take its slow path only in tests.
+func Has(ctx context.Context) bool {
+	_, ok := ctx.Value(key{}).(func(context.Context))
+	return ok
+}
