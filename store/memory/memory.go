@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/broadcast"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
@@ -31,7 +32,7 @@ type Store struct {
 	log     []entry            // the global log; position = index+1
 	streams map[string]*stream // by stream ID
 	ids     map[string]int     // event ID -> index in log
-	changed chan struct{}      // closed and replaced by each append
+	changed *broadcast.Signal  // fired by each append
 	closed  bool
 }
 
@@ -64,7 +65,7 @@ func New(opts ...Option) *Store {
 		batch:   256,
 		streams: map[string]*stream{},
 		ids:     map[string]int{},
-		changed: make(chan struct{}),
+		changed: broadcast.New(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -81,7 +82,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
-		close(s.changed)
+		s.changed.Close()
 	}
 	return nil
 }
@@ -147,8 +148,7 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	res.LastVersion = st.version()
 	res.LastPosition = uint64(len(s.log))
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.changed.Fire()
 	return res, nil
 }
 
@@ -298,34 +298,11 @@ func (s *Store) logBatch(from uint64, f *eventsource.Filter) ([]eventsource.Reco
 // Notify implements eventsource.Notifier.
 func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
 	s.mu.RLock()
-	closed := s.closed
-	ch := s.changed
-	s.mu.RUnlock()
-	if closed {
+	defer s.mu.RUnlock()
+	if s.closed {
 		return nil, eventsource.ErrClosed
 	}
-	out := make(chan struct{}, 1)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-			}
-			s.mu.RLock()
-			closed, ch = s.closed, s.changed
-			s.mu.RUnlock()
-			if closed {
-				return
-			}
-			select {
-			case out <- struct{}{}:
-			default: // a signal is pending already
-			}
-		}
-	}()
-	return out, nil
+	return s.changed.Subscribe(ctx, 0, nil), nil
 }
 
 // Head implements eventsource.HeadReader.
