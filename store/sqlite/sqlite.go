@@ -1,0 +1,683 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/broadcast"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is an event store in one SQLite database. Build it with Open or New.
+type Store struct {
+	db      *sql.DB
+	ownDB   bool
+	prefix  string
+	maxData int
+	batch   int
+	poll    time.Duration
+	log     *slog.Logger
+	auto    bool
+
+	migrateMu sync.Mutex
+	migrated  bool
+
+	wmu    sync.Mutex // one writer at a time in this process
+	signal *broadcast.Signal
+	q      queries
+
+	closeOnce sync.Once
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithTablePrefix sets the prefix of the store's tables ("es_" by default),
+// so several stores can share one database file.
+func WithTablePrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// WithMaxDataSize sets the largest Data a record may have
+// (eventsource.DefaultMaxData by default).
+func WithMaxDataSize(n int) Option { return func(s *Store) { s.maxData = n } }
+
+// WithBatchSize sets how many rows a read fetches per query (1,000 by default).
+func WithBatchSize(n int) Option { return func(s *Store) { s.batch = n } }
+
+// WithPollInterval sets how often Notify looks for appends made by other
+// processes (250ms by default; 0 turns polling off). Appends through this
+// Store wake subscribers at once.
+func WithPollInterval(d time.Duration) Option { return func(s *Store) { s.poll = d } }
+
+// WithLogger sets a logger. Silent by default.
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// WithoutAutoMigrate stops the store from creating or upgrading its schema on
+// first use; call Migrate yourself.
+func WithoutAutoMigrate() Option { return func(s *Store) { s.auto = false } }
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,40}$|^$`)
+
+// DSN returns the data source name Open uses for the file at path: WAL
+// journal, a 10s busy timeout, synchronous=NORMAL, and transactions that take
+// the write lock when they begin. Use it to open a *sql.DB for New.
+func DSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)") // first, so the pragmas below wait too
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database file at path and its schema.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: sqlite: empty path", eventsource.ErrInvalidConfig)
+	}
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s, err := newStore(db, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.ownDB = true
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a store over db, a modernc.org/sqlite database opened with
+// DSN(path) (or equivalent pragmas). It does no I/O; the schema is created
+// on first use unless WithoutAutoMigrate is given. Close does not close db.
+func New(db *sql.DB, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, fmt.Errorf("%w: sqlite: nil *sql.DB", eventsource.ErrInvalidConfig)
+	}
+	return newStore(db, opts)
+}
+
+func newStore(db *sql.DB, opts []Option) (*Store, error) {
+	s := &Store{
+		db: db, prefix: "es_", maxData: eventsource.DefaultMaxData, batch: 1000,
+		poll: 250 * time.Millisecond, auto: true, signal: broadcast.New(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if !identifier.MatchString(s.prefix) {
+		return nil, fmt.Errorf("%w: sqlite: table prefix %q (letters, digits and _ only)", eventsource.ErrInvalidConfig, s.prefix)
+	}
+	if s.batch < 1 {
+		s.batch = 1
+	}
+	if s.maxData <= 0 {
+		s.maxData = eventsource.DefaultMaxData
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.q = newQueries(s.prefix)
+	return s, nil
+}
+
+// Close ends Notify subscriptions and closes the database if Open opened it.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.signal.Close()
+		if s.ownDB {
+			err = s.db.Close()
+		}
+	})
+	return err
+}
+
+// DB returns the underlying database, for read models that want to share it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Migrate creates or upgrades the schema. It is safe to call concurrently
+// and from several processes (it runs in one write transaction).
+func (s *Store) Migrate(ctx context.Context) error {
+	s.migrateMu.Lock()
+	defer s.migrateMu.Unlock()
+	if s.migrated {
+		return nil
+	}
+	files, err := fs.Glob(migrations, "migrations/*.up.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("migrate", err)
+	}
+	defer tx.Rollback()
+	table := s.prefix + "schema_migrations"
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return s.wrap("migrate", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+table).Scan(&current); err != nil {
+		return s.wrap("migrate", err)
+	}
+	for _, f := range files {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(f, "migrations/"), "_", 2)[0])
+		if err != nil || v <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, strings.ReplaceAll(string(body), "{{prefix}}", s.prefix)); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", f, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+			return s.wrap("migrate", err)
+		}
+		s.log.InfoContext(ctx, "sqlite: applied migration", slog.String("file", f))
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap("migrate", err)
+	}
+	s.migrated = true
+	return nil
+}
+
+func (s *Store) ready(ctx context.Context) error {
+	if !s.auto {
+		return nil
+	}
+	s.migrateMu.Lock()
+	done := s.migrated
+	s.migrateMu.Unlock()
+	if done {
+		return nil
+	}
+	return s.Migrate(ctx)
+}
+
+// wrap turns a driver error into one a caller can act on.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed") {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, eventsource.ErrClosed, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+type queries struct {
+	version, upsertStream, updateStream, insertEvent, byEventID, idsAt, stream, head, list, deleteEvents, deleteStream string
+	selectAll                                                                                                            string
+}
+
+const columns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
+
+func newQueries(p string) queries {
+	return queries{
+		version:      `SELECT version FROM ` + p + `streams WHERE stream_id = ?`,
+		upsertStream: `INSERT INTO ` + p + `streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version`,
+		insertEvent:  `INSERT INTO ` + p + `events (stream_id, version, event_id, type, codec, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		byEventID:    `SELECT stream_id, version, position FROM ` + p + `events WHERE event_id = ?`,
+		idsAt:        `SELECT event_id, position FROM ` + p + `events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`,
+		stream:       `SELECT ` + columns + ` FROM ` + p + `events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?`,
+		selectAll:    `SELECT ` + columns + ` FROM ` + p + `events WHERE position >= ?`,
+		head:         `SELECT coalesce(max(position), 0) FROM ` + p + `events`,
+		list:         `SELECT stream_id, version FROM ` + p + `streams WHERE stream_id > ? AND substr(stream_id, 1, ?) = ? ORDER BY stream_id LIMIT ?`,
+		deleteEvents: `DELETE FROM ` + p + `events WHERE stream_id = ?`,
+		deleteStream: `DELETE FROM ` + p + `streams WHERE stream_id = ?`,
+	}
+}
+
+// Append implements eventsource.Store. Appends in one process take turns;
+// across processes SQLite's write lock (with the busy timeout) serialises
+// them. Either way commit order is position order.
+func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	recs := slices.Clone(records)
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.maxData); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	if err := s.ready(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	s.wmu.Lock()
+	res, err := s.append(ctx, stream, expected, recs)
+	s.wmu.Unlock()
+	if err == nil {
+		s.signal.Fire()
+	}
+	return res, err
+}
+
+// errRetryCheck means the append must be checked against what is stored.
+var errRetryCheck = errors.New("check for a retried append")
+
+func (s *Store) append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	defer tx.Rollback()
+	var current int64
+	if err := tx.QueryRowContext(ctx, s.q.version, stream).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	res, err := s.write(ctx, tx, stream, expected, current, recs)
+	if errors.Is(err, errRetryCheck) {
+		tx.Rollback()
+		return s.retried(ctx, stream, expected, current, recs)
+	}
+	if err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	testhook.BeforeCommit(ctx)
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	return res, nil
+}
+
+func (s *Store) write(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
+	if !expected.Matches(current) {
+		return eventsource.AppendResult{}, errRetryCheck
+	}
+	last := current + int64(len(recs))
+	if _, err := tx.ExecContext(ctx, s.q.upsertStream, stream, last); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	stmt, err := tx.PrepareContext(ctx, s.q.insertEvent)
+	if err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	defer stmt.Close()
+	now := time.Now().UTC().UnixNano()
+	res := eventsource.AppendResult{StreamID: stream, FirstVersion: current + 1, LastVersion: last}
+	for i := range recs {
+		r := &recs[i]
+		md, err := encodeMetadata(r.Metadata)
+		if err != nil {
+			return eventsource.AppendResult{}, err
+		}
+		data := r.Data
+		if data == nil {
+			data = []byte{}
+		}
+		out, err := stmt.ExecContext(ctx, stream, current+int64(i)+1, r.EventID, r.Type, r.Codec, data, md, now)
+		if isUnique(err) {
+			return eventsource.AppendResult{}, errRetryCheck
+		}
+		if err != nil {
+			return eventsource.AppendResult{}, err
+		}
+		pos, err := out.LastInsertId()
+		if err != nil {
+			return eventsource.AppendResult{}, err
+		}
+		if i == 0 {
+			res.FirstPosition = uint64(pos)
+		}
+		res.LastPosition = uint64(pos)
+	}
+	return res, nil
+}
+
+// retried decides what an append that could not be written is: an exact
+// retry of one already stored (its original result), a duplicate, or a
+// version conflict.
+func (s *Store) retried(ctx context.Context, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
+	var firstStream string
+	var firstVersion int64
+	var firstPos uint64
+	err := s.db.QueryRowContext(ctx, s.q.byEventID, recs[0].EventID).Scan(&firstStream, &firstVersion, &firstPos)
+	if errors.Is(err, sql.ErrNoRows) {
+		for _, r := range recs[1:] {
+			err := s.db.QueryRowContext(ctx, s.q.byEventID, r.EventID).Scan(&firstStream, &firstVersion, &firstPos)
+			if err == nil {
+				return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, stream, r.EventID)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return eventsource.AppendResult{}, s.wrap("append", err)
+			}
+		}
+		return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
+	}
+	if err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	base := firstVersion - 1
+	dup := fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
+		eventsource.ErrDuplicateEvent, stream, recs[0].EventID, firstStream, firstVersion)
+	if firstStream != stream || (expected != eventsource.Any && !expected.Matches(base)) {
+		return eventsource.AppendResult{}, dup
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.idsAt, stream, base+1, base+int64(len(recs)))
+	if err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	defer rows.Close()
+	res := eventsource.AppendResult{StreamID: stream, FirstVersion: firstVersion, FirstPosition: firstPos}
+	i := 0
+	for rows.Next() {
+		var id string
+		var pos uint64
+		if err := rows.Scan(&id, &pos); err != nil {
+			return eventsource.AppendResult{}, s.wrap("append", err)
+		}
+		if i >= len(recs) || id != recs[i].EventID {
+			return eventsource.AppendResult{}, dup
+		}
+		res.LastPosition = pos
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	if i != len(recs) {
+		return eventsource.AppendResult{}, dup
+	}
+	res.LastVersion = base + int64(len(recs))
+	return res, nil
+}
+
+func encodeMetadata(md map[string]string) (any, error) {
+	if len(md) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(md)
+	if err != nil {
+		return nil, fmt.Errorf("%w: metadata: %w", eventsource.ErrInvalidEvent, err)
+	}
+	return string(b), nil
+}
+
+func scanRecord(rows *sql.Rows) (eventsource.Record, error) {
+	var r eventsource.Record
+	var md sql.NullString
+	var at int64
+	if err := rows.Scan(&r.Position, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, &at); err != nil {
+		return r, err
+	}
+	if r.Data == nil {
+		r.Data = []byte{}
+	}
+	if md.Valid && md.String != "" {
+		if err := json.Unmarshal([]byte(md.String), &r.Metadata); err != nil {
+			return r, fmt.Errorf("%w: metadata of %q version %d: %w", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
+		}
+	}
+	r.RecordedAt = time.Unix(0, at).UTC()
+	return r, nil
+}
+
+// ReadStream implements eventsource.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		if err := eventsource.ValidateStreamID(stream); err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		if err := s.ready(ctx); err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		if from < 1 {
+			from = 1
+		}
+		if to <= 0 {
+			to = math.MaxInt64
+		}
+		s.paginate(ctx, yield, func(after eventsource.Record, first bool) (*sql.Rows, error) {
+			next := from
+			if !first {
+				next = after.Version + 1
+			}
+			return s.db.QueryContext(ctx, s.q.stream, stream, next, to, s.batch)
+		})
+	}
+}
+
+// ReadAll implements eventsource.Store. The filter is evaluated by SQLite.
+func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		if err := s.ready(ctx); err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		query, args := s.allQuery(f)
+		s.paginate(ctx, yield, func(after eventsource.Record, first bool) (*sql.Rows, error) {
+			next := from
+			if !first {
+				next = after.Position + 1
+			}
+			return s.db.QueryContext(ctx, query, append([]any{int64(next)}, args...)...)
+		})
+	}
+}
+
+// allQuery builds the global-log query for f. Only placeholders are added
+// for the filter's values; the SQL shape depends on their count alone.
+func (s *Store) allQuery(f eventsource.Filter) (string, []any) {
+	var b strings.Builder
+	b.WriteString(s.q.selectAll)
+	var args []any
+	if len(f.Streams) > 0 || len(f.StreamPrefixes) > 0 {
+		var ors []string
+		if len(f.Streams) > 0 {
+			ors = append(ors, "stream_id IN ("+placeholders(len(f.Streams))+")")
+			for _, v := range f.Streams {
+				args = append(args, v)
+			}
+		}
+		for _, p := range f.StreamPrefixes {
+			ors = append(ors, "substr(stream_id, 1, ?) = ?")
+			args = append(args, len([]rune(p)), p)
+		}
+		b.WriteString(" AND (" + strings.Join(ors, " OR ") + ")")
+	}
+	if len(f.Types) > 0 {
+		b.WriteString(" AND type IN (" + placeholders(len(f.Types)) + ")")
+		for _, v := range f.Types {
+			args = append(args, v)
+		}
+	}
+	keys := make([]string, 0, len(f.Metadata))
+	for k := range f.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM json_each(metadata) WHERE key = ? AND value = ? AND type = 'text')")
+		args = append(args, k, f.Metadata[k])
+	}
+	b.WriteString(" ORDER BY position LIMIT ?")
+	args = append(args, s.batch)
+	return b.String(), args
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// paginate runs query for batch after batch (each starting after the last
+// record yielded), closing each result set before yielding, so no connection
+// is held while the caller works.
+func (s *Store) paginate(ctx context.Context, yield func(eventsource.Record, error) bool, query func(after eventsource.Record, first bool) (*sql.Rows, error)) {
+	var last eventsource.Record
+	batch := make([]eventsource.Record, 0, min(s.batch, 1024))
+	for first := true; ; first = false {
+		rows, err := query(last, first)
+		if err != nil {
+			yield(eventsource.Record{}, s.wrap("read", err))
+			return
+		}
+		batch = batch[:0]
+		for rows.Next() {
+			r, err := scanRecord(rows)
+			if err != nil {
+				rows.Close()
+				yield(eventsource.Record{}, s.wrap("read", err))
+				return
+			}
+			batch = append(batch, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			yield(eventsource.Record{}, s.wrap("read", err))
+			return
+		}
+		for _, r := range batch {
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if len(batch) < s.batch {
+			return
+		}
+		last = batch[len(batch)-1]
+	}
+}
+
+// Notify implements eventsource.Notifier: appends through this Store signal at
+// once; appends by other processes are found by polling.
+func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	return s.signal.Subscribe(ctx, s.poll, s.Head), nil
+}
+
+// Head implements eventsource.HeadReader.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	var p int64
+	if err := s.db.QueryRowContext(ctx, s.q.head).Scan(&p); err != nil {
+		return 0, s.wrap("head", err)
+	}
+	return uint64(p), nil
+}
+
+// ListStreams implements eventsource.StreamLister.
+func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
+	return func(yield func(eventsource.StreamInfo, error) bool) {
+		if err := s.ready(ctx); err != nil {
+			yield(eventsource.StreamInfo{}, err)
+			return
+		}
+		after := ""
+		for {
+			rows, err := s.db.QueryContext(ctx, s.q.list, after, len([]rune(prefix)), prefix, s.batch)
+			if err != nil {
+				yield(eventsource.StreamInfo{}, s.wrap("list streams", err))
+				return
+			}
+			var infos []eventsource.StreamInfo
+			for rows.Next() {
+				var info eventsource.StreamInfo
+				if err := rows.Scan(&info.StreamID, &info.Version); err != nil {
+					rows.Close()
+					yield(eventsource.StreamInfo{}, s.wrap("list streams", err))
+					return
+				}
+				infos = append(infos, info)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				yield(eventsource.StreamInfo{}, s.wrap("list streams", err))
+				return
+			}
+			for _, info := range infos {
+				if !yield(info, nil) {
+					return
+				}
+			}
+			if len(infos) < s.batch {
+				return
+			}
+			after = infos[len(infos)-1].StreamID
+		}
+	}
+}
+
+// DeleteStream implements eventsource.StreamDeleter.
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
+	if err := eventsource.ValidateStreamID(stream); err != nil {
+		return err
+	}
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("delete stream", err)
+	}
+	defer tx.Rollback()
+	var current int64
+	err = tx.QueryRowContext(ctx, s.q.version, stream).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
+	}
+	if err != nil {
+		return s.wrap("delete stream", err)
+	}
+	if !expected.Matches(current) {
+		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
+	}
+	if _, err := tx.ExecContext(ctx, s.q.deleteEvents, stream); err != nil {
+		return s.wrap("delete stream", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q.deleteStream, stream); err != nil {
+		return s.wrap("delete stream", err)
+	}
+	return s.wrap("delete stream", tx.Commit())
+}
