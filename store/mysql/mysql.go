@@ -32,7 +32,8 @@ type Store struct {
 
 	migrateMu sync.Mutex
 	migrated  bool
-	packet    atomic.Int64 // bytes an INSERT of events may take; from @@max_allowed_packet
+	onTx      func(connID int64) // tests: told the connection of each append transaction
+	packet    atomic.Int64       // bytes an INSERT of events may take; from @@max_allowed_packet
 }
 
 type config struct {
@@ -210,10 +211,10 @@ func (s *Store) ready(ctx context.Context) error {
 // queries holds the statements, with table names from the validated prefix.
 type queries struct {
 	insertStream, updateStreamExact, updateStreamExists, upsertStream, streamVersion string
-	takePositions, insertEventsHead, insertEventsRow                                  string
-	findIDs                                                                           string
-	readStream, readAll                                                               string
-	head, listStreams, lockStream, deleteEvents, deleteStream                         string
+	takePositions, insertEventsHead, insertEventsRow                                 string
+	findIDs                                                                          string
+	readStream, readAll                                                              string
+	head, listStreams, lockStream, deleteEvents, deleteStream                        string
 }
 
 const recordColumns = "position, stream_id, version, event_id, type, codec, data, metadata, recorded_at"

@@ -1,0 +1,110 @@
+// Command bank runs a small bank on the embedded SQLite store: it opens an
+// account, has a withdrawal refused, lets eight tellers deposit at once (their
+// version conflicts resolved by Apply's retries) and prints the history.
+//
+//	go run ./examples/bank             # a new database in a temporary directory
+//	go run ./examples/bank -db bank.db # or a file you keep
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/store/sqlite"
+)
+
+func main() {
+	path := flag.String("db", "", "SQLite database file (default: a new one in a temporary directory)")
+	flag.Parse()
+	if err := run(context.Background(), *path); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, path string) error {
+	if path == "" {
+		dir, err := os.MkdirTemp("", "eventsource-bank-")
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(dir, "bank.db")
+	}
+	fmt.Println("event store:", path)
+	store, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	repo := eventsource.New(&Account{},
+		eventsource.WithStore(store),
+		eventsource.WithStreamPrefix("account-"),
+		eventsource.WithRetry(eventsource.RetryPolicy{Attempts: 20, Backoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}),
+	)
+	if err := repo.Bind(&AccountOpened{}, &MoneyDeposited{}, &MoneyWithdrawn{}); err != nil {
+		return err
+	}
+
+	id := fmt.Sprintf("acc-%d", time.Now().UnixNano())
+	if _, err := repo.Apply(ctx, &OpenAccount{CommandModel: eventsource.CommandModel{ID: id}, Owner: "Ann"}); err != nil {
+		return err
+	}
+	if _, err := repo.Apply(ctx, &Deposit{CommandModel: eventsource.CommandModel{ID: id}, Amount: 100_00}); err != nil {
+		return err
+	}
+
+	// A command the account refuses: nothing is stored.
+	_, err = repo.Apply(ctx, &Withdraw{CommandModel: eventsource.CommandModel{ID: id}, Amount: 500_00})
+	if !errors.Is(err, ErrInsufficientFunds) {
+		return fmt.Errorf("expected the withdrawal to be refused, got %v", err)
+	}
+	fmt.Println("refused:", err)
+
+	// Eight tellers deposit at once. Each Apply loads the account, decides,
+	// and saves expecting the version it loaded; the losers of each race get
+	// a concurrency conflict, and Apply reloads and tries again.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for teller := 1; teller <= 8; teller++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := eventsource.ContextWithMetadata(ctx, map[string]string{"teller": fmt.Sprint(teller)})
+			_, err := repo.Apply(ctx, &Deposit{CommandModel: eventsource.CommandModel{ID: id}, Amount: 10_00})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+
+	acc, err := repo.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s's account %s: balance %d.%02d at version %d\n", acc.Owner, acc.ID, acc.Balance/100, acc.Balance%100, acc.Version)
+	if acc.Balance != 180_00 {
+		return fmt.Errorf("balance %d, want 18000", acc.Balance)
+	}
+
+	history, err := repo.History(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, r := range history {
+		fmt.Printf("  v%d  position %-4d %-15s %s %v\n", r.Version, r.Position, r.Type, r.Data, r.Metadata)
+	}
+	return nil
+}

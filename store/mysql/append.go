@@ -1,0 +1,447 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+)
+
+// Server error numbers the store acts on.
+const (
+	errDupKey      = 1062
+	errLockTimeout = 1205
+	errDeadlock    = 1213
+)
+
+// maxAttempts bounds the transactions one Append or DeleteStream runs when
+// the server reports a deadlock or a lock wait timeout.
+const maxAttempts = 5
+
+func errNumber(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+func retryable(err error) bool {
+	n := errNumber(err)
+	return n == errDeadlock || n == errLockTimeout
+}
+
+// conflict ends an append transaction that cannot go on: the stream is not at
+// the expected version, or an event ID is stored already (duplicate). Append
+// then decides between an idempotent retry, ErrDuplicateEvent and a
+// *ConcurrencyError.
+type conflict struct {
+	duplicate bool
+	actual    int64
+}
+
+func (c *conflict) Error() string { return "mysql: append conflict" }
+
+// eventRow is a record ready for the INSERT.
+type eventRow struct {
+	rec      *eventsource.Record
+	metadata any // JSON text, or nil for SQL NULL
+	size     int
+}
+
+// encodeMetadata is the one JSON encoding of metadata, used both to store it
+// and to filter on it: MariaDB compares JSON strings as written, so equal
+// maps must encode to equal bytes (encoding/json sorts keys).
+func encodeMetadata(m map[string]string) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// Append implements eventsource.Store. The records are written in one
+// transaction: all of them or none. A conflict is a *ConcurrencyError (or
+// the original result, for a retry with the same event IDs at the same
+// expected version); a deadlock or lock wait timeout reported by the server
+// is retried a few times. If the connection breaks during COMMIT the outcome
+// is unknown: retrying the append with the same event IDs is safe.
+func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := s.ready(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	recs := make([]eventsource.Record, len(records))
+	copy(recs, records)
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.cfg.maxData); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	rows := make([]eventRow, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		rows[i] = eventRow{rec: r, size: len(stream) + len(r.EventID) + len(r.Type) + len(r.Codec) + len(r.Data) + 64}
+		if len(r.Metadata) > 0 {
+			js, err := encodeMetadata(r.Metadata)
+			if err != nil {
+				return eventsource.AppendResult{}, fmt.Errorf("%w: record %d: metadata: %v", eventsource.ErrInvalidEvent, i, err)
+			}
+			rows[i].metadata = js
+			rows[i].size += len(js)
+		}
+		if r.Data == nil {
+			r.Data = []byte{}
+		}
+	}
+
+	for attempt := 1; ; attempt++ {
+		res, err := s.appendTx(ctx, stream, expected, rows)
+		if err == nil {
+			return res, nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return eventsource.AppendResult{}, fmt.Errorf("mysql: append to stream %q: %w", stream, cerr)
+		}
+		var c *conflict
+		switch {
+		case errors.As(err, &c):
+			res, done, err := s.retried(ctx, stream, expected, recs)
+			if done || err != nil {
+				return res, err
+			}
+			if !c.duplicate {
+				return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: c.actual}
+			}
+			// A duplicate key whose owner is gone by now (deleted): go again.
+			if attempt >= maxAttempts {
+				return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: duplicate key on append", eventsource.ErrDuplicateEvent, stream)
+			}
+		case retryable(err) && attempt < maxAttempts:
+			s.log.DebugContext(ctx, "mysql: retrying append", "stream", stream, "attempt", attempt, "error", err)
+		default:
+			return eventsource.AppendResult{}, fmt.Errorf("mysql: append to stream %q (%d records): %w", stream, len(recs), err)
+		}
+		if err := sleep(ctx, attempt); err != nil {
+			return eventsource.AppendResult{}, fmt.Errorf("mysql: append to stream %q: %w", stream, err)
+		}
+	}
+}
+
+// sleep backs off before another attempt: a few milliseconds, growing, with
+// jitter so that two deadlocked transactions do not meet again.
+func sleep(ctx context.Context, attempt int) error {
+	d := time.Duration(attempt)*2*time.Millisecond + time.Duration(rand.IntN(3000))*time.Microsecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// appendTx runs one append transaction. Locks are taken in one order, the
+// stream's row first and the position counter last, so appends cannot
+// deadlock on each other; the counter, which every append needs, is held
+// only for the INSERT of the events and the COMMIT.
+func (s *Store) appendTx(ctx context.Context, stream string, expected eventsource.ExpectedVersion, rows []eventRow) (res eventsource.AppendResult, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if s.onTx != nil {
+		var id int64
+		if err := tx.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			return res, err
+		}
+		s.onTx(id)
+	}
+
+	n := int64(len(rows))
+	var base int64 // the stream's version before the append
+	switch {
+	case expected == eventsource.NoStream:
+		if _, err := tx.ExecContext(ctx, s.q.insertStream, stream, n); err != nil {
+			if errNumber(err) == errDupKey {
+				return res, s.conflictIn(ctx, tx, stream)
+			}
+			return res, err
+		}
+	case expected == eventsource.Any:
+		r, err := tx.ExecContext(ctx, s.q.upsertStream, stream, n, n)
+		if err != nil {
+			return res, err
+		}
+		// 1 row affected: inserted; 2: updated, and LAST_INSERT_ID holds
+		// the new version (with or without clientFoundRows, since the
+		// version always changes).
+		if affected, err := r.RowsAffected(); err != nil {
+			return res, err
+		} else if affected != 1 {
+			v, err := r.LastInsertId()
+			if err != nil {
+				return res, err
+			}
+			base = v - n
+		}
+	case expected == eventsource.StreamExists:
+		r, err := tx.ExecContext(ctx, s.q.updateStreamExists, n, stream)
+		if err != nil {
+			return res, err
+		}
+		if affected, err := r.RowsAffected(); err != nil {
+			return res, err
+		} else if affected == 0 {
+			return res, &conflict{actual: 0}
+		}
+		v, err := r.LastInsertId()
+		if err != nil {
+			return res, err
+		}
+		base = v - n
+	default:
+		// The new value always differs from the old, so "affected" and
+		// "matched" rows agree whatever clientFoundRows says.
+		r, err := tx.ExecContext(ctx, s.q.updateStreamExact, n, stream, int64(expected))
+		if err != nil {
+			return res, err
+		}
+		if affected, err := r.RowsAffected(); err != nil {
+			return res, err
+		} else if affected == 0 {
+			return res, s.conflictIn(ctx, tx, stream)
+		}
+		base = int64(expected)
+	}
+
+	// The counter row stays locked until COMMIT: the next append takes its
+	// positions only after this one is visible, so positions are committed
+	// in order.
+	r, err := tx.ExecContext(ctx, s.q.takePositions, n)
+	if err != nil {
+		return res, err
+	}
+	lastID, err := r.LastInsertId()
+	if err != nil {
+		return res, err
+	}
+	last := uint64(lastID)
+	first := last - uint64(n) + 1
+
+	if err := s.insertEvents(ctx, tx, stream, base, first, rows); err != nil {
+		if errNumber(err) == errDupKey {
+			return res, &conflict{duplicate: true}
+		}
+		return res, err
+	}
+
+	testhook.BeforeCommit(ctx)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, err
+	}
+	return eventsource.AppendResult{
+		StreamID: stream, FirstVersion: base + 1, LastVersion: base + n,
+		FirstPosition: first, LastPosition: last,
+	}, nil
+}
+
+// conflictIn reads the stream's version for a *ConcurrencyError. The failed
+// statement left the row (or its gap) locked, so the version read is the
+// one that refused the append.
+func (s *Store) conflictIn(ctx context.Context, tx *sql.Tx, stream string) error {
+	var v int64
+	err := tx.QueryRowContext(ctx, s.q.streamVersion, stream).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return &conflict{actual: v}
+}
+
+// insertEvents writes rows with multi-row INSERTs, as few as the server's
+// max_allowed_packet and the 65,535 placeholders of a prepared statement allow.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, stream string, base int64, first uint64, rows []eventRow) error {
+	const maxRows = 4096 // × 8 placeholders
+	budget := int(s.packet.Load())
+	var q strings.Builder
+	args := make([]any, 0, 8*min(len(rows), maxRows))
+	for start := 0; start < len(rows); {
+		q.Reset()
+		args = args[:0]
+		q.WriteString(s.q.insertEventsHead)
+		size := 0
+		end := start
+		for end < len(rows) && end-start < maxRows && (end == start || size+rows[end].size <= budget) {
+			if end > start {
+				q.WriteString(", ")
+			}
+			q.WriteString(s.q.insertEventsRow)
+			r := rows[end].rec
+			args = append(args, first+uint64(end), stream, base+int64(end)+1, r.EventID, r.Type, r.Codec, r.Data, rows[end].metadata)
+			size += rows[end].size
+			end++
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+type storedEvent struct {
+	stream   string
+	version  int64
+	position uint64
+}
+
+// retried decides whether recs were stored already, as the memory store
+// does: done is false when none of their IDs is stored; otherwise the append
+// is either an exact retry (the original result) or ErrDuplicateEvent.
+func (s *Store) retried(ctx context.Context, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, bool, error) {
+	stored, err := s.storedIDs(ctx, recs)
+	if err != nil {
+		return eventsource.AppendResult{}, true, fmt.Errorf("mysql: append to stream %q: look up event IDs: %w", stream, err)
+	}
+	first, found := stored[recs[0].EventID]
+	if !found {
+		for _, r := range recs[1:] {
+			if _, dup := stored[r.EventID]; dup {
+				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, stream, r.EventID)
+			}
+		}
+		return eventsource.AppendResult{}, false, nil
+	}
+	base := first.version - 1
+	ok := first.stream == stream && (expected == eventsource.Any || expected.Matches(base))
+	for i := 0; ok && i < len(recs); i++ {
+		st, f := stored[recs[i].EventID]
+		ok = f && st.stream == stream && st.version == base+int64(i)+1
+	}
+	if !ok {
+		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
+			eventsource.ErrDuplicateEvent, stream, recs[0].EventID, first.stream, first.version)
+	}
+	last := stored[recs[len(recs)-1].EventID]
+	return eventsource.AppendResult{
+		StreamID: stream, FirstVersion: first.version, LastVersion: last.version,
+		FirstPosition: first.position, LastPosition: last.position,
+	}, true, nil
+}
+
+// storedIDs finds which of recs' event IDs are stored, and where.
+func (s *Store) storedIDs(ctx context.Context, recs []eventsource.Record) (map[string]storedEvent, error) {
+	const chunk = 1000
+	out := map[string]storedEvent{}
+	for start := 0; start < len(recs); start += chunk {
+		part := recs[start:min(start+chunk, len(recs))]
+		args := make([]any, len(part))
+		for i := range part {
+			args[i] = part[i].EventID
+		}
+		q := s.q.findIDs + "(" + placeholders(len(part)) + ")"
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			var e storedEvent
+			if err := rows.Scan(&id, &e.stream, &e.version, &e.position); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// DeleteStream implements eventsource.StreamDeleter: it removes the
+// stream's records and its version, if the stream is at expected
+// (eventsource.ErrNotFound when it has no records). Positions are never
+// reused; appending to the stream again starts at version 1.
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
+	if err := eventsource.ValidateStreamID(stream); err != nil {
+		return err
+	}
+	if expected < eventsource.StreamExists {
+		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	}
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.deleteTx(ctx, stream, expected)
+		if err == nil || errors.Is(err, eventsource.ErrNotFound) || errors.Is(err, eventsource.ErrConcurrency) {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("mysql: delete stream %q: %w", stream, cerr)
+		}
+		if !retryable(err) || attempt >= maxAttempts {
+			return fmt.Errorf("mysql: delete stream %q: %w", stream, err)
+		}
+		if err := sleep(ctx, attempt); err != nil {
+			return fmt.Errorf("mysql: delete stream %q: %w", stream, err)
+		}
+	}
+}
+
+func (s *Store) deleteTx(ctx context.Context, stream string, expected eventsource.ExpectedVersion) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var v int64
+	if err := tx.QueryRowContext(ctx, s.q.lockStream, stream).Scan(&v); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
+		}
+		return err
+	}
+	if !expected.Matches(v) {
+		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: v}
+	}
+	if _, err := tx.ExecContext(ctx, s.q.deleteEvents, stream); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q.deleteStream, stream); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

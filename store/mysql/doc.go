@@ -1,0 +1,2 @@
+// Package mysql is a placeholder; see the full overview below.
+package mysql

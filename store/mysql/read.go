@@ -1,0 +1,300 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+// utcTime scans a DATETIME written in UTC, whatever the DSN's parseTime and
+// loc say: the driver hands over text, or a time.Time whose wall clock is
+// the stored one in loc.
+type utcTime struct{ t *time.Time }
+
+func (u utcTime) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		*u.t = time.Date(v.Year(), v.Month(), v.Day(), v.Hour(), v.Minute(), v.Second(), v.Nanosecond(), time.UTC)
+		return nil
+	case []byte:
+		return u.parse(string(v))
+	case string:
+		return u.parse(v)
+	case nil:
+		*u.t = time.Time{}
+		return nil
+	}
+	return fmt.Errorf("mysql: cannot scan %T into a time", src)
+}
+
+func (u utcTime) parse(s string) error {
+	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, time.UTC)
+	if err != nil {
+		return fmt.Errorf("mysql: recorded_at: %w", err)
+	}
+	*u.t = t
+	return nil
+}
+
+// scanRecords reads a batch of records and releases its connection.
+func scanRecords(rows *sql.Rows, capacity int) ([]eventsource.Record, error) {
+	defer rows.Close()
+	out := make([]eventsource.Record, 0, capacity)
+	for rows.Next() {
+		var r eventsource.Record
+		var md sql.NullString
+		if err := rows.Scan(&r.Position, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, utcTime{&r.RecordedAt}); err != nil {
+			return nil, err
+		}
+		if r.Data == nil {
+			r.Data = []byte{}
+		}
+		if md.Valid && md.String != "" {
+			if err := json.Unmarshal([]byte(md.String), &r.Metadata); err != nil {
+				return nil, fmt.Errorf("%w: metadata of %q version %d: %v", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
+			}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadStream implements eventsource.Store. It reads WithBatchSize records
+// per query by (stream, version), and holds no connection while the caller
+// handles a batch.
+func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		if err := eventsource.ValidateStreamID(stream); err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		if from < 1 {
+			from = 1
+		}
+		if to <= 0 {
+			to = math.MaxInt64
+		}
+		for next := from; next <= to; {
+			if err := s.ready(ctx); err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			rows, err := s.db.QueryContext(ctx, s.q.readStream, stream, next, to, s.cfg.batch)
+			var batch []eventsource.Record
+			if err == nil {
+				batch, err = scanRecords(rows, s.cfg.batch)
+			}
+			if err != nil {
+				yield(eventsource.Record{}, fmt.Errorf("mysql: read stream %q from version %d: %w", stream, next, err))
+				return
+			}
+			for _, r := range batch {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if len(batch) < s.cfg.batch {
+				return
+			}
+			next = batch[len(batch)-1].Version + 1
+		}
+	}
+}
+
+// ReadAll implements eventsource.Store. Records come in position order; the
+// positions of committed records only grow (see the package documentation),
+// so a reader that resumes after the last position it saw misses nothing.
+// The filter runs in SQL: exact byte comparison of stream IDs and types,
+// LEFT(stream_id, n) for prefixes (no LIKE, so % and _ are plain
+// characters), and JSON_CONTAINS for metadata; each record is checked with
+// Filter.Match as well, so the result is exactly what Match selects.
+func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		q, args, err := s.readAllQuery(f)
+		if err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		if from < 1 {
+			from = 1
+		}
+		args = append(append([]any{from}, args...), s.cfg.batch)
+		for next := from; ; {
+			if err := s.ready(ctx); err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			args[0] = next
+			rows, err := s.db.QueryContext(ctx, q, args...)
+			var batch []eventsource.Record
+			if err == nil {
+				batch, err = scanRecords(rows, s.cfg.batch)
+			}
+			if err != nil {
+				yield(eventsource.Record{}, fmt.Errorf("mysql: read the global log from position %d: %w", next, err))
+				return
+			}
+			for i := range batch {
+				if f.Match(&batch[i]) && !yield(batch[i], nil) {
+					return
+				}
+			}
+			if len(batch) < s.cfg.batch {
+				return
+			}
+			next = batch[len(batch)-1].Position + 1
+		}
+	}
+}
+
+// readAllQuery builds the SELECT of ReadAll for f, with placeholders only.
+// It returns the filter's arguments; the caller puts the position before
+// them and the batch size after.
+func (s *Store) readAllQuery(f eventsource.Filter) (string, []any, error) {
+	var b strings.Builder
+	var args []any
+	if len(f.Streams) > 0 || len(f.StreamPrefixes) > 0 {
+		var or []string
+		if len(f.Streams) > 0 {
+			or = append(or, "stream_id IN ("+placeholders(len(f.Streams))+")")
+			for _, id := range f.Streams {
+				args = append(args, id)
+			}
+		}
+		for _, p := range f.StreamPrefixes {
+			or = append(or, "LEFT(stream_id, ?) = ?")
+			args = append(args, len(p), p)
+		}
+		b.WriteString(" AND (" + strings.Join(or, " OR ") + ")")
+	}
+	if len(f.Types) > 0 {
+		b.WriteString(" AND type IN (" + placeholders(len(f.Types)) + ")")
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+	}
+	if len(f.Metadata) > 0 {
+		js, err := encodeMetadata(f.Metadata)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: metadata filter: %v", eventsource.ErrInvalidEvent, err)
+		}
+		b.WriteString(" AND JSON_CONTAINS(metadata, ?)")
+		args = append(args, js)
+	}
+	q := s.q.readAll + b.String() + " ORDER BY position LIMIT ?"
+	return q, args, nil
+}
+
+// Head implements eventsource.HeadReader: the last position handed out to a
+// committed append (the counter row as committed), 0 for an empty store.
+// After DeleteStream it may name a position whose record is gone.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	var p uint64
+	if err := s.db.QueryRowContext(ctx, s.q.head).Scan(&p); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("mysql: read head: %w", err)
+	}
+	return p, nil
+}
+
+// Notify implements eventsource.Notifier by polling Head every
+// WithPollInterval (MySQL has no LISTEN/NOTIFY): the channel gets a value
+// when the head has moved, at most one pending at a time. Each call polls
+// on its own; the channel is closed when ctx is done or the store is closed.
+func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
+	last, err := s.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		t := time.NewTicker(s.cfg.poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.closing:
+				return
+			case <-t.C:
+			}
+			h, err := s.Head(ctx)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, eventsource.ErrClosed) {
+					s.log.WarnContext(ctx, "mysql: notify: poll head", "error", err)
+				}
+				continue
+			}
+			if h != last {
+				last = h
+				select {
+				case out <- struct{}{}:
+				default: // a signal is pending already
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// ListStreams implements eventsource.StreamLister: streams whose ID starts
+// with prefix (byte-wise), in byte order of their IDs, fetched in batches.
+func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
+	return func(yield func(eventsource.StreamInfo, error) bool) {
+		after := ""
+		for {
+			if err := s.ready(ctx); err != nil {
+				yield(eventsource.StreamInfo{}, err)
+				return
+			}
+			batch, err := s.streamBatch(ctx, after, prefix)
+			if err != nil {
+				yield(eventsource.StreamInfo{}, fmt.Errorf("mysql: list streams %q: %w", prefix, err))
+				return
+			}
+			for _, info := range batch {
+				if !yield(info, nil) {
+					return
+				}
+			}
+			if len(batch) < s.cfg.batch {
+				return
+			}
+			after = batch[len(batch)-1].StreamID
+		}
+	}
+}
+
+func (s *Store) streamBatch(ctx context.Context, after, prefix string) ([]eventsource.StreamInfo, error) {
+	rows, err := s.db.QueryContext(ctx, s.q.listStreams, after, len(prefix), prefix, s.cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []eventsource.StreamInfo
+	for rows.Next() {
+		var info eventsource.StreamInfo
+		if err := rows.Scan(&info.StreamID, &info.Version); err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, rows.Err()
+}

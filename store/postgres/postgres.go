@@ -1,0 +1,207 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+// Store is an eventsource.Store on PostgreSQL. It also implements
+// eventsource.Notifier, HeadReader, StreamLister and StreamDeleter. Build it
+// with New or Open; it is safe for concurrent use.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	cfg     config
+	cfgErr  error // a bad option, returned by every call
+	q       queries
+	log     *slog.Logger
+
+	migrateMu sync.Mutex
+	migrated  atomic.Bool
+	closed    atomic.Bool
+
+	notifyMu   sync.Mutex
+	subs       map[chan struct{}]struct{}
+	listenStop context.CancelFunc // stops the listener goroutine; nil until the first Notify
+	listenDone chan struct{}
+}
+
+type config struct {
+	prefix      string
+	schema      string
+	maxData     int
+	batch       int
+	notify      bool
+	autoMigrate bool
+	logger      *slog.Logger
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+// WithTablePrefix sets the prefix of the store's table names ("es_" by
+// default): {prefix}events, {prefix}streams, {prefix}schema_migrations. It
+// must be at most 30 ASCII letters, digits and underscores.
+func WithTablePrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// WithSchema puts the store's tables in the named schema instead of the
+// connection's search_path. The name must be 1..63 ASCII letters, digits and
+// underscores, not starting with a digit. Migrate creates the schema when it
+// is missing.
+func WithSchema(name string) Option { return func(c *config) { c.schema = name } }
+
+// WithMaxDataSize sets the largest Data a record may have
+// (eventsource.DefaultMaxData by default).
+func WithMaxDataSize(n int) Option { return func(c *config) { c.maxData = n } }
+
+// WithBatchSize sets how many records a read fetches per round trip (1000 by
+// default). The connection goes back to the pool between batches.
+func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
+
+// WithNotify turns the LISTEN/NOTIFY signal on or off (on by default). When
+// off, appends send no notification and Notify falls back to polling Head
+// once a second. NOTIFY serialises the commits of notifying transactions in
+// PostgreSQL; see BENCHMARKS.md for what it costs.
+func WithNotify(on bool) Option { return func(c *config) { c.notify = on } }
+
+// WithLogger sets where the store logs (listener reconnects, failed
+// migrations). It is silent by default.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithoutAutoMigrate stops the store from migrating its schema on first use;
+// call Migrate yourself (for example from a deploy step).
+func WithoutAutoMigrate() Option { return func(c *config) { c.autoMigrate = false } }
+
+// New returns a store that uses pool, which the caller owns and closes after
+// the store. New does no I/O: unless WithoutAutoMigrate is given, the schema
+// is migrated on first use. A bad option is reported by every call
+// (wrapping eventsource.ErrInvalidConfig).
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	c := config{
+		prefix:      "es_",
+		maxData:     eventsource.DefaultMaxData,
+		batch:       1000,
+		notify:      true,
+		autoMigrate: true,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	s := &Store{pool: pool, cfg: c, subs: map[chan struct{}]struct{}{}}
+	s.log = c.logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.cfgErr = c.validate()
+	if pool == nil && s.cfgErr == nil {
+		s.cfgErr = fmt.Errorf("%w: postgres: nil pool", eventsource.ErrInvalidConfig)
+	}
+	if s.cfgErr == nil {
+		s.q = buildQueries(c)
+	}
+	return s
+}
+
+// Open connects to the database at url (a PostgreSQL URL or DSN as pgxpool
+// accepts it), with a pool the store owns and closes in Close, and migrates
+// the schema (unless WithoutAutoMigrate is given).
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	s := New(nil, opts...)
+	if err := s.cfg.validate(); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s.pool, s.ownPool, s.cfgErr = pool, true, nil
+	if s.cfg.autoMigrate {
+		if err := s.Migrate(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Pool returns the pool the store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close stops the store's listener, ends every Notify channel and, when Open
+// made the pool, closes it. Later calls fail with eventsource.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.notifyMu.Lock()
+	stop, done := s.listenStop, s.listenDone
+	for ch := range s.subs {
+		delete(s.subs, ch)
+		close(ch)
+	}
+	s.notifyMu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	if s.ownPool && s.pool != nil {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// ready reports why the store cannot serve a call, migrating it first when
+// that is still to do.
+func (s *Store) ready(ctx context.Context) error {
+	if s.cfgErr != nil {
+		return s.cfgErr
+	}
+	if s.closed.Load() {
+		return eventsource.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.cfg.autoMigrate || s.migrated.Load() {
+		return nil
+	}
+	return s.Migrate(ctx)
+}
+
+// wrap adds what failed to a database error, keeping context errors and
+// eventsource sentinels matchable with errors.Is.
+func wrap(ctx context.Context, err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		err = errors.Join(ctxErr, err)
+	}
+	return fmt.Errorf("postgres: "+format+": %w", append(args, err)...)
+}
+
+// queryer is what the append statement runs on: the pool, a pool
+// transaction, or the caller's transaction.
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var (
+	_ eventsource.Store         = (*Store)(nil)
+	_ eventsource.Notifier      = (*Store)(nil)
+	_ eventsource.HeadReader    = (*Store)(nil)
+	_ eventsource.StreamLister  = (*Store)(nil)
+	_ eventsource.StreamDeleter = (*Store)(nil)
+)

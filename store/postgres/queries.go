@@ -1,0 +1,178 @@
+package postgres
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+var (
+	prefixRE = regexp.MustCompile(`^[A-Za-z0-9_]{0,30}$`)
+	schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+)
+
+func (c config) validate() error {
+	switch {
+	case !prefixRE.MatchString(c.prefix):
+		return fmt.Errorf("%w: postgres: table prefix %q: want at most 30 ASCII letters, digits and underscores", eventsource.ErrInvalidConfig, c.prefix)
+	case c.schema != "" && !schemaRE.MatchString(c.schema):
+		return fmt.Errorf("%w: postgres: schema %q: want 1..63 ASCII letters, digits and underscores, not starting with a digit", eventsource.ErrInvalidConfig, c.schema)
+	case len(channelName(c)) > 63:
+		return fmt.Errorf("%w: postgres: schema %q and prefix %q make a notification channel name longer than 63 bytes", eventsource.ErrInvalidConfig, c.schema, c.prefix)
+	case c.batch < 1:
+		return fmt.Errorf("%w: postgres: batch size %d, want at least 1", eventsource.ErrInvalidConfig, c.batch)
+	case c.maxData < 0:
+		return fmt.Errorf("%w: postgres: max data size %d", eventsource.ErrInvalidConfig, c.maxData)
+	}
+	return nil
+}
+
+// channelName is the LISTEN/NOTIFY channel of a store. Channels are
+// database-wide, so it names the schema too.
+func channelName(c config) string {
+	if c.schema == "" {
+		return c.prefix + "events"
+	}
+	return c.schema + "." + c.prefix + "events"
+}
+
+// ident returns the quoted, schema-qualified name of one of the store's
+// objects. Its parts come from validated options only.
+func ident(c config, name string) string {
+	if c.schema == "" {
+		return pgx.Identifier{c.prefix + name}.Sanitize()
+	}
+	return pgx.Identifier{c.schema, c.prefix + name}.Sanitize()
+}
+
+// queries holds the store's SQL, built once from validated identifiers.
+type queries struct {
+	events, streams, migrations string
+	channel                     string
+	replacer                    *strings.Replacer // for migration files
+
+	appendNoStream, appendExact, appendAny, appendExists string
+	lookup                                               string
+	readStream, readStreamTo                             string
+	head                                                 string
+	listStreams                                          string
+	streamVersionForUpdate, deleteEvents, deleteStream   string
+}
+
+// bound is the exclusive upper bound of the positions a reader may see: every
+// transaction whose ID is below the snapshot's xmin has ended, and every later
+// one gets a larger ID, hence larger positions. An uncorrelated subquery, so
+// it is computed once per statement and usable as an index bound.
+const bound = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`
+
+// recordColumns are scanned by scanRecord, in this order.
+const recordColumns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
+
+func buildQueries(c config) queries {
+	q := queries{
+		events:     ident(c, "events"),
+		streams:    ident(c, "streams"),
+		migrations: ident(c, "schema_migrations"),
+		channel:    channelName(c),
+	}
+	q.replacer = strings.NewReplacer(
+		"{events}", q.events,
+		"{streams}", q.streams,
+		"{too_large}", ident(c, "too_large"),
+		"{prefix}", c.prefix,
+	)
+	// The version check, one per kind of expected version. $1 is the stream,
+	// $2 the number of records; each yields the stream's version before the
+	// append, or no row when the check fails (and then changes nothing).
+	versionCTEs := map[*string]string{
+		&q.appendNoStream: `INSERT INTO {streams} (stream_id, version) VALUES ($1, $2)
+		ON CONFLICT (stream_id) DO NOTHING RETURNING 0::bigint AS base`,
+		&q.appendExact: `UPDATE {streams} SET version = version + $2
+		WHERE stream_id = $1 AND version = $8 RETURNING version - $2 AS base`,
+		&q.appendAny: `INSERT INTO {streams} AS s (stream_id, version) VALUES ($1, $2)
+		ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version
+		RETURNING s.version - $2 AS base`,
+		&q.appendExists: `UPDATE {streams} SET version = version + $2
+		WHERE stream_id = $1 AND version > 0 RETURNING version - $2 AS base`,
+	}
+	notify := ""
+	if c.notify {
+		// Sent at commit, only by appends that stored something.
+		notify = fmt.Sprintf(`,
+	CASE WHEN count(*) > 0 THEN pg_notify('%s', '') END`, q.channel)
+	}
+	for dst, v := range versionCTEs {
+		*dst = q.replacer.Replace(`WITH v AS (
+	` + v + `
+), x AS (
+	SELECT pg_current_xact_id()::text::bigint AS xid
+), b AS (
+	-- Only this transaction writes positions in [xid<<20, (xid+1)<<20).
+	SELECT x.xid, coalesce((SELECT max(position) FROM {events}
+		WHERE position >= (x.xid << 20) AND position < ((x.xid + 1) << 20)), x.xid << 20) AS base
+	FROM x
+), ins AS (
+	INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
+	SELECT CASE WHEN b.base + u.ord < ((b.xid + 1) << 20) THEN b.base + u.ord ELSE {too_large}(b.xid) END,
+		$1, v.base + u.ord, u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
+	FROM v, b, unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[])
+		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
+	RETURNING position, version
+)
+SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
+	coalesce(min(version), 0), coalesce(max(version), 0)` + notify + `
+FROM ins`)
+	}
+	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT version FROM {streams} WHERE stream_id = $1), 0),
+	e.stream_id, e.version, e.position
+FROM unnest($2::text[]) WITH ORDINALITY AS u(id, ord)
+LEFT JOIN {events} e ON e.event_id = u.id
+ORDER BY u.ord`)
+	q.readStream = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
+WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`)
+	q.readStreamTo = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
+WHERE stream_id = $1 AND version >= $2 AND version <= $4 ORDER BY version LIMIT $3`)
+	q.head = q.replacer.Replace(`SELECT coalesce(max(position), 0) FROM {events} WHERE position < ` + bound)
+	q.listStreams = q.replacer.Replace(`SELECT stream_id, version FROM {streams}
+WHERE stream_id >= $2 AND stream_id > $1 AND starts_with(stream_id, $2) AND ($3::text IS NULL OR stream_id < $3)
+ORDER BY stream_id LIMIT $4`)
+	q.streamVersionForUpdate = q.replacer.Replace(`SELECT version FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
+	q.deleteEvents = q.replacer.Replace(`DELETE FROM {events} WHERE stream_id = $1`)
+	q.deleteStream = q.replacer.Replace(`DELETE FROM {streams} WHERE stream_id = $1`)
+	return q
+}
+
+// readAllSQL builds the global-log query for a filter: fixed fragments for
+// the filter fields that are set, every value a parameter. $1 is the first
+// position, $2 the batch size.
+func (q *queries) readAllSQL(f *filter) (string, []any) {
+	var b strings.Builder
+	args := []any{int64(0), 0}
+	b.WriteString(`SELECT ` + recordColumns + ` FROM ` + q.events + `
+WHERE position >= $1 AND position < ` + bound)
+	param := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	switch {
+	case len(f.streams) > 0 && len(f.prefixes) > 0:
+		b.WriteString(` AND (stream_id = ANY(` + param(f.streams) + `::text[]) OR EXISTS (SELECT 1 FROM unnest(` +
+			param(f.prefixes) + `::text[]) AS p(p) WHERE starts_with(stream_id, p.p)))`)
+	case len(f.streams) > 0:
+		b.WriteString(` AND stream_id = ANY(` + param(f.streams) + `::text[])`)
+	case len(f.prefixes) > 0:
+		b.WriteString(` AND EXISTS (SELECT 1 FROM unnest(` + param(f.prefixes) + `::text[]) AS p(p) WHERE starts_with(stream_id, p.p))`)
+	}
+	if len(f.types) > 0 {
+		b.WriteString(` AND type = ANY(` + param(f.types) + `::text[])`)
+	}
+	if f.metadata != "" {
+		b.WriteString(` AND metadata @> ` + param(f.metadata) + `::text::jsonb`)
+	}
+	b.WriteString(` ORDER BY position LIMIT $2`)
+	return b.String(), args
+}
