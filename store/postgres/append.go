@@ -1,0 +1,345 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+)
+
+// maxAppendBytes bounds the Data and metadata of one append: PostgreSQL
+// refuses a message or an array over 1 GiB, and far less is sensible in one
+// statement.
+const maxAppendBytes = 256 << 20
+
+// appendArgs is one validated append, as the statement's parameters.
+type appendArgs struct {
+	stream   string
+	expected eventsource.ExpectedVersion
+	ids      []string
+	types    []string
+	codecs   []string
+	data     [][]byte
+	meta     []*string // JSON text, nil for no metadata
+}
+
+func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (*appendArgs, error) {
+	recs := make([]eventsource.Record, len(records))
+	copy(recs, records) // ValidateAppend fills in event IDs; the caller's slice stays as it was
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.cfg.maxData); err != nil {
+		return nil, err
+	}
+	n := len(recs)
+	a := &appendArgs{
+		stream: stream, expected: expected,
+		ids: make([]string, n), types: make([]string, n), codecs: make([]string, n),
+		data: make([][]byte, n), meta: make([]*string, n),
+	}
+	total := 0
+	for i := range recs {
+		r := &recs[i]
+		a.ids[i], a.types[i], a.codecs[i] = r.EventID, r.Type, r.Codec
+		a.data[i] = r.Data
+		if a.data[i] == nil {
+			a.data[i] = []byte{} // data is NOT NULL; nil would be sent as NULL
+		}
+		total += len(r.Data)
+		if len(r.Metadata) > 0 {
+			b, err := json.Marshal(r.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("%w: record %d: metadata: %v", eventsource.ErrInvalidEvent, i, err)
+			}
+			m := string(b)
+			a.meta[i] = &m
+			total += len(b)
+		}
+	}
+	if total > maxAppendBytes {
+		return nil, fmt.Errorf("%w: stream %q: %d bytes of data and metadata in one append, at most %d",
+			eventsource.ErrTooLarge, stream, total, maxAppendBytes)
+	}
+	return a, nil
+}
+
+// statement returns the append statement for a's kind of expected version,
+// and its arguments.
+func (s *Store) statement(a *appendArgs) (string, []any) {
+	args := []any{a.stream, int64(len(a.ids)), a.ids, a.types, a.codecs, a.data, a.meta}
+	switch a.expected {
+	case eventsource.NoStream:
+		return s.q.appendNoStream, args
+	case eventsource.Any:
+		return s.q.appendAny, args
+	case eventsource.StreamExists:
+		return s.q.appendExists, args
+	default:
+		return s.q.appendExact, append(args, int64(a.expected))
+	}
+}
+
+// Append implements eventsource.Store. On the fast path it is one statement
+// in autocommit mode, so one round trip: the version check, the streams row
+// and the events are written together or not at all. A conflict, a retry
+// and a duplicate event ID cost one more query to tell them apart.
+//
+// If ctx is cancelled while the statement runs, the append may still have
+// committed (the server finishes a statement whose client went away);
+// retrying it with the same event IDs is safe, as retries are idempotent.
+func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	a, err := s.prepareAppend(stream, expected, records)
+	if err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	if err := s.ready(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		var res eventsource.AppendResult
+		var stored bool
+		if testhook.Has(ctx) {
+			res, stored, err = s.appendHooked(ctx, a)
+		} else {
+			res, stored, err = s.insert(ctx, s.pool, a)
+		}
+		if stored || (err != nil && !isRefusal(err)) {
+			return res, err
+		}
+		res, retry, err := s.resolve(ctx, s.pool, a)
+		if !retry || attempt >= 3 {
+			return res, err
+		}
+		// The stream changed between the refused statement and the lookup
+		// (a concurrent delete, say): try again.
+	}
+}
+
+// appendHooked runs the append statement in an explicit transaction and calls
+// the commit hook between the statement and the commit; used by tests only.
+func (s *Store) appendHooked(ctx context.Context, a *appendArgs) (eventsource.AppendResult, bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return eventsource.AppendResult{}, false, wrap(ctx, err, "append to %q: begin", a.stream)
+	}
+	defer rollback(ctx, tx)
+	res, stored, err := s.insert(ctx, tx, a)
+	if err != nil || !stored {
+		return res, stored, err
+	}
+	testhook.BeforeCommit(ctx)
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, false, fmt.Errorf("postgres: append to %q: rolled back: %w", a.stream, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return eventsource.AppendResult{}, false, wrap(ctx, err, "append to %q: commit", a.stream)
+	}
+	return res, true, nil
+}
+
+// rollback ends tx if it is still open, even when ctx is done.
+func rollback(ctx context.Context, tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx) // ErrTxClosed after a commit; a broken connection is discarded by the pool
+}
+
+// refusal is how the database refused an append that the slow path must
+// explain: a unique violation on the event ID or on (stream, version).
+type refusal struct{ err *pgconn.PgError }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func isRefusal(err error) bool {
+	var r *refusal
+	return errors.As(err, &r)
+}
+
+// insert runs the append statement on q. stored is false, with a nil error,
+// when the version check failed; a unique violation comes back as a
+// *refusal.
+func (s *Store) insert(ctx context.Context, q queryer, a *appendArgs) (eventsource.AppendResult, bool, error) {
+	sql, args := s.statement(a)
+	var n, p1, p2, v1, v2 int64
+	dest := []any{&n, &p1, &p2, &v1, &v2}
+	if s.cfg.notify {
+		dest = append(dest, nil) // pg_notify's void
+	}
+	if err := q.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
+		return eventsource.AppendResult{}, false, s.appendError(ctx, a, err)
+	}
+	if n == 0 {
+		return eventsource.AppendResult{}, false, nil
+	}
+	return eventsource.AppendResult{
+		StreamID: a.stream, FirstVersion: v1, LastVersion: v2,
+		FirstPosition: uint64(p1), LastPosition: uint64(p2),
+	}, true, nil
+}
+
+// appendError maps a failed append statement to the contract's errors.
+func (s *Store) appendError(ctx context.Context, a *appendArgs, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505" && (strings.HasSuffix(pgErr.ConstraintName, "events_event_id_key") ||
+			strings.HasSuffix(pgErr.ConstraintName, "events_stream_id_version_key") ||
+			strings.HasSuffix(pgErr.ConstraintName, "streams_pkey")):
+			return &refusal{pgErr}
+		case pgErr.Code == "54000":
+			return fmt.Errorf("%w: stream %q: %s", eventsource.ErrTooLarge, a.stream, pgErr.Message)
+		}
+	}
+	return wrap(ctx, err, "append %d records to %q", len(a.ids), a.stream)
+}
+
+// resolve explains a refused append as the memory store's rules do: if all
+// its event IDs are stored in this stream at consecutive versions right after
+// the expected one, it is a retry and gets the original result; if some are
+// stored, it is ErrDuplicateEvent; otherwise a *ConcurrencyError. retry is
+// true when the stream now matches the expected version, so the append
+// should be tried again.
+func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res eventsource.AppendResult, retry bool, err error) {
+	rows, err := q.Query(ctx, s.q.lookup, a.stream, a.ids)
+	if err != nil {
+		return res, false, wrap(ctx, err, "append to %q: look up event IDs", a.stream)
+	}
+	type stored struct {
+		stream   *string
+		version  *int64
+		position *int64
+	}
+	found := make([]stored, 0, len(a.ids))
+	var current int64
+	for rows.Next() {
+		var st stored
+		if err := rows.Scan(&current, &st.stream, &st.version, &st.position); err != nil {
+			rows.Close()
+			return res, false, wrap(ctx, err, "append to %q: look up event IDs", a.stream)
+		}
+		found = append(found, st)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, false, wrap(ctx, err, "append to %q: look up event IDs", a.stream)
+	}
+	if len(found) != len(a.ids) {
+		return res, false, fmt.Errorf("postgres: append to %q: lookup returned %d rows for %d IDs", a.stream, len(found), len(a.ids))
+	}
+	if found[0].stream == nil {
+		for i, st := range found[1:] {
+			if st.stream != nil {
+				return res, false, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, a.stream, a.ids[i+1])
+			}
+		}
+		if a.expected.Matches(current) {
+			return res, true, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+		}
+		return res, false, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+	}
+	first := found[0]
+	base := *first.version - 1
+	ok := *first.stream == a.stream && (a.expected == eventsource.Any || a.expected.Matches(base))
+	for i := 0; ok && i < len(found); i++ {
+		st := found[i]
+		ok = st.stream != nil && *st.stream == a.stream && *st.version == base+int64(i)+1
+	}
+	if !ok {
+		return res, false, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
+			eventsource.ErrDuplicateEvent, a.stream, a.ids[0], *first.stream, *first.version)
+	}
+	last := found[len(found)-1]
+	return eventsource.AppendResult{
+		StreamID: a.stream, FirstVersion: base + 1, LastVersion: *last.version,
+		FirstPosition: uint64(*first.position), LastPosition: uint64(*last.position),
+	}, false, nil
+}
+
+// AppendTx appends records to stream inside the caller's transaction, with
+// the same checks and results as Append; the records commit or roll back
+// with tx, together with whatever else tx writes. Several appends in one
+// transaction get increasing positions, and all of them become visible in
+// the global log at once, when tx commits.
+//
+// The statement runs under a savepoint (SAVEPOINT, the statement and RELEASE
+// go in one round trip), so a refused append (a conflict, a duplicate, a
+// too-large batch) rolls back only itself and leaves tx usable. The store's
+// schema must be migrated already: AppendTx does not migrate inside the
+// caller's transaction. A long-running tx delays the global log for every
+// reader of the cluster's database; keep it short.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	a, err := s.prepareAppend(stream, expected, records)
+	if err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	if s.cfgErr != nil {
+		return eventsource.AppendResult{}, s.cfgErr
+	}
+	if s.closed.Load() {
+		return eventsource.AppendResult{}, eventsource.ErrClosed
+	}
+	if tx == nil {
+		return eventsource.AppendResult{}, fmt.Errorf("%w: postgres: AppendTx with a nil transaction", eventsource.ErrInvalidConfig)
+	}
+	res, stored, err := s.insertSavepoint(ctx, tx, a)
+	if stored || (err != nil && !isRefusal(err)) {
+		return res, err
+	}
+	// Nothing was written; a retry within one transaction would see the
+	// same snapshot of other writers, so resolve once.
+	res, _, err = s.resolve(ctx, tx, a)
+	return res, err
+}
+
+const savepoint = "eventsource_append"
+
+func (s *Store) insertSavepoint(ctx context.Context, tx pgx.Tx, a *appendArgs) (eventsource.AppendResult, bool, error) {
+	sql, args := s.statement(a)
+	var n, p1, p2, v1, v2 int64
+	dest := []any{&n, &p1, &p2, &v1, &v2}
+	if s.cfg.notify {
+		dest = append(dest, nil)
+	}
+	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT " + savepoint)
+	b.Queue(sql, args...)
+	b.Queue("RELEASE SAVEPOINT " + savepoint)
+	br := tx.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		if err = br.QueryRow().Scan(dest...); err == nil {
+			_, err = br.Exec()
+		}
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		err = s.appendError(ctx, a, err)
+		// Undo the statement only; tx stays usable (unless the connection broke).
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+savepoint+"; RELEASE SAVEPOINT "+savepoint); rerr != nil {
+			return eventsource.AppendResult{}, false, errors.Join(err, wrap(ctx, rerr, "append to %q: roll back to savepoint", a.stream))
+		}
+		return eventsource.AppendResult{}, false, err
+	}
+	if n == 0 {
+		return eventsource.AppendResult{}, false, nil
+	}
+	return eventsource.AppendResult{
+		StreamID: a.stream, FirstVersion: v1, LastVersion: v2,
+		FirstPosition: uint64(p1), LastPosition: uint64(p2),
+	}, true, nil
+}
