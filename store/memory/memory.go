@@ -29,7 +29,7 @@ type Store struct {
 	batch   int
 
 	mu      sync.RWMutex
-	log     []entry            // the global log; position = index+1
+	log     chunks             // the global log; position = index+1
 	streams map[string]*stream // by stream ID
 	ids     map[string]int     // event ID -> index in log
 	changed *broadcast.Signal  // fired by each append
@@ -39,6 +39,28 @@ type Store struct {
 type entry struct {
 	rec     eventsource.Record
 	deleted bool
+}
+
+// chunks is the global log in fixed-size pieces, so that growing it never
+// copies what it holds.
+type chunks struct {
+	parts [][]entry
+	n     int
+}
+
+const chunkSize = 4096
+
+func (c *chunks) len() int { return c.n }
+
+func (c *chunks) at(i int) *entry { return &c.parts[i/chunkSize][i%chunkSize] }
+
+func (c *chunks) push(e entry) {
+	if c.n%chunkSize == 0 {
+		c.parts = append(c.parts, make([]entry, 0, chunkSize))
+	}
+	last := len(c.parts) - 1
+	c.parts[last] = append(c.parts[last], e)
+	c.n++
 }
 
 type stream struct {
@@ -136,18 +158,18 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 		s.streams[id] = st
 	}
 	now := time.Now().UTC()
-	res := eventsource.AppendResult{StreamID: id, FirstVersion: current + 1, FirstPosition: uint64(len(s.log)) + 1}
+	res := eventsource.AppendResult{StreamID: id, FirstVersion: current + 1, FirstPosition: uint64(s.log.len()) + 1}
 	for i := range recs {
 		r := &recs[i]
 		r.Version = current + int64(i) + 1
-		r.Position = uint64(len(s.log)) + 1
+		r.Position = uint64(s.log.len()) + 1
 		r.RecordedAt = now
-		s.ids[r.EventID] = len(s.log)
-		st.entries = append(st.entries, len(s.log))
-		s.log = append(s.log, entry{rec: *r})
+		s.ids[r.EventID] = s.log.len()
+		st.entries = append(st.entries, s.log.len())
+		s.log.push(entry{rec: *r})
 	}
 	res.LastVersion = st.version()
-	res.LastPosition = uint64(len(s.log))
+	res.LastPosition = uint64(s.log.len())
 	s.changed.Fire()
 	return res, nil
 }
@@ -165,19 +187,19 @@ func (s *Store) retried(id string, expected eventsource.ExpectedVersion, recs []
 		}
 		return eventsource.AppendResult{}, false, nil
 	}
-	stored := s.log[first].rec
+	stored := s.log.at(first).rec
 	base := stored.Version - 1
 	st := s.streams[id]
-	ok := stored.StreamID == id && !s.log[first].deleted && st != nil && int(base)+len(recs) <= len(st.entries) &&
+	ok := stored.StreamID == id && !s.log.at(first).deleted && st != nil && int(base)+len(recs) <= len(st.entries) &&
 		(expected == eventsource.Any || expected.Matches(base))
 	for i := 0; ok && i < len(recs); i++ {
-		ok = s.log[st.entries[int(base)+i]].rec.EventID == recs[i].EventID
+		ok = s.log.at(st.entries[int(base)+i]).rec.EventID == recs[i].EventID
 	}
 	if !ok {
 		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
 			eventsource.ErrDuplicateEvent, id, recs[0].EventID, stored.StreamID, stored.Version)
 	}
-	last := s.log[st.entries[int(base)+len(recs)-1]].rec
+	last := s.log.at(st.entries[int(base)+len(recs)-1]).rec
 	return eventsource.AppendResult{
 		StreamID: id, FirstVersion: stored.Version, LastVersion: last.Version,
 		FirstPosition: stored.Position, LastPosition: last.Position,
@@ -237,7 +259,7 @@ func (s *Store) streamBatch(id string, from, to int64) ([]eventsource.Record, er
 	}
 	out := make([]eventsource.Record, 0, max(end-from+1, 0))
 	for v := from; v <= end; v++ {
-		out = append(out, cloneRecord(s.log[st.entries[v-1]].rec))
+		out = append(out, cloneRecord(s.log.at(st.entries[v-1]).rec))
 	}
 	return out, nil
 }
@@ -280,14 +302,14 @@ func (s *Store) logBatch(from uint64, f *eventsource.Filter) ([]eventsource.Reco
 	if s.closed {
 		return nil, 0, eventsource.ErrClosed
 	}
-	if from > uint64(len(s.log)) {
+	if from > uint64(s.log.len()) {
 		return nil, 0, nil
 	}
 	var out []eventsource.Record
 	i := from - 1
-	limit := min(uint64(len(s.log)), i+uint64(s.batch)*8)
+	limit := min(uint64(s.log.len()), i+uint64(s.batch)*8)
 	for ; i < limit && len(out) < s.batch; i++ {
-		e := &s.log[i]
+		e := s.log.at(int(i))
 		if !e.deleted && f.Match(&e.rec) {
 			out = append(out, cloneRecord(e.rec))
 		}
@@ -315,7 +337,7 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if s.closed {
 		return 0, eventsource.ErrClosed
 	}
-	return uint64(len(s.log)), nil
+	return uint64(s.log.len()), nil
 }
 
 // ListStreams implements eventsource.StreamLister.
@@ -368,8 +390,8 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 		return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
 	}
 	for _, i := range st.entries {
-		delete(s.ids, s.log[i].rec.EventID)
-		s.log[i] = entry{deleted: true} // drop the payload; the position stays taken
+		delete(s.ids, s.log.at(i).rec.EventID)
+		*s.log.at(i) = entry{deleted: true} // drop the payload; the position stays taken
 	}
 	delete(s.streams, id)
 	return nil

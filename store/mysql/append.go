@@ -107,6 +107,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	for attempt := 1; ; attempt++ {
 		res, err := s.appendTx(ctx, stream, expected, rows)
 		if err == nil {
+			s.signal.Fire()
 			return res, nil
 		}
 		if cerr := ctx.Err(); cerr != nil {

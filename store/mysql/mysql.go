@@ -14,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/broadcast"
 )
 
 // Store is an eventsource.Store on MySQL or MariaDB. Build it with New or
@@ -21,14 +22,14 @@ import (
 // implements eventsource.Notifier (by polling), eventsource.HeadReader,
 // eventsource.StreamLister and eventsource.StreamDeleter.
 type Store struct {
-	db      *sql.DB
-	ownsDB  bool
-	cfg     config
-	cfgErr  error
-	q       queries
-	log     *slog.Logger
-	closed  atomic.Bool
-	closing chan struct{}
+	db     *sql.DB
+	ownsDB bool
+	cfg    config
+	cfgErr error
+	q      queries
+	log    *slog.Logger
+	closed atomic.Bool
+	signal *broadcast.Signal // fired by this process's appends; Notify also polls
 
 	migrateMu sync.Mutex
 	migrated  bool
@@ -65,7 +66,9 @@ func WithMaxDataSize(n int) Option { return func(c *config) { c.maxData = n } }
 func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
 
 // WithPollInterval sets how often a Notify channel polls the head of the
-// global log (100ms by default): MySQL has no LISTEN/NOTIFY.
+// global log for appends made through other stores or processes (100ms by
+// default): MySQL has no LISTEN/NOTIFY. Appends through this Store wake
+// its Notify channels at once.
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.poll = d } }
 
 // WithLogger sends the store's logs (migrations, retried transactions) to l.
@@ -103,7 +106,7 @@ func New(db *sql.DB, opts ...Option) *Store {
 	for _, o := range opts {
 		o(&c)
 	}
-	s := &Store{db: db, cfg: c, closing: make(chan struct{})}
+	s := &Store{db: db, cfg: c, signal: broadcast.New()}
 	s.packet.Store(4 << 20)
 	switch {
 	case db == nil:
@@ -170,6 +173,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// DB returns the connection pool the store uses.
+func (s *Store) DB() *sql.DB { return s.db }
+
 // Close makes every later call fail with eventsource.ErrClosed and closes
 // the channels returned by Notify. It closes the connection pool only if
 // Open made it.
@@ -177,7 +183,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	close(s.closing)
+	s.signal.Close()
 	if s.ownsDB && s.db != nil {
 		return s.db.Close()
 	}

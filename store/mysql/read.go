@@ -213,45 +213,16 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	return p, nil
 }
 
-// Notify implements eventsource.Notifier by polling Head every
-// WithPollInterval (MySQL has no LISTEN/NOTIFY): the channel gets a value
-// when the head has moved, at most one pending at a time. Each call polls
-// on its own; the channel is closed when ctx is done or the store is closed.
+// Notify implements eventsource.Notifier. MySQL has no LISTEN/NOTIFY: an
+// append through this Store wakes the channel at once, and a poll of Head
+// every WithPollInterval catches appends made elsewhere. Signals are
+// coalesced (at most one pending); the channel is closed when ctx is done or
+// the store is closed.
 func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
-	last, err := s.Head(ctx)
-	if err != nil {
+	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	out := make(chan struct{}, 1)
-	go func() {
-		defer close(out)
-		t := time.NewTicker(s.cfg.poll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.closing:
-				return
-			case <-t.C:
-			}
-			h, err := s.Head(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, eventsource.ErrClosed) {
-					s.log.WarnContext(ctx, "mysql: notify: poll head", "error", err)
-				}
-				continue
-			}
-			if h != last {
-				last = h
-				select {
-				case out <- struct{}{}:
-				default: // a signal is pending already
-				}
-			}
-		}
-	}()
-	return out, nil
+	return s.signal.Subscribe(ctx, s.cfg.poll, s.Head), nil
 }
 
 // ListStreams implements eventsource.StreamLister: streams whose ID starts

@@ -33,6 +33,7 @@ type Store struct {
 	subs       map[chan struct{}]struct{}
 	listenStop context.CancelFunc // stops the listener goroutine; nil until the first Notify
 	listenDone chan struct{}
+	closing    chan struct{} // closed by Close
 }
 
 type config struct {
@@ -98,7 +99,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 			o(&c)
 		}
 	}
-	s := &Store{pool: pool, cfg: c, subs: map[chan struct{}]struct{}{}}
+	s := &Store{pool: pool, cfg: c, subs: map[chan struct{}]struct{}{}, closing: make(chan struct{})}
 	s.log = c.logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -144,6 +145,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	close(s.closing)
 	s.notifyMu.Lock()
 	stop, done := s.listenStop, s.listenDone
 	for ch := range s.subs {

@@ -1,0 +1,243 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/store/mysql"
+)
+
+// Each benchmark runs the store beside a raw database/sql baseline on the
+// same pool (Open's settings: interpolateParams on) and a table shaped like
+// the store's events table, with an AUTO_INCREMENT key and no version check,
+// no counter and no transaction beyond autocommit.
+
+const rawTable = `CREATE TABLE %s (
+    position BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    stream_id VARBINARY(1020) NOT NULL,
+    version BIGINT NOT NULL,
+    event_id VARBINARY(512) NOT NULL,
+    type VARBINARY(1020) NOT NULL,
+    codec VARBINARY(1020) NOT NULL,
+    data LONGBLOB NOT NULL,
+    metadata JSON NULL,
+    recorded_at DATETIME(6) NOT NULL,
+    UNIQUE KEY stream_version (stream_id, version),
+    UNIQUE KEY event_id (event_id)
+) ENGINE=InnoDB`
+
+const rawCols = "stream_id, version, event_id, type, codec, data, metadata, recorded_at"
+
+var benchData = []byte(`{"name":"Ada Lovelace","email":"ada@example.com","n":12345}`)
+
+func benchRecord() eventsource.Record {
+	return eventsource.Record{Type: "UserRenamed", Codec: "json", Data: benchData, Metadata: map[string]string{"tenant": "a"}}
+}
+
+// benchStore opens a store on a fresh prefix and makes the raw table beside it.
+func benchStore(b *testing.B) (*mysql.Store, string) {
+	b.Helper()
+	dsn := testenv.MySQL.URL(b)
+	prefix := randomPrefix(b)
+	s, err := mysql.Open(context.Background(), dsn, mysql.WithTablePrefix(prefix))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.DB().SetMaxIdleConns(16)
+	raw := "`" + prefix + "raw`"
+	if _, err := s.DB().Exec(fmt.Sprintf(rawTable, raw)); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		s.DB().Exec("DROP TABLE IF EXISTS " + raw)
+		dropTables(s.DB(), prefix)
+		s.Close()
+	})
+	return s, raw
+}
+
+func perSecond(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// parallel runs b.N operations split across writers goroutines; op gets the
+// writer number and its own sequence number.
+func parallel(b *testing.B, writers int, op func(w, i int) error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	b.ResetTimer()
+	for w := 0; w < writers; w++ {
+		n := b.N / writers
+		if w < b.N%writers {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				if err := op(w, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkAppendSingle(b *testing.B) {
+	for _, writers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("store/writers=%d", writers), func(b *testing.B) {
+			s, _ := benchStore(b)
+			ctx := context.Background()
+			parallel(b, writers, func(w, i int) error {
+				_, err := s.Append(ctx, fmt.Sprintf("bench-%d", w), eventsource.Exact(int64(i)), []eventsource.Record{benchRecord()})
+				return err
+			})
+			perSecond(b, b.N)
+		})
+		b.Run(fmt.Sprintf("raw/writers=%d", writers), func(b *testing.B) {
+			s, raw := benchStore(b)
+			ctx := context.Background()
+			q := "INSERT INTO " + raw + " (" + rawCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"
+			parallel(b, writers, func(w, i int) error {
+				_, err := s.DB().ExecContext(ctx, q, fmt.Sprintf("bench-%d", w), i+1, eventsource.NewEventID(), "UserRenamed", "json", benchData, `{"tenant":"a"}`)
+				return err
+			})
+			perSecond(b, b.N)
+		})
+	}
+}
+
+func BenchmarkAppendBatch100(b *testing.B) {
+	const n = 100
+	b.Run("store", func(b *testing.B) {
+		s, _ := benchStore(b)
+		ctx := context.Background()
+		batch := make([]eventsource.Record, n)
+		for i := range batch {
+			batch[i] = benchRecord()
+		}
+		parallel(b, 1, func(_, i int) error {
+			_, err := s.Append(ctx, "batch-1", eventsource.Exact(int64(i*n)), batch)
+			return err
+		})
+		perSecond(b, b.N*n)
+	})
+	b.Run("raw", func(b *testing.B) {
+		s, raw := benchStore(b)
+		ctx := context.Background()
+		q := "INSERT INTO " + raw + " (" + rawCols + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)), ", n), ", ")
+		args := make([]any, 0, 7*n)
+		parallel(b, 1, func(_, i int) error {
+			args = args[:0]
+			for j := 0; j < n; j++ {
+				args = append(args, "batch-1", i*n+j+1, eventsource.NewEventID(), "UserRenamed", "json", benchData, `{"tenant":"a"}`)
+			}
+			_, err := s.DB().ExecContext(ctx, q, args...)
+			return err
+		})
+		perSecond(b, b.N*n)
+	})
+}
+
+const readEvents = 100_000
+
+// seedRead fills the store with one stream of readEvents records and copies
+// them into the raw table.
+func seedRead(b *testing.B) (*mysql.Store, string) {
+	b.Helper()
+	s, raw := benchStore(b)
+	ctx := context.Background()
+	batch := make([]eventsource.Record, 1000)
+	for i := 0; i < readEvents; i += len(batch) {
+		for j := range batch {
+			batch[j] = benchRecord()
+		}
+		if _, err := s.Append(ctx, "read-1", eventsource.Exact(int64(i)), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var prefix string
+	if err := s.DB().QueryRow("SELECT TRIM(TRAILING 'raw`' FROM TRIM(LEADING '`' FROM ?))", raw).Scan(&prefix); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.DB().Exec("INSERT INTO " + raw + " (position, " + rawCols + ") SELECT position, " + rawCols + " FROM `" + prefix + "events` ORDER BY position"); err != nil {
+		b.Fatal(err)
+	}
+	return s, raw
+}
+
+func BenchmarkRead100k(b *testing.B) {
+	s, raw := seedRead(b)
+	ctx := context.Background()
+	count := func(b *testing.B, seq func(yield func(eventsource.Record, error) bool)) {
+		n := 0
+		for _, err := range seq {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != readEvents {
+			b.Fatalf("read %d records, want %d", n, readEvents)
+		}
+	}
+	b.Run("store/stream", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			count(b, s.ReadStream(ctx, "read-1", 1, 0))
+		}
+		perSecond(b, b.N*readEvents)
+	})
+	b.Run("store/all", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			count(b, s.ReadAll(ctx, 0, eventsource.Filter{}))
+		}
+		perSecond(b, b.N*readEvents)
+	})
+	b.Run("raw/select", func(b *testing.B) {
+		q := "SELECT position, " + rawCols + " FROM " + raw + " ORDER BY position"
+		for i := 0; i < b.N; i++ {
+			if n := rawRead(b, s.DB(), q); n != readEvents {
+				b.Fatalf("read %d rows", n)
+			}
+		}
+		perSecond(b, b.N*readEvents)
+	})
+}
+
+// rawRead scans every row of q into the same Go values a Record holds.
+func rawRead(b *testing.B, db *sql.DB, q string) int {
+	rows, err := db.Query(q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var r eventsource.Record
+		var md sql.NullString
+		var at time.Time
+		if err := rows.Scan(&r.Position, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, &at); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}

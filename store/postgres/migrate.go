@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+//go:embed migrations/*.up.sql
+var migrationFiles embed.FS
+
+// migration is one numbered file of migrations/, NNN_name.up.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("postgres: migration file %q is not named NNN_name.up.sql", base)
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("postgres: two migrations numbered %d", out[i].version)
+		}
+	}
+	return out, nil
+}
+
+// migrateLock is the key of the transaction-scoped advisory lock every
+// store's migration takes, so that processes migrating at once take turns
+// (and see each other's work). Migrations are rare and short, so one key
+// for all schemas and prefixes is enough.
+const migrateLock int64 = 0x65736d6967726174 // "esmigrat"
+
+// Migrate brings the store's tables up to date: it creates the schema (when
+// WithSchema names one that is missing) and the {prefix}schema_migrations
+// table, and applies the embedded migrations not yet recorded there, all in
+// one transaction under an advisory lock, so concurrent Migrate calls, from
+// this process or others, are safe. It is idempotent. Unless
+// WithoutAutoMigrate is given, the store calls it on first use.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.cfgErr != nil {
+		return s.cfgErr
+	}
+	if s.closed.Load() {
+		return eventsource.ErrClosed
+	}
+	s.migrateMu.Lock()
+	defer s.migrateMu.Unlock()
+	if s.migrated.Load() {
+		return nil
+	}
+	migrations, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
+			return err
+		}
+		if s.cfg.schema != "" {
+			var exists bool
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s.cfg.schema).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{s.cfg.schema}.Sanitize()); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+s.q.migrations+
+			" (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT version FROM "+s.q.migrations)
+		if err != nil {
+			return err
+		}
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return err
+		}
+		done := map[int]bool{}
+		for _, v := range applied {
+			done[int(v)] = true
+		}
+		for _, m := range migrations {
+			if done[m.version] {
+				continue
+			}
+			// No arguments: the simple protocol, which runs a file of statements.
+			if _, err := tx.Exec(ctx, s.q.replacer.Replace(m.sql)); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.migrations+" (version) VALUES ($1)", m.version); err != nil {
+				return err
+			}
+			s.log.InfoContext(ctx, "eventsource/postgres: migrated", "migration", m.name, "tables", s.q.events)
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "eventsource/postgres: migration failed", "err", err)
+		return wrap(ctx, err, "migrate")
+	}
+	s.migrated.Store(true)
+	return nil
+}

@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+// pollInterval is how often the listener compares Head with what it saw
+// last, so that a lost notification, a listener outage or a commit made
+// visible late by a long-running transaction elsewhere only delays a signal.
+const pollInterval = time.Second
+
+// Notify implements eventsource.Notifier. All Notify channels of a store
+// share one dedicated listener connection (LISTEN on the store's channel,
+// outside the pool), opened on the first call and reconnected after a
+// failure. Besides notifications, the listener polls Head once a second while
+// anyone listens and signals when it moved: a lost notification delays a
+// signal by at most that much, never loses it. With WithNotify(false), the
+// poll alone drives the signals.
+//
+// A signal means "read the global log again": it may stand for many appends,
+// and it can arrive before the records are visible to ReadAll (when an older
+// transaction in the cluster is still running); the Head poll sends another
+// once they are.
+func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	ch := make(chan struct{}, 1)
+	s.notifyMu.Lock()
+	if s.closed.Load() {
+		s.notifyMu.Unlock()
+		return nil, eventsource.ErrClosed
+	}
+	s.subs[ch] = struct{}{}
+	if s.listenStop == nil {
+		lctx, stop := context.WithCancel(context.Background())
+		s.listenStop, s.listenDone = stop, make(chan struct{})
+		go s.listen(lctx, s.listenDone)
+	}
+	s.notifyMu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+		s.notifyMu.Lock()
+		defer s.notifyMu.Unlock()
+		if _, ok := s.subs[ch]; ok { // Close may have closed it already
+			delete(s.subs, ch)
+			close(ch)
+		}
+	}()
+	return ch, nil
+}
+
+// broadcast signals every Notify channel that has no signal pending.
+func (s *Store) broadcast() {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Store) listening() bool {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return len(s.subs) > 0
+}
+
+// listen runs until ctx ends: it waits for notifications on a dedicated
+// connection and polls Head, broadcasting what it learns.
+func (s *Store) listen(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			closeConn(conn)
+		}
+	}()
+	var head uint64
+	var known bool
+	var polled time.Time
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if conn == nil && s.cfg.notify {
+			c, err := s.connectListener(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.WarnContext(ctx, "eventsource/postgres: listener cannot connect; polling meanwhile", "err", err, "retry_in", backoff)
+				sleep(ctx, backoff)
+				backoff = min(2*backoff, 5*time.Second)
+			} else {
+				conn, backoff = c, 100*time.Millisecond
+				s.broadcast() // something may have happened while we were away
+			}
+		}
+		if conn != nil {
+			wctx, cancel := context.WithTimeout(ctx, pollInterval)
+			_, err := conn.WaitForNotification(wctx)
+			cancel()
+			switch {
+			case err == nil:
+				s.broadcast()
+			case ctx.Err() != nil:
+				return
+			case pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded):
+				// a quiet second
+			default:
+				s.log.WarnContext(ctx, "eventsource/postgres: listener connection lost; reconnecting", "err", err)
+				closeConn(conn)
+				conn = nil
+			}
+		} else if !s.cfg.notify {
+			sleep(ctx, pollInterval)
+		}
+		if time.Since(polled) >= pollInterval && s.listening() {
+			polled = time.Now()
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			h, err := s.Head(pctx)
+			cancel()
+			if err == nil {
+				if known && h != head {
+					s.broadcast()
+				}
+				head, known = h, true
+			}
+		}
+	}
+}
+
+func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.q.channel}.Sanitize()); err != nil {
+		closeConn(conn)
+		return nil, err
+	}
+	return conn, nil
+}
+
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
