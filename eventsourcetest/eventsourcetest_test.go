@@ -74,7 +74,9 @@ func run(f func(tb testing.TB)) (failure string) {
 	return ""
 }
 
-func cmd(by int) *Increment { return &Increment{CommandModel: eventsource.CommandModel{ID: "c"}, By: by} }
+func cmd(by int) *Increment {
+	return &Increment{CommandModel: eventsource.CommandModel{ID: "c"}, By: by}
+}
 
 func TestPasses(t *testing.T) {
 	s := eventsourcetest.Given(t, &Counter{}, &Incremented{By: 2}).

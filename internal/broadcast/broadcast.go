@@ -6,15 +6,17 @@ package broadcast
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Signal wakes every subscriber when Fire is called. The zero value is not
 // usable; call New.
 type Signal struct {
-	mu     sync.Mutex
-	ch     chan struct{} // closed and replaced by Fire
-	closed bool
+	mu      sync.Mutex
+	ch      chan struct{} // closed and replaced by Fire
+	closed  bool
+	waiters atomic.Int64 // subscriptions alive; Fire is free when there are none
 }
 
 // New returns a Signal.
@@ -22,6 +24,9 @@ func New() *Signal { return &Signal{ch: make(chan struct{})} }
 
 // Fire wakes all subscribers.
 func (s *Signal) Fire() {
+	if s.waiters.Load() == 0 {
+		return
+	}
 	s.mu.Lock()
 	if !s.closed {
 		close(s.ch)
@@ -51,8 +56,10 @@ func (s *Signal) current() (chan struct{}, bool) {
 // position. It is closed when ctx ends or the Signal is closed.
 func (s *Signal) Subscribe(ctx context.Context, poll time.Duration, head func(context.Context) (uint64, error)) <-chan struct{} {
 	out := make(chan struct{}, 1)
+	s.waiters.Add(1) // before reading the channel, so no Fire after this is skipped
 	ch, closed := s.current()
 	if closed {
+		s.waiters.Add(-1)
 		close(out)
 		return out
 	}
@@ -66,6 +73,7 @@ func (s *Signal) Subscribe(ctx context.Context, poll time.Duration, head func(co
 	}
 	go func() {
 		defer close(out)
+		defer s.waiters.Add(-1)
 		for {
 			select {
 			case <-ctx.Done():

@@ -129,13 +129,13 @@ func (s *Store) listen(ctx context.Context, done chan<- struct{}) {
 		if time.Since(polled) >= pollInterval && s.listening() {
 			polled = time.Now()
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			h, err := s.Head(pctx)
+			h, err := s.head(pctx, false)
 			cancel()
 			if err == nil {
-				if known && h != head {
+				if known && uint64(h) != head {
 					s.broadcast()
 				}
-				head, known = h, true
+				head, known = uint64(h), true
 			}
 		}
 	}

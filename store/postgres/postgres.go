@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,6 +44,7 @@ type config struct {
 	batch       int
 	notify      bool
 	autoMigrate bool
+	readWait    time.Duration
 	logger      *slog.Logger
 }
 
@@ -74,6 +76,16 @@ func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
 // PostgreSQL; see BENCHMARKS.md for what it costs.
 func WithNotify(on bool) Option { return func(c *config) { c.notify = on } }
 
+// WithReadWait sets how long ReadAll and Head may wait, at the end of the
+// log, for transactions that are still running to end, so that records
+// committed by newer transactions can be shown (2s by default; 0 never
+// waits). See the package documentation: a record becomes visible in the
+// global log only once every older transaction of the cluster has ended.
+// Waiting keeps "append, then read the log" working under concurrent load;
+// when the wait runs out, the read ends with what is safe to show, and the
+// rest comes in a later read.
+func WithReadWait(d time.Duration) Option { return func(c *config) { c.readWait = d } }
+
 // WithLogger sets where the store logs (listener reconnects, failed
 // migrations). It is silent by default.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -93,6 +105,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		batch:       1000,
 		notify:      true,
 		autoMigrate: true,
+		readWait:    2 * time.Second,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -105,11 +118,11 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.cfgErr = c.validate()
-	if pool == nil && s.cfgErr == nil {
-		s.cfgErr = fmt.Errorf("%w: postgres: nil pool", eventsource.ErrInvalidConfig)
-	}
 	if s.cfgErr == nil {
 		s.q = buildQueries(c)
+		if pool == nil {
+			s.cfgErr = fmt.Errorf("%w: postgres: nil pool", eventsource.ErrInvalidConfig)
+		}
 	}
 	return s
 }

@@ -25,6 +25,8 @@ func (c config) validate() error {
 		return fmt.Errorf("%w: postgres: schema %q and prefix %q make a notification channel name longer than 63 bytes", eventsource.ErrInvalidConfig, c.schema, c.prefix)
 	case c.batch < 1:
 		return fmt.Errorf("%w: postgres: batch size %d, want at least 1", eventsource.ErrInvalidConfig, c.batch)
+	case c.readWait < 0:
+		return fmt.Errorf("%w: postgres: read wait %v", eventsource.ErrInvalidConfig, c.readWait)
 	case c.maxData < 0:
 		return fmt.Errorf("%w: postgres: max data size %d", eventsource.ErrInvalidConfig, c.maxData)
 	}
@@ -58,7 +60,7 @@ type queries struct {
 	appendNoStream, appendExact, appendAny, appendExists string
 	lookup                                               string
 	readStream, readStreamTo                             string
-	head                                                 string
+	head, limits, bound                                  string
 	listStreams                                          string
 	streamVersionForUpdate, deleteEvents, deleteStream   string
 }
@@ -136,6 +138,8 @@ ORDER BY u.ord`)
 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`)
 	q.readStreamTo = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
 WHERE stream_id = $1 AND version >= $2 AND version <= $4 ORDER BY version LIMIT $3`)
+	q.bound = `SELECT ` + bound
+	q.limits = q.replacer.Replace(`SELECT ` + bound + `, coalesce((SELECT max(position) FROM {events}), 0)`)
 	q.head = q.replacer.Replace(`SELECT coalesce(max(position), 0) FROM {events} WHERE position < ` + bound)
 	q.listStreams = q.replacer.Replace(`SELECT stream_id, version FROM {streams}
 WHERE stream_id >= $2 AND stream_id > $1 AND starts_with(stream_id, $2) AND ($3::text IS NULL OR stream_id < $3)

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -159,6 +160,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 		}
 		sql, args := s.q.readAllSQL(flt)
 		next := int64(max(from, 1))
+		settled := false
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(eventsource.Record{}, err)
@@ -175,12 +177,71 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 					return
 				}
 			}
-			if len(recs) < s.cfg.batch {
-				return
+			if len(recs) > 0 {
+				next = int64(recs[len(recs)-1].Position) + 1
 			}
-			next = int64(recs[len(recs)-1].Position) + 1
+			if len(recs) < s.cfg.batch {
+				// At the end of what is visible: if newer transactions have
+				// committed records that older, running ones still hold back,
+				// wait for those once, then read on.
+				if settled {
+					return
+				}
+				settled = true
+				more, err := s.settle(ctx, next)
+				if err != nil {
+					yield(eventsource.Record{}, wrap(ctx, err, "read all from position %d", next))
+					return
+				}
+				if !more {
+					return
+				}
+			}
 		}
 	}
+}
+
+// settle is called when a reader has read every record below the
+// visibility bound from position next on. It reports whether records at or
+// after next are committed (visible to a new snapshot) and, when some of
+// them are still above the bound, waits up to the configured read wait for
+// the transactions holding them back to end.
+func (s *Store) settle(ctx context.Context, next int64) (bool, error) {
+	var bnd, head int64
+	if err := s.pool.QueryRow(ctx, s.q.limits).Scan(&bnd, &head); err != nil {
+		return false, err
+	}
+	if head < next {
+		return false, nil
+	}
+	if err := s.waitBound(ctx, bnd, head); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// waitBound polls the visibility bound until it passes head or the read wait
+// runs out. bnd is the last bound seen.
+func (s *Store) waitBound(ctx context.Context, bnd, head int64) error {
+	if bnd > head || s.cfg.readWait <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(s.cfg.readWait)
+	pause := time.Millisecond
+	for bnd <= head && time.Now().Before(deadline) {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 25*time.Millisecond)
+		if err := s.pool.QueryRow(ctx, s.q.bound).Scan(&bnd); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Head implements eventsource.HeadReader: the largest position a ReadAll
@@ -189,11 +250,32 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if err := s.ready(ctx); err != nil {
 		return 0, err
 	}
-	var head int64
-	if err := s.pool.QueryRow(ctx, s.q.head).Scan(&head); err != nil {
+	head, err := s.head(ctx, true)
+	if err != nil {
 		return 0, wrap(ctx, err, "head")
 	}
 	return uint64(head), nil
+}
+
+// head returns the newest position below the visibility bound, first
+// waiting (when wait is set) for running transactions to let the newest
+// committed record through.
+func (s *Store) head(ctx context.Context, wait bool) (int64, error) {
+	if wait && s.cfg.readWait > 0 {
+		var bnd, newest int64
+		if err := s.pool.QueryRow(ctx, s.q.limits).Scan(&bnd, &newest); err != nil {
+			return 0, err
+		}
+		if bnd > newest {
+			return newest, nil
+		}
+		if err := s.waitBound(ctx, bnd, newest); err != nil {
+			return 0, err
+		}
+	}
+	var head int64
+	err := s.pool.QueryRow(ctx, s.q.head).Scan(&head)
+	return head, err
 }
 
 // ListStreams implements eventsource.StreamLister: streams whose ID starts

@@ -45,7 +45,8 @@ type Store struct {
 	migrateMu sync.Mutex
 	migrated  bool
 
-	wmu    sync.Mutex // one writer at a time in this process
+	wmu    sync.Mutex // one writer at a time in this process; guards w
+	w      *writer
 	signal *broadcast.Signal
 	q      queries
 
@@ -154,6 +155,9 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.signal.Close()
+		s.wmu.Lock()
+		s.dropWriter()
+		s.wmu.Unlock()
 		if s.ownDB {
 			err = s.db.Close()
 		}
@@ -247,7 +251,7 @@ func isUnique(err error) bool {
 
 type queries struct {
 	version, upsertStream, updateStream, insertEvent, byEventID, idsAt, stream, head, list, deleteEvents, deleteStream string
-	selectAll                                                                                                            string
+	selectAll                                                                                                          string
 }
 
 const columns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
@@ -291,20 +295,73 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	return res, err
 }
 
+// writer is the connection appends use, with its statements prepared once.
+type writer struct {
+	conn                    *sql.Conn
+	version, upsert, insert *sql.Stmt
+}
+
+func (w *writer) close() {
+	for _, st := range []*sql.Stmt{w.version, w.upsert, w.insert} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	w.conn.Close()
+}
+
+// writerConn returns the writer, opening it on first use. Callers hold wmu.
+func (s *Store) writerConn(ctx context.Context) (*writer, error) {
+	if s.w != nil {
+		return s.w, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{conn: conn}
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&w.version, s.q.version}, {&w.upsert, s.q.upsertStream}, {&w.insert, s.q.insertEvent}} {
+		if *p.st, err = conn.PrepareContext(ctx, p.sql); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	s.w = w
+	return w, nil
+}
+
+// dropWriter forgets a writer whose connection failed. Callers hold wmu.
+func (s *Store) dropWriter() {
+	if s.w != nil {
+		s.w.close()
+		s.w = nil
+	}
+}
+
 // errRetryCheck means the append must be checked against what is stored.
 var errRetryCheck = errors.New("check for a retried append")
 
 func (s *Store) append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	w, err := s.writerConn(ctx)
 	if err != nil {
+		return eventsource.AppendResult{}, s.wrap("append", err)
+	}
+	tx, err := w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			s.dropWriter()
+		}
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
 	defer tx.Rollback()
 	var current int64
-	if err := tx.QueryRowContext(ctx, s.q.version, stream).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := tx.StmtContext(ctx, w.version).QueryRowContext(ctx, stream).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
-	res, err := s.write(ctx, tx, stream, expected, current, recs)
+	res, err := s.write(ctx, tx, w, stream, expected, current, recs)
 	if errors.Is(err, errRetryCheck) {
 		tx.Rollback()
 		return s.retried(ctx, stream, expected, current, recs)
@@ -322,19 +379,15 @@ func (s *Store) append(ctx context.Context, stream string, expected eventsource.
 	return res, nil
 }
 
-func (s *Store) write(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
+func (s *Store) write(ctx context.Context, tx *sql.Tx, w *writer, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
 	if !expected.Matches(current) {
 		return eventsource.AppendResult{}, errRetryCheck
 	}
 	last := current + int64(len(recs))
-	if _, err := tx.ExecContext(ctx, s.q.upsertStream, stream, last); err != nil {
+	if _, err := tx.StmtContext(ctx, w.upsert).ExecContext(ctx, stream, last); err != nil {
 		return eventsource.AppendResult{}, err
 	}
-	stmt, err := tx.PrepareContext(ctx, s.q.insertEvent)
-	if err != nil {
-		return eventsource.AppendResult{}, err
-	}
-	defer stmt.Close()
+	stmt := tx.StmtContext(ctx, w.insert)
 	now := time.Now().UTC().UnixNano()
 	res := eventsource.AppendResult{StreamID: stream, FirstVersion: current + 1, LastVersion: last}
 	for i := range recs {

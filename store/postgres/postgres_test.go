@@ -1,0 +1,621 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/store/postgres"
+	"github.com/eventsource-go/eventsource/storetest"
+)
+
+var (
+	poolOnce sync.Once
+	pool     *pgxpool.Pool
+	poolErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pool != nil {
+		pool.Close()
+	}
+	os.Exit(code)
+}
+
+// testPool returns the pool the package's tests share, skipping (or failing
+// under CI=true) when the server is unreachable.
+func testPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := testenv.Postgres.URL(t)
+	poolOnce.Do(func() {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			poolErr = err
+			return
+		}
+		cfg.MaxConns = 24
+		pool, poolErr = pgxpool.NewWithConfig(context.Background(), cfg)
+	})
+	if poolErr != nil {
+		t.Fatalf("pool for %s: %v", url, poolErr)
+	}
+	return pool
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// newSchema creates a schema for one test and drops it when the test ends.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	p := testPool(t)
+	schema := randomName("es_t_")
+	if _, err := p.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := p.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// newStore returns a migrated store in a fresh schema, closed when the test
+// ends.
+func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
+	t.Helper()
+	schema := newSchema(t)
+	s := postgres.New(testPool(t), append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
+	t.Cleanup(func() { s.Close() }) // before the schema is dropped (cleanups run last first)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return s, schema
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Features{
+		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true,
+		MaxDataSize: 64 << 10,
+	}, func(t *testing.T) eventsource.Store {
+		s, _ := newStore(t, postgres.WithMaxDataSize(64<<10))
+		return s
+	})
+}
+
+// Small batches make every read cross many batch boundaries.
+func TestConformanceSmallBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	storetest.Run(t, storetest.Features{Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Writers: 4, AppendsPerWriter: 20},
+		func(t *testing.T) eventsource.Store {
+			s, _ := newStore(t, postgres.WithBatchSize(7), postgres.WithTablePrefix(""), postgres.WithNotify(false))
+			return s
+		})
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func recs(n int, typ string) []eventsource.Record {
+	out := make([]eventsource.Record, n)
+	for i := range out {
+		out[i] = eventsource.Record{Type: typ, Codec: "json", Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	return out
+}
+
+func readAll(t *testing.T, s eventsource.Store) []eventsource.Record {
+	t.Helper()
+	var out []eventsource.Record
+	for r, err := range s.ReadAll(ctxFor(t), 0, eventsource.Filter{}) {
+		if err != nil {
+			t.Fatalf("ReadAll: %v", err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestInvalidConfig(t *testing.T) {
+	cases := []postgres.Option{
+		postgres.WithTablePrefix(`x"; DROP TABLE y; --`),
+		postgres.WithTablePrefix(strings.Repeat("p", 31)),
+		postgres.WithSchema("1abc"),
+		postgres.WithSchema("a-b"),
+		postgres.WithBatchSize(0),
+		postgres.WithMaxDataSize(-1),
+	}
+	for i, opt := range cases {
+		if _, err := postgres.Open(context.Background(), "postgres://127.0.0.1:1/none", opt); !errors.Is(err, eventsource.ErrInvalidConfig) {
+			t.Errorf("case %d: Open = %v, want ErrInvalidConfig", i, err)
+		}
+		s := postgres.New(nil, opt)
+		if _, err := s.Append(context.Background(), "s", eventsource.Any, recs(1, "E")); !errors.Is(err, eventsource.ErrInvalidConfig) {
+			t.Errorf("case %d: Append = %v, want ErrInvalidConfig", i, err)
+		}
+		for _, err := range s.ReadAll(context.Background(), 0, eventsource.Filter{}) {
+			if !errors.Is(err, eventsource.ErrInvalidConfig) {
+				t.Errorf("case %d: ReadAll = %v, want ErrInvalidConfig", i, err)
+			}
+		}
+	}
+	// Oversized data is refused before any I/O: this store has no server.
+	s := postgres.New(nil, postgres.WithMaxDataSize(10))
+	if _, err := s.Append(context.Background(), "s", eventsource.Any, []eventsource.Record{{Type: "T", Data: make([]byte, 11)}}); !errors.Is(err, eventsource.ErrTooLarge) {
+		t.Errorf("oversized: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestMigrateConcurrent(t *testing.T) {
+	p := testPool(t)
+	ctx := ctxFor(t)
+	schema := randomName("es_t_") // Migrate creates it
+	t.Cleanup(func() { p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := postgres.New(p, postgres.WithSchema(schema), postgres.WithTablePrefix("m_"), postgres.WithoutAutoMigrate())
+			defer s.Close()
+			errs[i] = s.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Migrate %d: %v", i, err)
+		}
+	}
+	// Again, from a new store: nothing to do.
+	s := postgres.New(p, postgres.WithSchema(schema), postgres.WithTablePrefix("m_"))
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	var n int
+	if err := p.QueryRow(ctx, "SELECT count(*) FROM "+schema+".m_schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("schema_migrations holds %d rows (%v), want 1", n, err)
+	}
+	// Auto-migrated store in another prefix of the same schema works at once.
+	s2 := postgres.New(p, postgres.WithSchema(schema), postgres.WithTablePrefix("auto_"))
+	defer s2.Close()
+	if _, err := s2.Append(ctx, "a-1", eventsource.NoStream, recs(1, "E")); err != nil {
+		t.Fatalf("Append on an auto-migrated store: %v", err)
+	}
+}
+
+func TestAppendTx(t *testing.T) {
+	s, schema := newStore(t)
+	p := testPool(t)
+	ctx := ctxFor(t)
+	if _, err := p.Exec(ctx, "CREATE TABLE "+schema+".side (note text)"); err != nil {
+		t.Fatal(err)
+	}
+	sideRows := func() int {
+		var n int
+		if err := p.QueryRow(ctx, "SELECT count(*) FROM "+schema+".side").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("commit", func(t *testing.T) {
+		tx, err := p.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		r1, err := s.AppendTx(ctx, tx, "tx-a", eventsource.NoStream, recs(2, "A"))
+		if err != nil {
+			t.Fatalf("AppendTx 1: %v", err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".side VALUES ('hello')"); err != nil {
+			t.Fatal(err)
+		}
+		r2, err := s.AppendTx(ctx, tx, "tx-b", eventsource.NoStream, recs(3, "B"))
+		if err != nil {
+			t.Fatalf("AppendTx 2: %v", err)
+		}
+		if r2.FirstPosition <= r1.LastPosition || r1.LastVersion != 2 || r2.LastVersion != 3 {
+			t.Fatalf("results %+v then %+v", r1, r2)
+		}
+		if n := len(readAll(t, s)); n != 0 {
+			t.Fatalf("uncommitted appends visible: %d records", n)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		all := readAll(t, s)
+		if len(all) != 5 || all[0].StreamID != "tx-a" || all[4].StreamID != "tx-b" || all[0].Position != r1.FirstPosition || all[4].Position != r2.LastPosition {
+			t.Fatalf("after commit: %d records", len(all))
+		}
+		if sideRows() != 1 {
+			t.Fatal("the unrelated write did not commit")
+		}
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		tx, err := p.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "tx-c", eventsource.NoStream, recs(2, "C")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".side VALUES ('gone')"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(readAll(t, s)); n != 5 {
+			t.Fatalf("after rollback the log holds %d records, want 5", n)
+		}
+		if h, err := eventsource.ReadStreamAll(ctx, s, "tx-c"); err != nil || len(h) != 0 {
+			t.Fatalf("rolled-back stream: %d records, %v", len(h), err)
+		}
+		if sideRows() != 1 {
+			t.Fatal("the unrelated write survived a rollback")
+		}
+	})
+
+	t.Run("conflict leaves the transaction usable", func(t *testing.T) {
+		tx, err := p.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var ce *eventsource.ConcurrencyError
+		if _, err := s.AppendTx(ctx, tx, "tx-a", eventsource.NoStream, recs(1, "A")); !errors.As(err, &ce) || ce.Actual != 2 {
+			t.Fatalf("AppendTx at a stale version: %v", err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "tx-d", eventsource.NoStream, []eventsource.Record{{Type: "D", EventID: "tx-b-dup"}, {Type: "D", EventID: mustEventID(t, s, "tx-b", 1)}}); !errors.Is(err, eventsource.ErrDuplicateEvent) {
+			t.Fatalf("AppendTx of a stored event ID: %v, want ErrDuplicateEvent", err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".side VALUES ('after conflict')"); err != nil {
+			t.Fatalf("transaction unusable after a conflict: %v", err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "tx-a", eventsource.Exact(2), recs(1, "A")); err != nil {
+			t.Fatalf("AppendTx after a conflict: %v", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := eventsource.ReadStreamAll(ctx, s, "tx-a"); len(h) != 3 {
+			t.Fatalf("tx-a holds %d records, want 3", len(h))
+		}
+		if sideRows() != 2 {
+			t.Fatal("the write after the conflict did not commit")
+		}
+	})
+
+	t.Run("too many events in one transaction", func(t *testing.T) {
+		tx, err := p.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		// Fill the transaction's position range up to its last slot by hand
+		// rather than with a million events.
+		if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.es_events (position, stream_id, version, event_id, type, codec, data)
+			VALUES (((pg_current_xact_id()::text::bigint + 1) << 20) - 1, 'filler', 1, 'filler-1', 'F', '', '')`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendTx(ctx, tx, "tx-e", eventsource.NoStream, recs(1, "E")); !errors.Is(err, eventsource.ErrTooLarge) {
+			t.Fatalf("AppendTx past the transaction's range: %v, want ErrTooLarge", err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatalf("transaction unusable after ErrTooLarge: %v", err)
+		}
+	})
+}
+
+func mustEventID(t *testing.T, s eventsource.Store, stream string, version int64) string {
+	t.Helper()
+	for r, err := range s.ReadStream(ctxFor(t), stream, version, version) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.EventID
+	}
+	t.Fatalf("no record %s@%d", stream, version)
+	return ""
+}
+
+// TestKilledConnection terminates the backend of an append between its
+// statement and its commit: the append fails with an error, leaves nothing
+// behind, and the store keeps working.
+func TestKilledConnection(t *testing.T) {
+	s, schema := newStore(t)
+	p := testPool(t)
+	for i := 0; i < 3; i++ {
+		ctx := ctxFor(t)
+		var killed bool
+		var hookErr error
+		hctx := testhook.WithBeforeCommit(ctx, func(context.Context) {
+			// The append's connection is idle in its transaction, and its last
+			// statement names this test's schema.
+			var pid int32
+			err := p.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()
+				AND state LIKE 'idle in transaction%' AND strpos(query, $1) > 0`, `"`+schema+`".`).Scan(&pid)
+			if err != nil {
+				hookErr = fmt.Errorf("find the append's backend: %w", err)
+				return
+			}
+			err = p.QueryRow(ctx, "SELECT pg_terminate_backend($1, 5000)", pid).Scan(&killed)
+			if err != nil {
+				hookErr = err
+			}
+		})
+		_, err := s.Append(hctx, "killed-1", eventsource.Any, recs(3, "K"))
+		if hookErr != nil || !killed {
+			t.Fatalf("hook: killed=%v, %v", killed, hookErr)
+		}
+		if err == nil {
+			t.Fatal("Append on a terminated connection succeeded")
+		}
+		if errors.Is(err, eventsource.ErrConcurrency) || !strings.HasPrefix(err.Error(), "postgres: append") {
+			t.Fatalf("Append on a terminated connection: %v", err)
+		}
+		t.Logf("append %d: %v", i, err)
+		if h, err := eventsource.ReadStreamAll(ctx, s, "killed-1"); err != nil || len(h) != 0 {
+			t.Fatalf("after the kill the stream holds %d records (%v)", len(h), err)
+		}
+	}
+	ctx := ctxFor(t)
+	for i := 0; i < 30; i++ { // more than the pool's connections, so a dead one would surface
+		if _, err := s.Append(ctx, "killed-1", eventsource.Exact(int64(i)), recs(1, "K")); err != nil {
+			t.Fatalf("Append %d after the kills: %v", i, err)
+		}
+	}
+}
+
+// TestHeldCommit holds one append's transaction open while later appends
+// commit: ReadAll must not yield the later ones until the held one commits,
+// then yields all of them in order.
+func TestHeldCommit(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxFor(t)
+	hooked := make(chan struct{})
+	heldDone := make(chan error, 1)
+	hctx := testhook.WithBeforeCommit(ctx, func(context.Context) {
+		close(hooked)
+		time.Sleep(300 * time.Millisecond)
+	})
+	go func() {
+		_, err := s.Append(hctx, "held-1", eventsource.NoStream, recs(2, "Held"))
+		heldDone <- err
+	}()
+	<-hooked
+	var later []eventsource.AppendResult
+	for i := 0; i < 3; i++ {
+		res, err := s.Append(ctx, fmt.Sprintf("later-%d", i), eventsource.NoStream, recs(2, "Later"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		later = append(later, res)
+		// A stream read sees a committed append at once.
+		if h, err := eventsource.ReadStreamAll(ctx, s, res.StreamID); err != nil || len(h) != 2 {
+			t.Fatalf("ReadStream(%s) = %d records, %v", res.StreamID, len(h), err)
+		}
+	}
+	select {
+	case err := <-heldDone:
+		t.Fatalf("the held append finished early: %v", err)
+	default:
+	}
+	if got := readAll(t, s); len(got) != 0 {
+		t.Fatalf("ReadAll yielded %d records while an older transaction was open (first %s@%d)", len(got), got[0].StreamID, got[0].Position)
+	}
+	if h, err := s.Head(ctx); err != nil || h != 0 {
+		t.Fatalf("Head while held = %d, %v; want 0", h, err)
+	}
+	if err := <-heldDone; err != nil {
+		t.Fatalf("held append: %v", err)
+	}
+	got := readAll(t, s)
+	if len(got) != 8 {
+		t.Fatalf("after the commit ReadAll yielded %d records, want 8", len(got))
+	}
+	if got[0].StreamID != "held-1" || got[1].StreamID != "held-1" {
+		t.Fatalf("the held append (older transaction) is not first: %s, %s", got[0].StreamID, got[1].StreamID)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Position <= got[i-1].Position {
+			t.Fatalf("positions out of order: %d then %d", got[i-1].Position, got[i].Position)
+		}
+	}
+	for i, res := range later {
+		if got[2+2*i].Position != res.FirstPosition || got[3+2*i].Position != res.LastPosition {
+			t.Fatalf("later append %d at %d..%d, log has %d..%d", i, res.FirstPosition, res.LastPosition, got[2+2*i].Position, got[3+2*i].Position)
+		}
+	}
+}
+
+// Filter values no record can hold select nothing, and never reach the
+// server as invalid text.
+func TestFilterBadValues(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxFor(t)
+	if _, err := s.Append(ctx, "user-1", eventsource.NoStream, []eventsource.Record{{Type: "T", Metadata: map[string]string{"k": "v"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		f    eventsource.Filter
+		want int
+	}{
+		{eventsource.Filter{Streams: []string{"\xff"}}, 0},
+		{eventsource.Filter{Streams: []string{"\xff", "user-1"}}, 1},
+		{eventsource.Filter{StreamPrefixes: []string{"a\x00"}}, 0},
+		{eventsource.Filter{StreamPrefixes: []string{""}}, 1},
+		{eventsource.Filter{Types: []string{"\xfe"}}, 0},
+		{eventsource.Filter{Metadata: map[string]string{"k": "\xff"}}, 0},
+		{eventsource.Filter{Metadata: map[string]string{"k": "v"}}, 1},
+		{eventsource.Filter{Metadata: map[string]string{"k": "v", "": ""}}, 0},
+	}
+	for i, c := range cases {
+		n := 0
+		for _, err := range s.ReadAll(ctx, 0, c.f) {
+			if err != nil {
+				t.Fatalf("case %d: %v", i, err)
+			}
+			n++
+		}
+		if n != c.want {
+			t.Fatalf("case %d (%+v): %d records, want %d", i, c.f, n, c.want)
+		}
+	}
+	for _, err := range s.ReadAll(ctx, 1<<63+5, eventsource.Filter{}) {
+		t.Fatalf("ReadAll past int64: %v", err)
+	}
+}
+
+func TestListStreamsPaged(t *testing.T) {
+	s, _ := newStore(t, postgres.WithBatchSize(2))
+	ctx := ctxFor(t)
+	ids := []string{"ü-1", "ü-2", "ü-3", "üx", "u-1", "ü", "v", "ü-\U0010FFFF", "ý"}
+	for _, id := range ids {
+		if _, err := s.Append(ctx, id, eventsource.NoStream, recs(1, "L")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(prefix string) []string {
+		var out []string
+		for info, err := range s.ListStreams(ctx, prefix) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, info.StreamID)
+		}
+		return out
+	}
+	if got := fmt.Sprint(list("ü-")); got != fmt.Sprint([]string{"ü-1", "ü-2", "ü-3", "ü-\U0010FFFF"}) {
+		t.Fatalf("ListStreams(ü-) = %s", got)
+	}
+	if got := list("ü"); len(got) != 6 || got[0] != "ü" || got[5] != "üx" {
+		t.Fatalf("ListStreams(ü) = %q", got)
+	}
+	if got := list(""); len(got) != len(ids) || got[0] != "u-1" || got[len(got)-1] != "ü-\U0010FFFF" && got[len(got)-1] != "ý" {
+		t.Fatalf("ListStreams(\"\") = %q", got)
+	}
+	if got := list("\U0010FFFF"); len(got) != 0 {
+		t.Fatalf("ListStreams(U+10FFFF) = %q", got)
+	}
+}
+
+// TestNotifyReconnect kills the listener's connection: signals keep coming.
+func TestNotifyReconnect(t *testing.T) {
+	s, schema := newStore(t)
+	p := testPool(t)
+	ctx := ctxFor(t)
+	ch, err := s.Notify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no signal after %s", what)
+		}
+	}
+	if _, err := s.Append(ctx, "n-1", eventsource.Any, recs(1, "N")); err != nil {
+		t.Fatal(err)
+	}
+	wait("the first append")
+	var n int
+	err = p.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+		WHERE query LIKE 'LISTEN%' AND strpos(query, $1) > 0`, schema+".").Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("terminated %d listeners (%v), want 1", n, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := s.Append(ctx, "n-1", eventsource.Any, recs(1, "N")); err != nil {
+			t.Fatal(err)
+		}
+		wait(fmt.Sprintf("append %d after the kill", i))
+	}
+}
+
+// TestNotifyPolling: with NOTIFY off, the Head poll still signals.
+func TestNotifyPolling(t *testing.T) {
+	s, _ := newStore(t, postgres.WithNotify(false))
+	ctx := ctxFor(t)
+	ch, err := s.Notify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // let the poller learn the empty head
+	if _, err := s.Append(ctx, "p-1", eventsource.Any, recs(1, "P")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal from the poll")
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxFor(t)
+	ch, err := s.Notify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-ch; ok {
+		for range ch {
+		}
+	}
+	if _, err := s.Append(ctx, "c-1", eventsource.Any, recs(1, "C")); !errors.Is(err, eventsource.ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+	if _, err := s.Notify(ctx); !errors.Is(err, eventsource.ErrClosed) {
+		t.Fatalf("Notify after Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	url := testenv.Postgres.URL(t)
+	schema := newSchema(t)
+	s, err := postgres.Open(ctxFor(t), url, postgres.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctxFor(t), "o-1", eventsource.NoStream, recs(1, "O")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,141 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/store/sqlite"
+)
+
+func benchStore(b *testing.B) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func records(n int) []eventsource.Record {
+	out := make([]eventsource.Record, n)
+	for i := range out {
+		out[i] = eventsource.Record{Type: "Bench", Codec: "json", Data: []byte(`{"amount":100,"note":"benchmark"}`), Metadata: map[string]string{"user": "bench"}}
+	}
+	return out
+}
+
+func eventsPerSec(b *testing.B, n int) {
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppend1 appends single events to many streams, one writer.
+func BenchmarkAppend1(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Append(ctx, fmt.Sprint("s-", i%1000), eventsource.Any, records(1)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	eventsPerSec(b, 1)
+}
+
+// BenchmarkAppend1Parallel: 8 writers.
+func BenchmarkAppend1Parallel(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	var n atomic.Int64
+	b.SetParallelism(4) // × GOMAXPROCS(2) = 8 writers
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := n.Add(1)
+		i := 0
+		for pb.Next() {
+			if _, err := s.Append(ctx, fmt.Sprintf("w%d-%d", w, i%100), eventsource.Any, records(1)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	eventsPerSec(b, 1)
+}
+
+func BenchmarkAppend100(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Append(ctx, fmt.Sprint("s-", i), eventsource.NoStream, records(100)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	eventsPerSec(b, 100)
+}
+
+// BenchmarkRawInsert1 is the baseline for BenchmarkAppend1: the same
+// database settings, one transaction with one INSERT of a row of the same
+// shape into a table with the same indexes.
+func BenchmarkRawInsert1(b *testing.B) {
+	db, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(b.TempDir(), "raw.db")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, stream_id TEXT NOT NULL, version INTEGER NOT NULL,
+		event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, codec TEXT NOT NULL, data BLOB NOT NULL, metadata TEXT, recorded_at INTEGER NOT NULL,
+		UNIQUE (stream_id, version))`); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Exec(`INSERT INTO events (stream_id, version, event_id, type, codec, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			fmt.Sprint("s-", i%1000), i, eventsource.NewEventID(), "Bench", "json", []byte(`{"amount":100,"note":"benchmark"}`), `{"user":"bench"}`, time.Now().UnixNano()); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	eventsPerSec(b, 1)
+}
+
+func BenchmarkReadStream10000(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	for i := 0; i < 10000; i += 1000 {
+		if _, err := s.Append(ctx, "big", eventsource.Exact(int64(i)), records(1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		n := 0
+		for _, err := range s.ReadStream(ctx, "big", 1, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 10000 {
+			b.Fatal(n)
+		}
+	}
+	eventsPerSec(b, 10000)
+}
