@@ -395,21 +395,33 @@ func TestKilledConnection(t *testing.T) {
 	}
 }
 
-// TestHeldCommit holds one append's transaction open while later appends
-// commit: ReadAll must not yield the later ones until the held one commits,
-// then yields all of them in order.
+// TestHeldCommit holds one append's transaction open (its commit hook sleeps
+// 300ms) while later appends commit: ReadAll must not yield the later ones
+// until the held one commits, then yields all of them in order. Without a
+// read wait, a read during the hold yields nothing; with one, it waits for
+// the held commit.
 func TestHeldCommit(t *testing.T) {
-	s, _ := newStore(t)
+	for _, wait := range []time.Duration{0, 2 * time.Second} {
+		t.Run(fmt.Sprintf("wait=%v", wait), func(t *testing.T) { testHeldCommit(t, wait) })
+	}
+}
+
+func testHeldCommit(t *testing.T, wait time.Duration) {
+	s, _ := newStore(t, postgres.WithReadWait(wait))
 	ctx := ctxFor(t)
 	hooked := make(chan struct{})
-	heldDone := make(chan error, 1)
+	var held sync.WaitGroup
+	held.Add(1)
+	var heldErr error
+	var heldOver atomicBool
 	hctx := testhook.WithBeforeCommit(ctx, func(context.Context) {
 		close(hooked)
 		time.Sleep(300 * time.Millisecond)
 	})
 	go func() {
-		_, err := s.Append(hctx, "held-1", eventsource.NoStream, recs(2, "Held"))
-		heldDone <- err
+		defer held.Done()
+		_, heldErr = s.Append(hctx, "held-1", eventsource.NoStream, recs(2, "Held"))
+		heldOver.set()
 	}()
 	<-hooked
 	var later []eventsource.AppendResult
@@ -424,19 +436,32 @@ func TestHeldCommit(t *testing.T) {
 			t.Fatalf("ReadStream(%s) = %d records, %v", res.StreamID, len(h), err)
 		}
 	}
-	select {
-	case err := <-heldDone:
-		t.Fatalf("the held append finished early: %v", err)
-	default:
+	if heldOver.get() {
+		t.Fatal("the held append finished before the later ones")
 	}
-	if got := readAll(t, s); len(got) != 0 {
-		t.Fatalf("ReadAll yielded %d records while an older transaction was open (first %s@%d)", len(got), got[0].StreamID, got[0].Position)
+	var during []eventsource.Record
+	for r, err := range s.ReadAll(ctx, 0, eventsource.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !heldOver.get() {
+			t.Fatalf("ReadAll yielded %s@%d while an older transaction was open", r.StreamID, r.Position)
+		}
+		during = append(during, r)
 	}
-	if h, err := s.Head(ctx); err != nil || h != 0 {
-		t.Fatalf("Head while held = %d, %v; want 0", h, err)
+	h, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := <-heldDone; err != nil {
-		t.Fatalf("held append: %v", err)
+	if wait == 0 && (len(during) != 0 || (!heldOver.get() && h != 0)) {
+		t.Fatalf("without a read wait, a read during the hold saw %d records, head %d", len(during), h)
+	}
+	if wait > 0 && len(during) != 8 {
+		t.Fatalf("with a read wait, a read during the hold yielded %d records, want all 8 after the commit", len(during))
+	}
+	held.Wait()
+	if heldErr != nil {
+		t.Fatalf("held append: %v", heldErr)
 	}
 	got := readAll(t, s)
 	if len(got) != 8 {
@@ -455,6 +480,18 @@ func TestHeldCommit(t *testing.T) {
 			t.Fatalf("later append %d at %d..%d, log has %d..%d", i, res.FirstPosition, res.LastPosition, got[2+2*i].Position, got[3+2*i].Position)
 		}
 	}
+}
+
+type atomicBool struct {
+	mu sync.Mutex
+	v  bool
+}
+
+func (b *atomicBool) set() { b.mu.Lock(); b.v = true; b.mu.Unlock() }
+func (b *atomicBool) get() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.v
 }
 
 // Filter values no record can hold select nothing, and never reach the
