@@ -237,7 +237,7 @@ func newQueries(prefix string) queries {
 		insertEventsHead:   r.Replace("INSERT INTO {events} ({cols}) VALUES "),
 		insertEventsRow:    "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
 		findIDs:            r.Replace("SELECT event_id, stream_id, version, position FROM {events} WHERE event_id IN "),
-		readStream:         r.Replace("SELECT {cols} FROM {events} WHERE stream_id = ? AND version >= ? AND version <= ? ORDER BY version LIMIT ?"),
+		readStream:         r.Replace("SELECT {cols} FROM {events} WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?"),
 		readAll:            r.Replace("SELECT {cols} FROM {events} WHERE position >= ?"),
 		head:               r.Replace("SELECT position FROM {position} WHERE id = 1"),
 		listStreams:        r.Replace("SELECT stream_id, version FROM {streams} WHERE stream_id > ? AND LEFT(stream_id, ?) = ? ORDER BY stream_id LIMIT ?"),

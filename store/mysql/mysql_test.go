@@ -373,3 +373,36 @@ func TestLargeBatch(t *testing.T) {
 		t.Fatalf("read %d records", n)
 	}
 }
+
+// TestNotifyAcrossStores: an append through another Store (another process,
+// as far as this one knows) reaches Notify through the head poll.
+func TestNotifyAcrossStores(t *testing.T) {
+	a, prefix := newStore(t, mysql.WithPollInterval(20*time.Millisecond))
+	b := mysql.New(testDB(t), mysql.WithTablePrefix(prefix))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := a.Notify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "n-1", eventsource.NoStream, []eventsource.Record{{Type: "T"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal 5s after another store's append")
+	}
+	a.Close()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			// A pending signal; the close follows.
+			if _, ok := <-ch; ok {
+				t.Fatal("channel open after Close")
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after Close")
+	}
+}

@@ -90,7 +90,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 				yield(eventsource.Record{}, err)
 				return
 			}
-			rows, err := s.db.QueryContext(ctx, s.q.readStream, stream, next, to, s.cfg.batch)
+			// A tight version range: versions are contiguous, so it holds
+			// one batch, and the optimizer sees a small range scan (with
+			// an open end it may scan the stream from its start).
+			hi := to
+			if to-next >= int64(s.cfg.batch) {
+				hi = next + int64(s.cfg.batch) - 1
+			}
+			rows, err := s.db.QueryContext(ctx, s.q.readStream, stream, next, hi, s.cfg.batch)
 			var batch []eventsource.Record
 			if err == nil {
 				batch, err = scanRecords(rows, s.cfg.batch)
