@@ -1,0 +1,292 @@
+// Package sqlstore keeps projection checkpoints and leases in a SQL database
+// through database/sql: SQLite and MySQL/MariaDB. It is a
+// projection.TxStore[*sql.Tx], so a read model in the same database commits
+// its writes and its checkpoint in one transaction (exactly once).
+//
+//	cps, err := sqlstore.New(db, sqlstore.SQLite)
+//	p := projection.NewProjector("balances", events, cps, &Balances{})
+//	err = p.Run(ctx)
+//
+// Lease times come from the clock of the process that writes them, so the
+// instances of one projection need clocks that agree to well within the
+// lease time-to-live.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/projection"
+)
+
+// Dialect is the SQL flavour of the database.
+type Dialect int
+
+const (
+	SQLite Dialect = iota + 1 // modernc.org/sqlite
+	MySQL                     // go-sql-driver/mysql, MySQL 8 or MariaDB 10.6+
+)
+
+// Store is a projection.TxStore[*sql.Tx].
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	table   string
+	now     func() time.Time
+
+	once    sync.Mutex
+	created bool
+}
+
+var _ projection.TxStore[*sql.Tx] = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithTablePrefix sets the prefix of the table ("es_" by default, so the
+// table is es_projections).
+func WithTablePrefix(p string) Option { return func(s *Store) { s.table = p + "projections" } }
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,50}$`)
+
+// New returns a Store in db. Its table is created on first use.
+func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
+	if db == nil || (d != SQLite && d != MySQL) {
+		return nil, fmt.Errorf("%w: sqlstore needs a *sql.DB and a dialect", eventsource.ErrInvalidConfig)
+	}
+	s := &Store{db: db, dialect: d, table: "es_projections", now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	if !identifier.MatchString(s.table) {
+		return nil, fmt.Errorf("%w: sqlstore: table name %q", eventsource.ErrInvalidConfig, s.table)
+	}
+	return s, nil
+}
+
+func (s *Store) ensure(ctx context.Context) error {
+	s.once.Lock()
+	defer s.once.Unlock()
+	if s.created {
+		return nil
+	}
+	ddl := `CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+		name        VARCHAR(255) NOT NULL PRIMARY KEY,
+		position    BIGINT NOT NULL DEFAULT 0,
+		state       BLOB,
+		status      VARCHAR(32) NOT NULL DEFAULT '',
+		error       TEXT,
+		faulted_at  BIGINT NOT NULL DEFAULT 0,
+		skipped     TEXT,
+		request     VARCHAR(32) NOT NULL DEFAULT '',
+		owner       VARCHAR(255) NOT NULL DEFAULT '',
+		lease_until BIGINT NOT NULL DEFAULT 0,
+		updated_at  BIGINT NOT NULL DEFAULT 0
+	)`
+	if s.dialect == MySQL {
+		ddl = strings.Replace(ddl, "BLOB", "LONGBLOB", 1) + ` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`
+	}
+	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+		return fmt.Errorf("sqlstore: create %s: %w", s.table, err)
+	}
+	s.created = true
+	return nil
+}
+
+// insertIgnore makes sure the projection's row exists.
+func (s *Store) insertIgnore() string {
+	if s.dialect == MySQL {
+		return `INSERT IGNORE INTO ` + s.table + ` (name) VALUES (?)`
+	}
+	return `INSERT INTO ` + s.table + ` (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const cols = `name, position, state, status, error, faulted_at, skipped, request, owner, lease_until, updated_at`
+
+func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (projection.Checkpoint, bool, error) {
+	query := `SELECT ` + cols + ` FROM ` + s.table + ` WHERE name = ?`
+	if lock && s.dialect == MySQL {
+		query += ` FOR UPDATE`
+	}
+	var cp projection.Checkpoint
+	var pos, faulted, until, updated int64
+	var status, request string
+	var errText, skipped sql.NullString
+	err := q.QueryRowContext(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &errText, &faulted, &skipped, &request, &cp.Owner, &until, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return projection.Checkpoint{Name: name}, false, nil
+	}
+	if err != nil {
+		return cp, false, fmt.Errorf("sqlstore: load %q: %w", name, err)
+	}
+	cp.Position, cp.FaultedAt = uint64(pos), uint64(faulted)
+	cp.Status, cp.Request, cp.Error = projection.Status(status), projection.Request(request), errText.String
+	if until > 0 {
+		cp.LeaseUntil = time.Unix(0, until)
+	}
+	if updated > 0 {
+		cp.UpdatedAt = time.Unix(0, updated)
+	}
+	if skipped.Valid && skipped.String != "" {
+		if err := json.Unmarshal([]byte(skipped.String), &cp.Skipped); err != nil {
+			return cp, false, fmt.Errorf("%w: sqlstore: skipped positions of %q: %w", eventsource.ErrCorruptData, name, err)
+		}
+	}
+	return cp, true, nil
+}
+
+// Load implements projection.Store.
+func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, error) {
+	if err := s.ensure(ctx); err != nil {
+		return projection.Checkpoint{}, err
+	}
+	cp, _, err := s.load(ctx, s.db, name, false)
+	return cp, err
+}
+
+// Acquire implements projection.Store.
+func (s *Store) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.insertIgnore(), name); err != nil {
+			return fmt.Errorf("sqlstore: acquire %q: %w", name, err)
+		}
+		cp, _, err := s.load(ctx, tx, name, true)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if cp.Owner != "" && cp.Owner != owner && now.Before(cp.LeaseUntil) {
+			return fmt.Errorf("%w: %q by %q until %s", projection.ErrLeaseHeld, name, cp.Owner, cp.LeaseUntil.Format(time.RFC3339))
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE `+s.table+` SET owner = ?, lease_until = ? WHERE name = ?`, owner, now.Add(ttl).UnixNano(), name)
+		if err != nil {
+			return fmt.Errorf("sqlstore: acquire %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// Release implements projection.Store.
+func (s *Store) Release(ctx context.Context, name, owner string) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE `+s.table+` SET owner = '', lease_until = 0 WHERE name = ? AND owner = ?`, name, owner)
+	if err != nil {
+		return fmt.Errorf("sqlstore: release %q: %w", name, err)
+	}
+	return nil
+}
+
+// Save implements projection.Store.
+func (s *Store) Save(ctx context.Context, owner string, cp projection.Checkpoint, handled projection.Request) (projection.Request, error) {
+	var req projection.Request
+	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		req, err = s.SaveTx(ctx, tx, owner, cp, handled)
+		return err
+	})
+	return req, err
+}
+
+// SaveTx implements projection.TxStore. The row is locked (SELECT … FOR
+// UPDATE on MySQL; SQLite's write transaction locks the database) before the
+// owner is checked, so an instance that lost its lease cannot commit.
+func (s *Store) SaveTx(ctx context.Context, tx *sql.Tx, owner string, cp projection.Checkpoint, handled projection.Request) (projection.Request, error) {
+	if err := s.ensure(ctx); err != nil {
+		return projection.RequestNone, err
+	}
+	cur, ok, err := s.load(ctx, tx, cp.Name, true)
+	if err != nil {
+		return projection.RequestNone, err
+	}
+	if !ok || cur.Owner != owner {
+		return projection.RequestNone, fmt.Errorf("%w: %q is held by %q", projection.ErrLeaseLost, cp.Name, cur.Owner)
+	}
+	var skipped any
+	if len(cp.Skipped) > 0 {
+		b, _ := json.Marshal(cp.Skipped)
+		skipped = string(b)
+	}
+	req := cur.Request
+	if handled != projection.RequestNone && req == handled {
+		req = projection.RequestNone
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE `+s.table+` SET position = ?, state = ?, status = ?, error = ?, faulted_at = ?, skipped = ?, request = ?, updated_at = ? WHERE name = ?`,
+		int64(cp.Position), cp.State, string(cp.Status), cp.Error, int64(cp.FaultedAt), skipped, string(req), s.now().UnixNano(), cp.Name)
+	if err != nil {
+		return projection.RequestNone, fmt.Errorf("sqlstore: save %q: %w", cp.Name, err)
+	}
+	return req, nil
+}
+
+// Request implements projection.Store.
+func (s *Store) Request(ctx context.Context, name string, r projection.Request) error {
+	return s.set(ctx, name, `request = ?`, string(r))
+}
+
+// SetStatus implements projection.Store.
+func (s *Store) SetStatus(ctx context.Context, name string, st projection.Status) error {
+	return s.set(ctx, name, `status = ?, error = ''`, string(st))
+}
+
+func (s *Store) set(ctx context.Context, name, assign string, v any) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.insertIgnore(), name); err != nil {
+			return fmt.Errorf("sqlstore: %q: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE `+s.table+` SET `+assign+` WHERE name = ?`, v, name); err != nil {
+			return fmt.Errorf("sqlstore: %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// Delete implements projection.Store.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("sqlstore: delete %q: %w", name, err)
+	}
+	return nil
+}
+
+// InTx implements projection.TxStore.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	return tx.Commit()
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,216 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Status is where a persistent projection stands.
+type Status string
+
+const (
+	StatusNew       Status = ""          // never run
+	StatusRunning   Status = "running"   // an instance holds the lease and processes
+	StatusStopped   Status = "stopped"   // stopped on request; Start lets it run again
+	StatusResetting Status = "resetting" // rebuilding from position 0
+	StatusDeleting  Status = "deleting"  // removing its read model and checkpoint
+	StatusFaulted   Status = "faulted"   // a handler failed; see Checkpoint.Error
+)
+
+// Request is a control request left in the projection store for whichever
+// instance runs the projection (it may be in another process).
+type Request string
+
+const (
+	RequestNone   Request = ""
+	RequestStop   Request = "stop"
+	RequestReset  Request = "reset"
+	RequestDelete Request = "delete"
+	RequestSkip   Request = "skip" // skip the event that faulted the projection
+)
+
+// Errors of persistent projections.
+var (
+	ErrLeaseHeld = errors.New("projection: lease held by another instance")
+	ErrLeaseLost = errors.New("projection: lease lost")
+	ErrStopped   = errors.New("projection: stopped")
+	ErrDeleted   = errors.New("projection: deleted")
+	ErrFaulted   = errors.New("projection: faulted")
+)
+
+// FaultError is returned by Run when a handler failed for good. It matches
+// ErrFaulted and the handler's error.
+type FaultError struct {
+	Name     string
+	Position uint64 // the event that failed
+	Err      error
+}
+
+func (e *FaultError) Error() string {
+	return fmt.Sprintf("projection %q faulted at position %d: %v", e.Name, e.Position, e.Err)
+}
+
+// Unwrap returns ErrFaulted and the handler's error.
+func (e *FaultError) Unwrap() []error { return []error{ErrFaulted, e.Err} }
+
+// Checkpoint is what a projection store keeps for one projection.
+type Checkpoint struct {
+	Name       string
+	Position   uint64    // last position handled; 0 before the first
+	State      []byte    // encoded state of a Projection; nil for read models
+	Status     Status    //
+	Error      string    // why it faulted
+	FaultedAt  uint64    // position of the event that faulted it
+	Skipped    []uint64  // positions skipped on request, oldest first
+	Request    Request   // pending control request
+	Owner      string    // lease holder, "" when free
+	LeaseUntil time.Time // lease expiry
+	UpdatedAt  time.Time
+}
+
+// Store keeps checkpoints and leases of persistent projections. All methods
+// are safe for concurrent use, also across processes for the SQL stores.
+type Store interface {
+	// Load returns the projection's checkpoint; a projection never run has
+	// a zero one (StatusNew) and no error.
+	Load(ctx context.Context, name string) (Checkpoint, error)
+	// Acquire takes the lease on name for owner until now+ttl, or renews
+	// it. Another owner's unexpired lease is ErrLeaseHeld.
+	Acquire(ctx context.Context, name, owner string, ttl time.Duration) error
+	// Release gives the lease up if owner holds it.
+	Release(ctx context.Context, name, owner string) error
+	// Save writes cp's Position, State, Status, Error, FaultedAt and Skipped
+	// if owner holds the lease (ErrLeaseLost otherwise), clears the pending
+	// request if it equals handled, and returns the request still pending.
+	Save(ctx context.Context, owner string, cp Checkpoint, handled Request) (Request, error)
+	// Request leaves a control request for the projection's runner; Start
+	// (a RequestNone with status stopped or faulted) is SetStatus.
+	Request(ctx context.Context, name string, r Request) error
+	// SetStatus sets the status (and clears Error) without a lease: used to
+	// start a stopped or faulted projection again.
+	SetStatus(ctx context.Context, name string, s Status) error
+	// Delete removes the projection's checkpoint.
+	Delete(ctx context.Context, name string) error
+}
+
+// TxStore is a Store whose checkpoint can be written inside the read
+// model's own transaction: the read model's writes and the checkpoint
+// commit together, so each event is applied exactly once.
+type TxStore[Tx any] interface {
+	Store
+	// InTx runs fn in a transaction, committing if it returns nil.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// SaveTx is Save inside tx. It locks the projection's row, so an
+	// instance that lost its lease cannot commit.
+	SaveTx(ctx context.Context, tx Tx, owner string, cp Checkpoint, handled Request) (Request, error)
+}
+
+// MemoryStore is a Store in process memory, for tests and for projections
+// whose state may be rebuilt at each start.
+type MemoryStore struct {
+	mu  sync.Mutex
+	cps map[string]Checkpoint
+	now func() time.Time
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{cps: map[string]Checkpoint{}, now: time.Now}
+}
+
+// Load implements Store.
+func (m *MemoryStore) Load(ctx context.Context, name string) (Checkpoint, error) {
+	if err := ctx.Err(); err != nil {
+		return Checkpoint{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp, ok := m.cps[name]
+	if !ok {
+		return Checkpoint{Name: name}, nil
+	}
+	cp.State = slices.Clone(cp.State)
+	cp.Skipped = slices.Clone(cp.Skipped)
+	return cp, nil
+}
+
+// Acquire implements Store.
+func (m *MemoryStore) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := m.cps[name]
+	now := m.now()
+	if cp.Owner != "" && cp.Owner != owner && now.Before(cp.LeaseUntil) {
+		return fmt.Errorf("%w: %q by %q until %s", ErrLeaseHeld, name, cp.Owner, cp.LeaseUntil.Format(time.RFC3339))
+	}
+	cp.Name, cp.Owner, cp.LeaseUntil = name, owner, now.Add(ttl)
+	m.cps[name] = cp
+	return nil
+}
+
+// Release implements Store.
+func (m *MemoryStore) Release(ctx context.Context, name, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cp, ok := m.cps[name]; ok && cp.Owner == owner {
+		cp.Owner, cp.LeaseUntil = "", time.Time{}
+		m.cps[name] = cp
+	}
+	return nil
+}
+
+// Save implements Store.
+func (m *MemoryStore) Save(ctx context.Context, owner string, cp Checkpoint, handled Request) (Request, error) {
+	if err := ctx.Err(); err != nil {
+		return RequestNone, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.cps[cp.Name]
+	if !ok || cur.Owner != owner {
+		return RequestNone, fmt.Errorf("%w: %q", ErrLeaseLost, cp.Name)
+	}
+	cur.Position, cur.State, cur.Status = cp.Position, slices.Clone(cp.State), cp.Status
+	cur.Error, cur.FaultedAt, cur.Skipped = cp.Error, cp.FaultedAt, slices.Clone(cp.Skipped)
+	if handled != RequestNone && cur.Request == handled {
+		cur.Request = RequestNone
+	}
+	cur.UpdatedAt = m.now()
+	m.cps[cp.Name] = cur
+	return cur.Request, nil
+}
+
+// Request implements Store.
+func (m *MemoryStore) Request(ctx context.Context, name string, r Request) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := m.cps[name]
+	cp.Name, cp.Request = name, r
+	m.cps[name] = cp
+	return nil
+}
+
+// SetStatus implements Store.
+func (m *MemoryStore) SetStatus(ctx context.Context, name string, s Status) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := m.cps[name]
+	cp.Name, cp.Status, cp.Error = name, s, ""
+	m.cps[name] = cp
+	return nil
+}
+
+// Delete implements Store.
+func (m *MemoryStore) Delete(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.cps, name)
+	return nil
+}
