@@ -70,18 +70,23 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 }
 
 // statement returns the append statement for a's kind of expected version,
-// and its arguments.
-func (s *Store) statement(a *appendArgs) (string, []any) {
+// and its arguments; notify adds a pg_notify sent when the transaction
+// commits.
+func (s *Store) statement(a *appendArgs, notify bool) (string, []any) {
 	args := []any{a.stream, int64(len(a.ids)), a.ids, a.types, a.codecs, a.data, a.meta}
+	n := 0
+	if notify {
+		n = 1
+	}
 	switch a.expected {
 	case eventsource.NoStream:
-		return s.q.appendNoStream, args
+		return s.q.append[kindNoStream][n], args
 	case eventsource.Any:
-		return s.q.appendAny, args
+		return s.q.append[kindAny][n], args
 	case eventsource.StreamExists:
-		return s.q.appendExists, args
+		return s.q.append[kindExists][n], args
 	default:
-		return s.q.appendExact, append(args, int64(a.expected))
+		return s.q.append[kindExact][n], append(args, int64(a.expected))
 	}
 }
 
@@ -111,6 +116,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 			res, stored, err = s.appendHooked(ctx, a)
 		} else {
 			res, stored, err = s.insert(ctx, s.pool, a)
+		}
+		if stored {
+			s.appended()
 		}
 		if stored || (err != nil && !isRefusal(err)) {
 			return res, err
@@ -169,12 +177,9 @@ func isRefusal(err error) bool {
 // when the version check failed; a unique violation comes back as a
 // *refusal.
 func (s *Store) insert(ctx context.Context, q queryer, a *appendArgs) (eventsource.AppendResult, bool, error) {
-	sql, args := s.statement(a)
+	sql, args := s.statement(a, false)
 	var n, p1, p2, v1, v2 int64
 	dest := []any{&n, &p1, &p2, &v1, &v2}
-	if s.cfg.notify {
-		dest = append(dest, nil) // pg_notify's void
-	}
 	if err := q.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
 		return eventsource.AppendResult{}, false, s.appendError(ctx, a, err)
 	}
@@ -307,11 +312,11 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 const savepoint = "eventsource_append"
 
 func (s *Store) insertSavepoint(ctx context.Context, tx pgx.Tx, a *appendArgs) (eventsource.AppendResult, bool, error) {
-	sql, args := s.statement(a)
+	sql, args := s.statement(a, s.cfg.notify)
 	var n, p1, p2, v1, v2 int64
 	dest := []any{&n, &p1, &p2, &v1, &v2}
 	if s.cfg.notify {
-		dest = append(dest, nil)
+		dest = append(dest, nil) // pg_notify's void
 	}
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT " + savepoint)

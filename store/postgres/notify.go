@@ -60,6 +60,45 @@ func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
 	return ch, nil
 }
 
+// appended is called after an Append committed: it signals this store's
+// Notify channels at once and has the notifier goroutine send a pg_notify
+// for other processes. Appends that complete while one pg_notify is on its
+// way share the next one, and it runs in a transaction of its own: NOTIFY
+// inside the append's transaction would serialise the commits of all
+// appends (PostgreSQL takes a database-wide lock at the commit of a
+// notifying transaction, held while the commit is flushed).
+func (s *Store) appended() {
+	s.broadcast()
+	if !s.cfg.notify {
+		return
+	}
+	s.notifierOnce.Do(func() {
+		s.notifierDone = make(chan struct{})
+		go s.notifier(s.notifierDone)
+	})
+	select {
+	case s.kick <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+func (s *Store) notifier(done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := s.pool.Exec(ctx, s.q.notify); err != nil {
+			// Listeners' Head polls will notice the appends instead.
+			s.log.WarnContext(ctx, "eventsource/postgres: pg_notify failed", "err", err)
+		}
+		cancel()
+	}
+}
+
 // broadcast signals every Notify channel that has no signal pending.
 func (s *Store) broadcast() {
 	s.notifyMu.Lock()

@@ -35,6 +35,10 @@ type Store struct {
 	listenStop context.CancelFunc // stops the listener goroutine; nil until the first Notify
 	listenDone chan struct{}
 	closing    chan struct{} // closed by Close
+
+	kick         chan struct{} // asks the notifier goroutine for a pg_notify
+	notifierOnce sync.Once
+	notifierDone chan struct{}
 }
 
 type config struct {
@@ -112,7 +116,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 			o(&c)
 		}
 	}
-	s := &Store{pool: pool, cfg: c, subs: map[chan struct{}]struct{}{}, closing: make(chan struct{})}
+	s := &Store{pool: pool, cfg: c, subs: map[chan struct{}]struct{}{}, closing: make(chan struct{}), kick: make(chan struct{}, 1)}
 	s.log = c.logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -169,6 +173,10 @@ func (s *Store) Close() error {
 	if stop != nil {
 		stop()
 		<-done
+	}
+	s.notifierOnce.Do(func() {}) // no notifier starts after this
+	if s.notifierDone != nil {
+		<-s.notifierDone
 	}
 	if s.ownPool && s.pool != nil {
 		s.pool.Close()

@@ -57,12 +57,15 @@ type queries struct {
 	channel                     string
 	replacer                    *strings.Replacer // for migration files
 
-	appendNoStream, appendExact, appendAny, appendExists string
-	lookup                                               string
-	readStream, readStreamTo                             string
-	head, limits, bound                                  string
-	listStreams                                          string
-	streamVersionForUpdate, deleteEvents, deleteStream   string
+	// append[kind][notify]: the append statement per kind of expected
+	// version, without and with an in-transaction pg_notify.
+	append                                             [4][2]string
+	lookup                                             string
+	readStream, readStreamTo                           string
+	head, limits, bound                                string
+	notify                                             string
+	listStreams                                        string
+	streamVersionForUpdate, deleteEvents, deleteStream string
 }
 
 // bound is the exclusive upper bound of the positions a reader may see: every
@@ -70,6 +73,14 @@ type queries struct {
 // one gets a larger ID, hence larger positions. An uncorrelated subquery, so
 // it is computed once per statement and usable as an index bound.
 const bound = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`
+
+// Kinds of expected version, indexes of queries.append.
+const (
+	kindNoStream = iota
+	kindExact
+	kindAny
+	kindExists
+)
 
 // recordColumns are scanned by scanRecord, in this order.
 const recordColumns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
@@ -90,25 +101,27 @@ func buildQueries(c config) queries {
 	// The version check, one per kind of expected version. $1 is the stream,
 	// $2 the number of records; each yields the stream's version before the
 	// append, or no row when the check fails (and then changes nothing).
-	versionCTEs := map[*string]string{
-		&q.appendNoStream: `INSERT INTO {streams} (stream_id, version) VALUES ($1, $2)
+	versionCTEs := map[int]string{
+		kindNoStream: `INSERT INTO {streams} (stream_id, version) VALUES ($1, $2)
 		ON CONFLICT (stream_id) DO NOTHING RETURNING 0::bigint AS base`,
-		&q.appendExact: `UPDATE {streams} SET version = version + $2
+		kindExact: `UPDATE {streams} SET version = version + $2
 		WHERE stream_id = $1 AND version = $8 RETURNING version - $2 AS base`,
-		&q.appendAny: `INSERT INTO {streams} AS s (stream_id, version) VALUES ($1, $2)
+		kindAny: `INSERT INTO {streams} AS s (stream_id, version) VALUES ($1, $2)
 		ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version
 		RETURNING s.version - $2 AS base`,
-		&q.appendExists: `UPDATE {streams} SET version = version + $2
+		kindExists: `UPDATE {streams} SET version = version + $2
 		WHERE stream_id = $1 AND version > 0 RETURNING version - $2 AS base`,
 	}
-	notify := ""
-	if c.notify {
-		// Sent at commit, only by appends that stored something.
-		notify = fmt.Sprintf(`,
+	// Sent at commit, only by appends that stored something.
+	notify := fmt.Sprintf(`,
 	CASE WHEN count(*) > 0 THEN pg_notify('%s', '') END`, q.channel)
-	}
-	for dst, v := range versionCTEs {
-		*dst = q.replacer.Replace(`WITH v AS (
+	for kind, v := range versionCTEs {
+		for _, withNotify := range []int{0, 1} {
+			n := ""
+			if withNotify == 1 {
+				n = notify
+			}
+			q.append[kind][withNotify] = q.replacer.Replace(`WITH v AS (
 	` + v + `
 ), x AS (
 	SELECT pg_current_xact_id()::text::bigint AS xid
@@ -126,8 +139,9 @@ func buildQueries(c config) queries {
 	RETURNING position, version
 )
 SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
-	coalesce(min(version), 0), coalesce(max(version), 0)` + notify + `
+	coalesce(min(version), 0), coalesce(max(version), 0)` + n + `
 FROM ins`)
+		}
 	}
 	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT version FROM {streams} WHERE stream_id = $1), 0),
 	e.stream_id, e.version, e.position
@@ -138,6 +152,7 @@ ORDER BY u.ord`)
 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`)
 	q.readStreamTo = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
 WHERE stream_id = $1 AND version >= $2 AND version <= $4 ORDER BY version LIMIT $3`)
+	q.notify = fmt.Sprintf(`SELECT pg_notify('%s', '')`, q.channel)
 	q.bound = `SELECT ` + bound
 	q.limits = q.replacer.Replace(`SELECT ` + bound + `, coalesce((SELECT max(position) FROM {events}), 0)`)
 	q.head = q.replacer.Replace(`SELECT coalesce(max(position), 0) FROM {events} WHERE position < ` + bound)

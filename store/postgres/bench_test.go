@@ -1,0 +1,298 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/store/postgres"
+)
+
+// Each benchmark runs beside its raw-pgx baseline on a table with the same
+// columns and indexes (position from a sequence instead of the store's
+// transaction-ID scheme, no streams table, no version check).
+
+const rawTable = `CREATE TABLE %s.raw_events (
+	position    bigserial PRIMARY KEY,
+	stream_id   text COLLATE "C" NOT NULL,
+	version     bigint NOT NULL,
+	event_id    text NOT NULL UNIQUE,
+	type        text NOT NULL,
+	codec       text NOT NULL,
+	data        bytea NOT NULL,
+	metadata    jsonb,
+	recorded_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (stream_id, version))`
+
+var benchData = []byte(`{"user":"ada","email":"ada@example.com","plan":"pro","seats":12,"note":"a payload of about a hundred bytes"}`)
+
+func benchRecords(n int) []eventsource.Record {
+	out := make([]eventsource.Record, n)
+	for i := range out {
+		out[i] = eventsource.Record{Type: "UserUpdated", Codec: "json", Data: benchData, Metadata: map[string]string{"tenant": "t1"}}
+	}
+	return out
+}
+
+func benchStore(b *testing.B, opts ...postgres.Option) (*postgres.Store, string) {
+	b.Helper()
+	s, schema := newStore(b, opts...)
+	if _, err := testPool(b).Exec(context.Background(), fmt.Sprintf(rawTable, schema)); err != nil {
+		b.Fatal(err)
+	}
+	return s, schema
+}
+
+func reportEvents(b *testing.B, events int64) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+var eventSeq atomic.Int64
+
+func nextEventID() string { return "raw-" + strconv.FormatInt(eventSeq.Add(1), 10) }
+
+func BenchmarkAppend1(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	recs := benchRecords(1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Append(ctx, "bench-1", eventsource.Exact(int64(i)), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, int64(b.N))
+}
+
+func BenchmarkRawInsert1(b *testing.B) {
+	_, schema := benchStore(b)
+	p := testPool(b)
+	ctx := context.Background()
+	sql := `INSERT INTO ` + schema + `.raw_events (stream_id, version, event_id, type, codec, data, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Exec(ctx, sql, "bench-1", int64(i+1), nextEventID(), "UserUpdated", "json", benchData, `{"tenant":"t1"}`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, int64(b.N))
+}
+
+// 8 concurrent writers (parallelism 4 × GOMAXPROCS 2 on the benchmark
+// machine), each on a stream of its own.
+func BenchmarkAppend1Parallel8(b *testing.B) {
+	for _, notify := range []bool{true, false} {
+		b.Run(fmt.Sprintf("notify=%v", notify), func(b *testing.B) {
+			s, _ := benchStore(b, postgres.WithNotify(notify))
+			ctx := context.Background()
+			var writer atomic.Int64
+			b.SetParallelism(8 / max(1, runtimeProcs()))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				stream := fmt.Sprintf("bench-%d", writer.Add(1))
+				recs := benchRecords(1)
+				for v := int64(0); pb.Next(); v++ {
+					if _, err := s.Append(ctx, stream, eventsource.Exact(v), recs); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportEvents(b, int64(b.N))
+		})
+	}
+}
+
+func BenchmarkRawInsert1Parallel8(b *testing.B) {
+	_, schema := benchStore(b)
+	p := testPool(b)
+	ctx := context.Background()
+	sql := `INSERT INTO ` + schema + `.raw_events (stream_id, version, event_id, type, codec, data, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	var writer atomic.Int64
+	b.SetParallelism(8 / max(1, runtimeProcs()))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		stream := fmt.Sprintf("bench-%d", writer.Add(1))
+		for v := int64(1); pb.Next(); v++ {
+			if _, err := p.Exec(ctx, sql, stream, v, nextEventID(), "UserUpdated", "json", benchData, `{"tenant":"t1"}`); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportEvents(b, int64(b.N))
+}
+
+func BenchmarkAppend100(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	recs := benchRecords(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Append(ctx, "bench-100", eventsource.Exact(int64(i)*100), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, int64(b.N)*100)
+}
+
+func BenchmarkRawCopy100(b *testing.B) {
+	_, schema := benchStore(b)
+	p := testPool(b)
+	ctx := context.Background()
+	cols := []string{"stream_id", "version", "event_id", "type", "codec", "data", "metadata"}
+	rows := make([][]any, 100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range rows {
+			rows[j] = []any{"bench-100", int64(i*100 + j + 1), nextEventID(), "UserUpdated", "json", benchData, `{"tenant":"t1"}`}
+		}
+		if _, err := p.CopyFrom(ctx, pgx.Identifier{schema, "raw_events"}, cols, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, int64(b.N)*100)
+}
+
+// readFixture is one stream of 100,000 events, in the store's tables and in
+// raw_events, shared by the read benchmarks (and dropped with the package's
+// test schemas when the benchmark binary's TestMain ends... see
+// cleanupFixture).
+const readEvents = 100_000
+
+var (
+	fixtureOnce   sync.Once
+	fixtureStore  *postgres.Store
+	fixtureSchema string
+	fixtureErr    error
+)
+
+func readFixture(b *testing.B) (*postgres.Store, string) {
+	b.Helper()
+	p := testPool(b)
+	fixtureOnce.Do(func() {
+		ctx := context.Background()
+		fixtureSchema = randomName("es_bench_")
+		if _, fixtureErr = p.Exec(ctx, "CREATE SCHEMA "+fixtureSchema); fixtureErr != nil {
+			return
+		}
+		cleanups = append(cleanups, func() {
+			fixtureStore.Close()
+			p.Exec(context.Background(), "DROP SCHEMA "+fixtureSchema+" CASCADE")
+		})
+		fixtureStore = postgres.New(p, postgres.WithSchema(fixtureSchema))
+		if fixtureErr = fixtureStore.Migrate(ctx); fixtureErr != nil {
+			return
+		}
+		recs := benchRecords(1000)
+		for v := 0; v < readEvents; v += len(recs) {
+			if _, fixtureErr = fixtureStore.Append(ctx, "read-1", eventsource.Exact(int64(v)), recs); fixtureErr != nil {
+				return
+			}
+		}
+		if _, fixtureErr = p.Exec(ctx, fmt.Sprintf(rawTable, fixtureSchema)); fixtureErr != nil {
+			return
+		}
+		_, fixtureErr = p.Exec(ctx, `INSERT INTO `+fixtureSchema+`.raw_events (stream_id, version, event_id, type, codec, data, metadata)
+			SELECT stream_id, version, 'raw-' || event_id, type, codec, data, metadata FROM `+fixtureSchema+`.es_events ORDER BY position`)
+		if fixtureErr == nil {
+			_, fixtureErr = p.Exec(ctx, "VACUUM ANALYZE "+fixtureSchema+".es_events, "+fixtureSchema+".raw_events")
+		}
+	})
+	if fixtureErr != nil {
+		b.Fatal(fixtureErr)
+	}
+	return fixtureStore, fixtureSchema
+}
+
+func BenchmarkReadStream(b *testing.B) {
+	s, _ := readFixture(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		for _, err := range s.ReadStream(ctx, "read-1", 1, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != readEvents {
+			b.Fatalf("read %d events", n)
+		}
+	}
+	reportEvents(b, int64(b.N)*readEvents)
+}
+
+func BenchmarkRawSelectStream(b *testing.B) {
+	_, schema := readFixture(b)
+	rawSelect(b, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at
+		FROM `+schema+`.raw_events WHERE stream_id = $1 ORDER BY version`, "read-1")
+}
+
+func BenchmarkReadAll(b *testing.B) {
+	s, _ := readFixture(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		for _, err := range s.ReadAll(ctx, 0, eventsource.Filter{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != readEvents {
+			b.Fatalf("read %d events", n)
+		}
+	}
+	reportEvents(b, int64(b.N)*readEvents)
+}
+
+func BenchmarkRawSelectAll(b *testing.B) {
+	_, schema := readFixture(b)
+	rawSelect(b, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at
+		FROM `+schema+`.raw_events ORDER BY position`)
+}
+
+// rawSelect reads every row of one query into records, as the store does.
+func rawSelect(b *testing.B, sql string, args ...any) {
+	p := testPool(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rows, err := p.Query(ctx, sql, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var r eventsource.Record
+			var pos int64
+			if err := rows.Scan(&pos, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &r.Metadata, &r.RecordedAt); err != nil {
+				b.Fatal(err)
+			}
+			r.Position = uint64(pos)
+			r.RecordedAt = r.RecordedAt.UTC()
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		if n != readEvents {
+			b.Fatalf("read %d rows", n)
+		}
+	}
+	reportEvents(b, int64(b.N)*readEvents)
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

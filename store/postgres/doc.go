@@ -1,0 +1,126 @@
+// Package postgres is an eventsource.Store on PostgreSQL (13 or later; tested
+// on 15) through pgx v5. Besides the Store contract it implements
+// eventsource.Notifier (LISTEN/NOTIFY), HeadReader, StreamLister and
+// StreamDeleter, and offers AppendTx to append inside a transaction of your
+// own, next to your other writes (an outbox, a read model).
+//
+//	pool, _ := pgxpool.New(ctx, "postgres://app@db/app")
+//	store := postgres.New(pool, postgres.WithSchema("events"))
+//	defer store.Close()
+//	repo := eventsource.New(&User{}, eventsource.WithStore(store))
+//
+// or, with a pool the store owns: store, err := postgres.Open(ctx, url).
+//
+// # Tables
+//
+// Migrations are numbered SQL files embedded in the package
+// (migrations/001_initial.up.sql), applied by Migrate in one transaction under
+// an advisory lock and recorded in {prefix}schema_migrations, so processes
+// that start together migrate safely. The store migrates on first use unless
+// WithoutAutoMigrate is given. Table names are {prefix}streams and
+// {prefix}events ("es_" by default), in the schema of WithSchema or the
+// search_path; identifiers come only from validated options.
+//
+//   - {prefix}streams(stream_id PRIMARY KEY, version): one row per stream. An
+//     append checks and bumps it in the same statement that inserts the
+//     events, so the row lock orders a stream's appends.
+//   - {prefix}events(position PRIMARY KEY, stream_id, version, event_id
+//     UNIQUE, type, codec, data bytea, metadata jsonb, recorded_at,
+//     UNIQUE (stream_id, version)).
+//
+// Indexes, and why only these: the position key serves the global log
+// (keyset pages in position order, Head as a backward scan, the per-
+// transaction max(position) of an append); (stream_id, version) serves
+// stream reads and is the backstop against two events at one version;
+// event_id makes retries idempotent and duplicates detectable. There are no
+// indexes on type or metadata: each one would cost every append, and
+// filtered ReadAll is a forward scan by position that catch-up subscriptions
+// do anyway, with the filter evaluated in the database. Add one (a GIN index
+// on metadata, or (type, position)) if you run selective queries over a large
+// log. stream_id is COLLATE "C", so streams list in byte order (the
+// contract's order) and a prefix is a plain index range.
+//
+// # Appends
+//
+// An append is one SQL statement on the fast path, so one round trip in
+// autocommit: a CTE checks the expected version and bumps the streams row
+// (INSERT … ON CONFLICT DO NOTHING for NoStream, UPDATE … WHERE version = N
+// for Exact(N), an upsert for Any, UPDATE … WHERE version > 0 for
+// StreamExists), and the events are inserted from unnest() of array
+// parameters. When the version check fails nothing is written and a second
+// query tells a conflict (*eventsource.ConcurrencyError) from an idempotent
+// retry (the same event IDs stored right after the expected version: the
+// original AppendResult) and from a duplicate (eventsource.ErrDuplicateEvent),
+// by the rules of the memory store. A race lost on a unique key is reported
+// the same way, never as a driver error.
+//
+// # Global order, and why no reader skips an event
+//
+// A record's position is (top-level transaction ID << 20) + its index within
+// the transaction (1, 2, …; the append statement continues after the largest
+// position its transaction already wrote, in a range no other transaction
+// can write to). A reader of the global log sees only positions below
+// xmin << 20, where xmin is pg_snapshot_xmin(pg_current_snapshot()) of its
+// own statement:
+//
+//   - every transaction whose ID is below xmin has ended, so every record it
+//     will ever have is committed and visible to the reader's snapshot, or
+//     never will be;
+//   - every transaction that has not ended, or has not started, has an ID of
+//     at least xmin (IDs are handed out in increasing order), so all of its
+//     records lie at or above the bound;
+//   - xmin never decreases, so a later read's bound is at least as high.
+//
+// Hence a reader that has seen position P will never meet a newly committed
+// record at or below P: positions only grow, and nothing is skipped, whatever
+// order transactions commit in. Stream reads (ReadStream) need no bound:
+// the streams row lock makes a stream's versions commit in order.
+//
+// The price: a record becomes visible in the global log only once every
+// older transaction of the whole PostgreSQL cluster (any database, any
+// table) has ended. A long-running write transaction anywhere delays (never
+// loses) global-log visibility; so does an idle-in-transaction session that
+// holds a transaction ID. ReadAll and Head therefore wait, at the end of the
+// log, up to WithReadWait (2s by default) for the transactions that hold back
+// already-committed records to end, so that "append, then read the log"
+// works under concurrent load; the Notify listener's Head poll signals
+// subscribers when held-back records come through.
+//
+// Limits: transaction IDs (xid8, with epoch) must stay below 2^43 so that
+// positions fit in a bigint: 8.8 trillion transactions, centuries at a
+// million transactions a second. One transaction holds at most 1,048,575
+// events (2^20 - 1); an append past that fails with eventsource.ErrTooLarge
+// (only reachable with AppendTx, as one append holds at most
+// eventsource.MaxRecordsPerCall). One append carries at most 256 MiB of data
+// and metadata. Positions are sparse: they grow by about 2^20 per
+// transaction, so use them as an order and a checkpoint, not as a count.
+//
+// # Durability
+//
+// An append returns after its commit, with the server's synchronous_commit
+// setting (on by default: the commit is flushed to the WAL on disk, and on
+// synchronous standbys if configured). With synchronous_commit = off an
+// acknowledged append can be lost in a server crash (never half of one).
+// The store does not change the setting; set it per role or database.
+//
+// If the context is cancelled while an append's statement runs, the append
+// may or may not have committed (PostgreSQL finishes a statement whose
+// client has gone); retry it with the same event IDs, which is idempotent.
+//
+// # Live signal
+//
+// After an append commits, the store signals its own Notify channels at once
+// and a background goroutine sends pg_notify on a channel named after the
+// schema and prefix, for other processes; appends that complete while one
+// pg_notify is on its way share the next. The notification is deliberately
+// not sent inside the append's transaction: PostgreSQL serialises the
+// commits of notifying transactions (a database-wide lock held while the
+// commit is flushed), which cost concurrent writers more than half their
+// throughput in BENCHMARKS.md. AppendTx, whose commit the store does not see,
+// notifies inside the caller's transaction. A Store keeps one dedicated
+// listener connection (outside the pool) for all its Notify channels,
+// reconnects it after a failure, and polls Head once a second while anyone
+// listens, so a lost notification (a crash between commit and pg_notify, a
+// listener outage) only delays a signal. WithNotify(false) turns
+// pg_notify and LISTEN off; Notify then relies on local appends and the poll.
+package postgres
