@@ -58,13 +58,15 @@
 // transaction; TestHeldCommit holds one commit for 300ms while others wait.
 //
 // The price is that appends are serialised globally from the counter UPDATE
-// to COMMIT: the INSERT of the records and the COMMIT itself. The version
-// check and all validation come before, so only that window is serial, and
-// InnoDB releases locks before it flushes the redo log, so group commit
-// still merges the fsyncs of waiting appends. BENCHMARKS.md has the
-// figures: single-event appends reach about 1.5× the rate with 8 writers
-// that they do with one, while a raw autocommit INSERT scales slightly
-// better; the serial window, not the disk, is the limit.
+// to the end of COMMIT: the INSERT of the records and the COMMIT itself. The
+// version check and all validation come before, so only that window is
+// serial, but on MariaDB 10.11 the window includes the redo log flush: in
+// the benchmark, 2,000 single-event appends by 8 writers made about 1,900
+// InnoDB fsyncs (Innodb_data_fsyncs; no group commit), where 2,000 raw autocommit INSERTs made about
+// 800. So appends run at roughly one per commit latency whatever the number
+// of writers: with 8 writers on distinct streams the store is no faster
+// than with one, while raw INSERTs scale with group commit. Batching records
+// into fewer appends is the way to more events per second (BENCHMARKS.md).
 //
 // Rejected: a timer-based gap skip (read up to the highest committed
 // position, but wait for a gap to fill for at most a timeout). A commit
@@ -72,9 +74,14 @@
 // skipped for good, which is exactly the bug being avoided. A high-water mark
 // that skips a gap only when no live transaction can still fill it would
 // let appends run in parallel, but MySQL offers no cheap, reliable way to
-// ask "which transactions hold positions below X" (information_schema
-// scans per read, and connection IDs recycled), so the counter row wins
-// on simplicity and provability.
+// ask "which transactions hold positions below X". A sketch that could
+// work: take positions in a short autocommit step, hold a GET_LOCK named
+// after the claim until COMMIT (named locks die with their connection, so a
+// crashed writer cannot wedge readers), and let a reader that meets a gap
+// skip it only when IS_USED_LOCK says the claim's owner is gone and a fresh
+// snapshot still lacks it. It needs a claims table (another write per
+// append) and careful proofs; the counter row is simple, and provable with
+// the suite's NoMissedEvents test.
 //
 // # Durability
 //
