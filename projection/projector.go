@@ -21,7 +21,10 @@ import (
 type ReadModel[Tx any] interface {
 	// IsInitialized reports whether Init has created the read model.
 	IsInitialized(ctx context.Context, tx Tx) (bool, error)
-	// Init creates the read model (its tables).
+	// Init creates the read model (its tables). MySQL commits DDL at once,
+	// outside the transaction, so there Init must be safe to run again after
+	// an interruption (CREATE TABLE IF NOT EXISTS) and IsInitialized must
+	// check every table.
 	Init(ctx context.Context, tx Tx) error
 	// Apply applies a batch of records, in position order.
 	Apply(ctx context.Context, tx Tx, records []eventsource.Record) error
@@ -168,6 +171,9 @@ func (r *runner) Run(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
 		}
 		err = r.process(ctx)
@@ -178,6 +184,9 @@ func (r *runner) Run(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = r.cps.Release(rctx, r.name, r.owner)
 		cancel()
+		if ctx.Err() != nil && !errors.Is(err, ErrFaulted) && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrDeleted) {
+			return ctx.Err() // whatever failed, it failed because Run was cancelled
+		}
 		return err
 	}
 }

@@ -23,9 +23,9 @@ type Handler func(ctx context.Context, r eventsource.Record) error
 // (with a poll every MaxPoll as a safety net), and otherwise polls with
 // backoff between MinPoll and MaxPoll.
 type Subscription struct {
-	store  eventsource.Store
-	filter eventsource.Filter
-	where  []Condition
+	store            eventsource.Store
+	filter           eventsource.Filter
+	where            []Condition
 	minPoll, maxPoll time.Duration
 	onCaughtUp       func()
 	log              *slog.Logger
