@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/projection"
 )
 
 // Features declares what a store claims beyond the core contract; the suite
@@ -76,6 +77,7 @@ func Run(t *testing.T, f Features, newStore NewStore) {
 		{"BadInput", testBadInput, false},
 		{"EarlyBreak", testEarlyBreak, false},
 		{"NoMissedEvents", testNoMissedEvents, false},
+		{"LiveSubscriber", testLiveSubscriber, false},
 		{"Notify", testNotify, !f.Notify},
 		{"Head", testHead, !f.Head},
 		{"ListStreams", testListStreams, !f.ListStreams},
@@ -779,6 +781,87 @@ func testNoMissedEvents(t *testing.T, f Features, s eventsource.Store) {
 	// The reader's view is the log's: a fresh full read agrees.
 	if all := readAll(t, s, 0, eventsource.Filter{}); len(all) != len(written) {
 		t.Fatalf("full read: %d records, want %d", len(all), len(written))
+	}
+}
+
+// testLiveSubscriber runs a catch-up subscription (the read side's building
+// block) while writers append with commits held open at random: it must
+// receive every event exactly once, in position order, switching from
+// history to live delivery without a gap.
+func testLiveSubscriber(t *testing.T, f Features, s eventsource.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mustAppend(t, s, "live-0", eventsource.NoStream, recs(25, "History")...)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var last uint64
+	var failure error
+	got := make(chan struct{}, 1)
+	sub := projection.NewSubscription(s, projection.WithPolling(time.Millisecond, 50*time.Millisecond))
+	done := make(chan error, 1)
+	go func() {
+		done <- sub.Run(ctx, func(_ context.Context, r eventsource.Record) error {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.Position <= last:
+				failure = fmt.Errorf("position %d after %d", r.Position, last)
+			case seen[r.EventID]:
+				failure = fmt.Errorf("event %s delivered twice", r.EventID)
+			}
+			seen[r.EventID], last = true, r.Position
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+			return failure
+		})
+	}()
+	var wg sync.WaitGroup
+	for w := 0; w < f.Writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for i := 0; i < f.AppendsPerWriter/2; i++ {
+				actx := ctx
+				if f.CommitHook && rng.IntN(3) == 0 {
+					d := time.Duration(rng.IntN(20)) * time.Millisecond
+					actx = testhook.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
+				}
+				if _, err := s.Append(actx, fmt.Sprintf("live-%d", 1+rng.IntN(10)), eventsource.Any, recs(1+rng.IntN(2), "Live")); err != nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	want := len(readAll(t, s, 0, eventsource.Filter{}))
+	for {
+		mu.Lock()
+		n, bad := len(seen), failure
+		mu.Unlock()
+		if bad != nil || n >= want {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("subscription ended: %v", err)
+		case <-got:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("subscriber has %d of %d events after 30s without news", n, want)
+		}
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if failure != nil {
+		t.Fatal(failure)
+	}
+	if len(seen) != want {
+		t.Fatalf("subscriber received %d events, the log holds %d", len(seen), want)
 	}
 }
 
