@@ -112,11 +112,22 @@ func BenchmarkAppend1Parallel8(b *testing.B) {
 }
 
 func BenchmarkRawInsert1Parallel8(b *testing.B) {
+	for _, notify := range []bool{false, true} {
+		b.Run(fmt.Sprintf("notify=%v", notify), func(b *testing.B) { rawInsertParallel(b, notify) })
+	}
+}
+
+// rawInsertParallel inserts with 8 writers; notify adds a pg_notify to each
+// insert's transaction, which is what an in-transaction NOTIFY costs.
+func rawInsertParallel(b *testing.B, notify bool) {
 	_, schema := benchStore(b)
 	p := testPool(b)
 	ctx := context.Background()
 	sql := `INSERT INTO ` + schema + `.raw_events (stream_id, version, event_id, type, codec, data, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	if notify {
+		sql = `WITH i AS (` + sql + ` RETURNING 1) SELECT pg_notify('` + schema + `.raw', '') FROM i`
+	}
 	var writer atomic.Int64
 	b.SetParallelism(8 / max(1, runtimeProcs()))
 	b.ResetTimer()

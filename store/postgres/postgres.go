@@ -74,10 +74,11 @@ func WithMaxDataSize(n int) Option { return func(c *config) { c.maxData = n } }
 // default). The connection goes back to the pool between batches.
 func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
 
-// WithNotify turns the LISTEN/NOTIFY signal on or off (on by default). When
-// off, appends send no notification and Notify falls back to polling Head
-// once a second. NOTIFY serialises the commits of notifying transactions in
-// PostgreSQL; see BENCHMARKS.md for what it costs.
+// WithNotify turns LISTEN/NOTIFY on or off (on by default). When off, appends
+// send no pg_notify and Notify hears this store's own appends at once and
+// other processes' through a Head poll once a second. When on, Append sends
+// its pg_notify after its commit, coalesced and outside its transaction, so
+// it does not serialise commits (see the package documentation).
 func WithNotify(on bool) Option { return func(c *config) { c.notify = on } }
 
 // WithReadWait sets how long ReadAll and Head may wait, at the end of the
