@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/examples/internal/bank"
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
@@ -44,26 +45,26 @@ func run(ctx context.Context, path string) error {
 	}
 	defer store.Close()
 
-	repo := eventsource.New(&Account{},
+	repo := eventsource.New(&bank.Account{},
 		eventsource.WithStore(store),
 		eventsource.WithStreamPrefix("account-"),
 		eventsource.WithRetry(eventsource.RetryPolicy{Attempts: 20, Backoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}),
 	)
-	if err := repo.Bind(&AccountOpened{}, &MoneyDeposited{}, &MoneyWithdrawn{}); err != nil {
+	if err := repo.Bind(&bank.AccountOpened{}, &bank.MoneyDeposited{}, &bank.MoneyWithdrawn{}); err != nil {
 		return err
 	}
 
 	id := fmt.Sprintf("acc-%d", time.Now().UnixNano())
-	if _, err := repo.Apply(ctx, &OpenAccount{CommandModel: eventsource.CommandModel{ID: id}, Owner: "Ann"}); err != nil {
+	if _, err := repo.Apply(ctx, &bank.OpenAccount{CommandModel: eventsource.CommandModel{ID: id}, Owner: "Ann"}); err != nil {
 		return err
 	}
-	if _, err := repo.Apply(ctx, &Deposit{CommandModel: eventsource.CommandModel{ID: id}, Amount: 100_00}); err != nil {
+	if _, err := repo.Apply(ctx, &bank.Deposit{CommandModel: eventsource.CommandModel{ID: id}, Amount: 100_00}); err != nil {
 		return err
 	}
 
 	// A command the account refuses: nothing is stored.
-	_, err = repo.Apply(ctx, &Withdraw{CommandModel: eventsource.CommandModel{ID: id}, Amount: 500_00})
-	if !errors.Is(err, ErrInsufficientFunds) {
+	_, err = repo.Apply(ctx, &bank.Withdraw{CommandModel: eventsource.CommandModel{ID: id}, Amount: 500_00})
+	if !errors.Is(err, bank.ErrInsufficientFunds) {
 		return fmt.Errorf("expected the withdrawal to be refused, got %v", err)
 	}
 	fmt.Println("refused:", err)
@@ -78,7 +79,7 @@ func run(ctx context.Context, path string) error {
 		go func() {
 			defer wg.Done()
 			ctx := eventsource.ContextWithMetadata(ctx, map[string]string{"teller": fmt.Sprint(teller)})
-			_, err := repo.Apply(ctx, &Deposit{CommandModel: eventsource.CommandModel{ID: id}, Amount: 10_00})
+			_, err := repo.Apply(ctx, &bank.Deposit{CommandModel: eventsource.CommandModel{ID: id}, Amount: 10_00})
 			errs <- err
 		}()
 	}

@@ -1,4 +1,6 @@
-package main
+// Package bank is the domain of the examples: accounts, their events and
+// commands.
+package bank
 
 import (
 	"context"
