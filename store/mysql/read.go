@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/jsonmap"
 )
 
 // utcTime scans a DATETIME written in UTC, whatever the DSN's parseTime and
@@ -58,9 +58,11 @@ func scanRecords(rows *sql.Rows, capacity int) ([]eventsource.Record, error) {
 			r.Data = []byte{}
 		}
 		if md.Valid && md.String != "" {
-			if err := json.Unmarshal([]byte(md.String), &r.Metadata); err != nil {
+			m, err := jsonmap.Decode([]byte(md.String))
+			if err != nil {
 				return nil, fmt.Errorf("%w: metadata of %q version %d: %v", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
 			}
+			r.Metadata = m
 		}
 		out = append(out, r)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/broadcast"
+	"github.com/eventsource-go/eventsource/internal/jsonmap"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
@@ -499,9 +500,11 @@ func scanRecord(rows *sql.Rows) (eventsource.Record, error) {
 		r.Data = []byte{}
 	}
 	if md.Valid && md.String != "" {
-		if err := json.Unmarshal([]byte(md.String), &r.Metadata); err != nil {
+		m, err := jsonmap.Decode([]byte(md.String))
+		if err != nil {
 			return r, fmt.Errorf("%w: metadata of %q version %d: %w", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
 		}
+		r.Metadata = m
 	}
 	r.RecordedAt = time.Unix(0, at).UTC()
 	return r, nil
