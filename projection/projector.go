@@ -172,6 +172,9 @@ func (r *runner) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
+				// The lease may have been written before the cancellation
+				// reached the store: give it back rather than leave it to expire.
+				r.release(ctx)
 				return ctx.Err()
 			}
 			return err
@@ -181,14 +184,19 @@ func (r *runner) Run(ctx context.Context) error {
 			r.log.WarnContext(ctx, "projection: lease lost", slog.String("projection", r.name))
 			continue
 		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = r.cps.Release(rctx, r.name, r.owner)
-		cancel()
+		r.release(ctx)
 		if ctx.Err() != nil && !errors.Is(err, ErrFaulted) && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrDeleted) {
 			return ctx.Err() // whatever failed, it failed because Run was cancelled
 		}
 		return err
 	}
+}
+
+// release gives up the lease, even when ctx has ended.
+func (r *runner) release(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = r.cps.Release(rctx, r.name, r.owner)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
