@@ -26,7 +26,7 @@
 //
 // # Schema
 //
-// Tables {prefix}streams, {prefix}events and {prefix}schema_migrations
+// Tables {prefix}events and {prefix}schema_migrations
 // ("es_" by default, see WithTablePrefix), created or upgraded on first use
 // by the embedded, numbered migrations (see Migrate). Event metadata is a JSON
 // object; global-log filters, including metadata matches, run in SQLite.

@@ -251,7 +251,7 @@ func isUnique(err error) bool {
 }
 
 type queries struct {
-	version, upsertStream, updateStream, insertEvent, byEventID, idsAt, stream, head, list, deleteEvents, deleteStream string
+	version, insertEvent, byEventID, idsAt, stream, head, list, deleteEvents string
 	selectAll                                                                                                          string
 }
 
@@ -259,17 +259,17 @@ const columns = `position, stream_id, version, event_id, type, codec, data, meta
 
 func newQueries(p string) queries {
 	return queries{
-		version:      `SELECT version FROM ` + p + `streams WHERE stream_id = ?`,
-		upsertStream: `INSERT INTO ` + p + `streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version`,
+		// A stream's version is its newest event's, read from the
+		// (stream_id, version) index: no second table to write per append.
+		version: `SELECT coalesce(max(version), 0) FROM ` + p + `events WHERE stream_id = ?`,
 		insertEvent:  `INSERT INTO ` + p + `events (stream_id, version, event_id, type, codec, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		byEventID:    `SELECT stream_id, version, position FROM ` + p + `events WHERE event_id = ?`,
 		idsAt:        `SELECT event_id, position FROM ` + p + `events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`,
 		stream:       `SELECT ` + columns + ` FROM ` + p + `events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?`,
 		selectAll:    `SELECT ` + columns + ` FROM ` + p + `events WHERE position >= ?`,
 		head:         `SELECT coalesce(max(position), 0) FROM ` + p + `events`,
-		list:         `SELECT stream_id, version FROM ` + p + `streams WHERE stream_id > ? AND substr(stream_id, 1, ?) = ? ORDER BY stream_id LIMIT ?`,
+		list:         `SELECT stream_id, max(version) FROM ` + p + `events WHERE stream_id > ? AND substr(stream_id, 1, ?) = ? GROUP BY stream_id ORDER BY stream_id LIMIT ?`,
 		deleteEvents: `DELETE FROM ` + p + `events WHERE stream_id = ?`,
-		deleteStream: `DELETE FROM ` + p + `streams WHERE stream_id = ?`,
 	}
 }
 
@@ -296,36 +296,33 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	return res, err
 }
 
-// writer is the connection appends use, with its statements prepared once.
+// writer holds the append statements, prepared once on the database (a
+// statement prepared on a *sql.Conn would be prepared again by every
+// Tx.StmtContext; one prepared on the *sql.DB is cached per connection).
 type writer struct {
-	conn                    *sql.Conn
-	version, upsert, insert *sql.Stmt
+	version, insert *sql.Stmt
 }
 
 func (w *writer) close() {
-	for _, st := range []*sql.Stmt{w.version, w.upsert, w.insert} {
+	for _, st := range []*sql.Stmt{w.version, w.insert} {
 		if st != nil {
 			st.Close()
 		}
 	}
-	w.conn.Close()
 }
 
-// writerConn returns the writer, opening it on first use. Callers hold wmu.
-func (s *Store) writerConn(ctx context.Context) (*writer, error) {
+// writerStmts returns the writer, preparing it on first use. Callers hold wmu.
+func (s *Store) writerStmts(ctx context.Context) (*writer, error) {
 	if s.w != nil {
 		return s.w, nil
 	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	w := &writer{conn: conn}
+	w := &writer{}
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
-	}{{&w.version, s.q.version}, {&w.upsert, s.q.upsertStream}, {&w.insert, s.q.insertEvent}} {
-		if *p.st, err = conn.PrepareContext(ctx, p.sql); err != nil {
+	}{{&w.version, s.q.version}, {&w.insert, s.q.insertEvent}} {
+		var err error
+		if *p.st, err = s.db.PrepareContext(ctx, p.sql); err != nil {
 			w.close()
 			return nil, err
 		}
@@ -334,7 +331,7 @@ func (s *Store) writerConn(ctx context.Context) (*writer, error) {
 	return w, nil
 }
 
-// dropWriter forgets a writer whose connection failed. Callers hold wmu.
+// dropWriter closes the prepared statements. Callers hold wmu.
 func (s *Store) dropWriter() {
 	if s.w != nil {
 		s.w.close()
@@ -346,15 +343,12 @@ func (s *Store) dropWriter() {
 var errRetryCheck = errors.New("check for a retried append")
 
 func (s *Store) append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, error) {
-	w, err := s.writerConn(ctx)
+	w, err := s.writerStmts(ctx)
 	if err != nil {
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
-	tx, err := w.conn.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			s.dropWriter()
-		}
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
 	defer tx.Rollback()
@@ -385,9 +379,6 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, w *writer, stream string,
 		return eventsource.AppendResult{}, errRetryCheck
 	}
 	last := current + int64(len(recs))
-	if _, err := tx.StmtContext(ctx, w.upsert).ExecContext(ctx, stream, last); err != nil {
-		return eventsource.AppendResult{}, err
-	}
 	stmt := tx.StmtContext(ctx, w.insert)
 	now := time.Now().UTC().UnixNano()
 	res := eventsource.AppendResult{StreamID: stream, FirstVersion: current + 1, LastVersion: last}
@@ -719,20 +710,16 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 	}
 	defer tx.Rollback()
 	var current int64
-	err = tx.QueryRowContext(ctx, s.q.version, stream).Scan(&current)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
-	}
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, s.q.version, stream).Scan(&current); err != nil {
 		return s.wrap("delete stream", err)
+	}
+	if current == 0 {
+		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
 	}
 	if !expected.Matches(current) {
 		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
 	}
 	if _, err := tx.ExecContext(ctx, s.q.deleteEvents, stream); err != nil {
-		return s.wrap("delete stream", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q.deleteStream, stream); err != nil {
 		return s.wrap("delete stream", err)
 	}
 	return s.wrap("delete stream", tx.Commit())

@@ -1,10 +1,7 @@
-CREATE TABLE {{prefix}}streams (
-    stream_id TEXT PRIMARY KEY,
-    version   INTEGER NOT NULL
-) WITHOUT ROWID;
-
 -- AUTOINCREMENT: positions are never reused, even after the newest rows are
--- deleted. One writer at a time, so position order is commit order.
+-- deleted. One writer at a time, so position order is commit order. A
+-- stream's version is max(version) over the (stream_id, version) index, so an
+-- append writes one table.
 CREATE TABLE {{prefix}}events (
     position    INTEGER PRIMARY KEY AUTOINCREMENT,
     stream_id   TEXT    NOT NULL,
