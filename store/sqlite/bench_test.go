@@ -139,3 +139,37 @@ func BenchmarkReadStream10000(b *testing.B) {
 	}
 	eventsPerSec(b, 10000)
 }
+
+// BenchmarkRawReadStream10000 is the baseline for BenchmarkReadStream10000:
+// one ordered SELECT of the same rows, scanned into the same Go types,
+// metadata left undecoded.
+func BenchmarkRawReadStream10000(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	for i := 0; i < 10000; i += 1000 {
+		if _, err := s.Append(ctx, "big", eventsource.Exact(int64(i)), records(1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		rows, err := s.DB().QueryContext(ctx, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at FROM es_events WHERE stream_id = ? ORDER BY version`, "big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var r eventsource.Record
+			var md sql.NullString
+			var at int64
+			if err := rows.Scan(&r.Position, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, &at); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		rows.Close()
+		if n != 10000 {
+			b.Fatal(n)
+		}
+	}
+	eventsPerSec(b, 10000)
+}
