@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/memory"
 )
 
@@ -396,4 +397,8 @@ func TestFaultAndSkip(t *testing.T) {
 	if cp := q.Checkpoint(); q.State()["Tick"] != 15 || len(cp.Skipped) != 1 {
 		t.Fatalf("auto-skip: %v %+v", q.State(), cp)
 	}
+}
+
+func TestMemoryStoreConformance(t *testing.T) {
+	projectiontest.Run(t, func(*testing.T) projection.Store { return projection.NewMemoryStore() })
 }

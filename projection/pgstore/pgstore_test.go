@@ -6,13 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,7 +17,7 @@ import (
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/projection/pgstore"
-	"github.com/eventsource-go/eventsource/store/sqlite"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 )
 
 var (
@@ -76,12 +72,14 @@ func newSchema(t testing.TB) string {
 	return schema
 }
 
-// tally is a read model: one row per event (the primary key makes a second
-// application of an event fail loudly) and a running count per stream.
+// tally is projectiontest's read model in PostgreSQL.
 type tally struct {
+	pool   *pgxpool.Pool
 	schema string
-	fail   func(r eventsource.Record) error // injected handler failure
+	failAt uint64
 }
+
+func (m *tally) FailAt(p uint64) { m.failAt = p }
 
 func (m *tally) table(name string) string { return pgx.Identifier{m.schema, "rm_" + name}.Sanitize() }
 
@@ -106,10 +104,8 @@ func (m *tally) Init(ctx context.Context, tx pgx.Tx) error {
 
 func (m *tally) Apply(ctx context.Context, tx pgx.Tx, recs []eventsource.Record) error {
 	for _, r := range recs {
-		if m.fail != nil {
-			if err := m.fail(r); err != nil {
-				return err
-			}
+		if r.Position == m.failAt {
+			return errors.New("bad event")
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO `+m.table("seen")+` (position) VALUES ($1)`, int64(r.Position)); err != nil {
 			return fmt.Errorf("position %d applied twice? %w", r.Position, err)
@@ -132,217 +128,40 @@ func (m *tally) Delete(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-func (m *tally) total(t *testing.T, p *pgxpool.Pool) (seen, counted int) {
-	t.Helper()
-	ctx := context.Background()
-	if err := p.QueryRow(ctx, `SELECT count(*) FROM `+m.table("seen")).Scan(&seen); err != nil {
-		t.Fatal(err)
+func (m *tally) Applied(ctx context.Context) (positions, counted int, exists bool, err error) {
+	if err := m.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, m.table("seen")).Scan(&exists); err != nil || !exists {
+		return 0, 0, false, err
 	}
-	if err := p.QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM `+m.table("counts")).Scan(&counted); err != nil {
-		t.Fatal(err)
+	if err := m.pool.QueryRow(ctx, `SELECT count(*) FROM `+m.table("seen")).Scan(&positions); err != nil {
+		return 0, 0, true, err
 	}
-	return seen, counted
+	err = m.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM `+m.table("counts")).Scan(&counted)
+	return positions, counted, true, err
 }
 
-type env struct {
-	events eventsource.Store
-	pool   *pgxpool.Pool
-	cps    *pgstore.Store
-	rm     *tally
-}
-
-// newEnv gives a test its own schema for the checkpoints and the read model.
-// The events live in SQLite: the read model's exactly-once promise depends
-// on the read model and checkpoint sharing a database, not on where the
-// events are.
-func newEnv(t *testing.T) env {
-	t.Helper()
-	p := testPool(t)
-	schema := newSchema(t)
-	cps, err := pgstore.New(p, pgstore.WithSchema(schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { events.Close() })
-	return env{events: events, pool: p, cps: cps, rm: &tally{schema: schema}}
-}
-
-func appendTicks(t testing.TB, s eventsource.Store, n int) {
-	for i := 0; i < n; i++ {
-		if _, err := s.Append(context.Background(), fmt.Sprint("s-", i%7), eventsource.Any, []eventsource.Record{{Type: "Tick"}}); err != nil {
-			t.Error(err)
-			return
-		}
-	}
-}
-
-// TestExactlyOnceAcrossKills kills the projector (cancels its context) at
-// random moments while writers append; the read model must end with each
-// event applied exactly once.
-func TestExactlyOnceAcrossKills(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	const total = 300
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); appendTicks(t, e.events, total) }()
-	rng := mrand.New(mrand.NewPCG(1, 2))
-	rounds := 0
-	for ; ; rounds++ {
-		p := projection.NewProjector("tally", e.events, e.cps, e.rm, projection.WithBatchSize(1+rng.IntN(20)))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2+rng.IntN(30))*time.Millisecond)
-		err := p.Run(ctx)
-		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("round %d: %v", rounds, err)
-		}
-		cp, err := e.cps.Load(context.Background(), "tally")
+// TestConformance gives each subtest its own schema for the checkpoints and
+// the read model.
+func TestConformance(t *testing.T) {
+	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[pgx.Tx] {
+		p := testPool(t)
+		schema := newSchema(t)
+		cps, err := pgstore.New(p, pgstore.WithSchema(schema))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cp.Position == total {
-			break
-		}
-		if rounds > 3000 {
-			t.Fatalf("no progress after %d rounds: checkpoint %d", rounds, cp.Position)
-		}
-	}
-	wg.Wait()
-	seen, counted := e.rm.total(t, e.pool)
-	if seen != total || counted != total {
-		t.Fatalf("read model saw %d events and counted %d, want exactly %d", seen, counted, total)
-	}
-	t.Logf("%d events in %d killed rounds", total, rounds+1)
+		return projectiontest.Env[pgx.Tx]{Checkpoints: cps, ReadModel: &tally{pool: p, schema: schema}}
+	})
 }
 
-func TestResetRebuildsAndDeleteRemoves(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	appendTicks(t, e.events, 50)
-	p := projection.NewProjector("tally", e.events, e.cps, e.rm, projection.WithPollInterval(10*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	waitFor(t, func() bool { return p.Checkpoint().Position == 50 })
-	if err := p.Reset(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
-		cp, _ := e.cps.Load(ctx, "tally")
-		return cp.Request == projection.RequestNone && cp.Position == 50
-	})
-	if seen, counted := e.rm.total(t, e.pool); seen != 50 || counted != 50 {
-		t.Fatalf("after reset: %d seen, %d counted", seen, counted)
-	}
-	if err := p.Delete(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; !errors.Is(err, projection.ErrDeleted) {
-		t.Fatalf("Run after Delete = %v", err)
-	}
-	if cp, _ := e.cps.Load(ctx, "tally"); cp.Status != projection.StatusNew || cp.Position != 0 {
-		t.Fatalf("checkpoint after delete: %+v", cp)
-	}
-	var exists bool
-	if err := e.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, e.rm.table("seen")).Scan(&exists); err != nil || exists {
-		t.Fatalf("read model table still exists after Delete (%v)", err)
-	}
-}
-
-func TestLeaseFencing(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	if err := e.cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cps.Acquire(ctx, "p", "b", time.Hour); !errors.Is(err, projection.ErrLeaseHeld) {
-		t.Fatalf("second owner: %v, want ErrLeaseHeld", err)
-	}
-	if _, err := e.cps.Save(ctx, "b", projection.Checkpoint{Name: "p", Position: 9}, projection.RequestNone); !errors.Is(err, projection.ErrLeaseLost) {
-		t.Fatalf("save by a non-holder: %v, want ErrLeaseLost", err)
-	}
-	if err := e.cps.Request(ctx, "p", projection.RequestStop); err != nil {
-		t.Fatal(err)
-	}
-	req, err := e.cps.Save(ctx, "a", projection.Checkpoint{Name: "p", Position: 9, Skipped: []uint64{3, 5}}, projection.RequestNone)
-	if err != nil || req != projection.RequestStop {
-		t.Fatalf("save by the holder: %v, %v", req, err)
-	}
-	if cp, err := e.cps.Load(ctx, "p"); err != nil || cp.Position != 9 || fmt.Sprint(cp.Skipped) != "[3 5]" || cp.Owner != "a" || cp.UpdatedAt.IsZero() {
-		t.Fatalf("checkpoint after save: %+v %v", cp, err)
-	}
-	if req, _ = e.cps.Save(ctx, "a", projection.Checkpoint{Name: "p", Position: 9}, projection.RequestStop); req != projection.RequestNone {
-		t.Fatalf("handled request still pending: %v", req)
-	}
-	// An expired lease is taken over.
-	if err := e.cps.Acquire(ctx, "q", "a", -time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cps.Acquire(ctx, "q", "b", time.Hour); err != nil {
-		t.Fatalf("taking over an expired lease: %v", err)
-	}
-	cp, err := e.cps.Load(ctx, "q")
-	if err != nil || cp.Owner != "b" {
-		t.Fatalf("owner after takeover: %+v %v", cp, err)
-	}
-	if err := e.cps.Release(ctx, "q", "b"); err != nil {
-		t.Fatal(err)
-	}
-	if cp, _ := e.cps.Load(ctx, "q"); cp.Owner != "" || !cp.LeaseUntil.IsZero() {
-		t.Fatalf("lease after release: %q until %v", cp.Owner, cp.LeaseUntil)
-	}
-	// An instance whose lease was taken over cannot commit a batch.
-	if err := e.cps.Acquire(ctx, "r", "a", -time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cps.Acquire(ctx, "r", "b", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	err = e.cps.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := e.cps.SaveTx(ctx, tx, "a", projection.Checkpoint{Name: "r", Position: 1}, projection.RequestNone)
-		return err
-	})
-	if !errors.Is(err, projection.ErrLeaseLost) {
-		t.Fatalf("stale holder's SaveTx: %v, want ErrLeaseLost", err)
-	}
+func TestBadConfiguration(t *testing.T) {
+	p := testPool(t)
 	for _, bad := range []pgstore.Option{pgstore.WithTablePrefix("bad prefix;"), pgstore.WithSchema("1x"), pgstore.WithSchema(`a"b`)} {
-		if _, err := pgstore.New(e.pool, bad); !errors.Is(err, eventsource.ErrInvalidConfig) {
+		if _, err := pgstore.New(p, bad); !errors.Is(err, eventsource.ErrInvalidConfig) {
 			t.Fatalf("bad option: %v", err)
 		}
 	}
 	if _, err := pgstore.New(nil); !errors.Is(err, eventsource.ErrInvalidConfig) {
 		t.Fatalf("nil pool: %v", err)
-	}
-}
-
-func TestFaultRecordsPosition(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	appendTicks(t, e.events, 20)
-	e.rm.fail = func(r eventsource.Record) error {
-		if r.Position == 13 {
-			return errors.New("bad event")
-		}
-		return nil
-	}
-	p := projection.NewProjector("tally", e.events, e.cps, e.rm, projection.WithBatchSize(5))
-	err := p.Run(context.Background())
-	var fe *projection.FaultError
-	if !errors.As(err, &fe) || fe.Position != 13 {
-		t.Fatalf("Run = %v, want a fault at 13", err)
-	}
-	cp, _ := e.cps.Load(context.Background(), "tally")
-	if cp.Status != projection.StatusFaulted || cp.Position != 12 || cp.FaultedAt != 13 || !strings.Contains(cp.Error, "bad event") {
-		t.Fatalf("checkpoint: %+v", cp)
-	}
-	if seen, _ := e.rm.total(t, e.pool); seen != 12 {
-		t.Fatalf("read model holds %d events, want the 12 before the fault", seen)
 	}
 }
 
@@ -376,16 +195,5 @@ func TestConcurrentCreate(t *testing.T) {
 	var n int
 	if err := p.QueryRow(context.Background(), `SELECT count(*) FROM `+schema+`.c_projections WHERE status = 'stopped'`).Scan(&n); err != nil || n != 8 {
 		t.Fatalf("rows: %d, %v", n, err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 20s")
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -1,0 +1,306 @@
+// Package projectiontest is the conformance suite of projection stores:
+// leases, checkpoints and control requests (Run), and, for stores that write
+// checkpoints inside a read model's transaction, exactly-once application
+// across kills, reset, delete and faults (RunTx). Each projection store's
+// tests call it against its real database.
+package projectiontest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/projection"
+	"github.com/eventsource-go/eventsource/store/sqlite"
+)
+
+// Run tests the projection.Store contract on stores from newStore (fresh and
+// empty for each subtest).
+func Run(t *testing.T, newStore func(t *testing.T) projection.Store) {
+	t.Run("Leases", func(t *testing.T) { t.Parallel(); testLeases(t, newStore(t)) })
+	t.Run("SaveAndRequests", func(t *testing.T) { t.Parallel(); testSaveAndRequests(t, newStore(t)) })
+}
+
+// Tally is the read model RunTx drives, written by each store's test for its
+// transaction type: one row per applied position under a primary key (so a
+// second application of an event fails), and a count per stream.
+type Tally[Tx any] interface {
+	projection.ReadModel[Tx]
+	// Applied returns the number of rows of positions and the sum of the
+	// per-stream counts; exists is false when the tables are gone.
+	Applied(ctx context.Context) (positions, counted int, exists bool, err error)
+	// FailAt makes Apply fail on the record at position p (0: never).
+	FailAt(p uint64)
+}
+
+// Env is one RunTx subtest's world: a fresh projection store and read model
+// in one database.
+type Env[Tx any] struct {
+	Checkpoints projection.TxStore[Tx]
+	ReadModel   Tally[Tx]
+}
+
+// RunTx runs Run and the read-model tests. The events live in a SQLite store
+// of the subtest's own: the exactly-once promise depends on the read model
+// and the checkpoint sharing a database, not on where the events are.
+func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
+	Run(t, func(t *testing.T) projection.Store { return newEnv(t).Checkpoints })
+	tests := []struct {
+		name string
+		fn   func(*testing.T, eventsource.Store, Env[Tx])
+	}{
+		{"ExactlyOnceAcrossKills", testExactlyOnce[Tx]},
+		{"ResetAndDelete", testResetAndDelete[Tx]},
+		{"FaultAndSkip", testFault[Tx]},
+		{"StaleHolderCannotCommit", testStaleHolder[Tx]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			events, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { events.Close() })
+			tc.fn(t, events, newEnv(t))
+		})
+	}
+}
+
+func testLeases(t *testing.T, cps projection.Store) {
+	ctx := context.Background()
+	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
+		t.Fatalf("renewal by the holder: %v", err)
+	}
+	if err := cps.Acquire(ctx, "p", "b", time.Hour); !errors.Is(err, projection.ErrLeaseHeld) {
+		t.Fatalf("second owner: %v, want ErrLeaseHeld", err)
+	}
+	// An expired lease is taken over.
+	if err := cps.Acquire(ctx, "q", "a", -time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Acquire(ctx, "q", "b", time.Hour); err != nil {
+		t.Fatalf("taking over an expired lease: %v", err)
+	}
+	if _, err := cps.Save(ctx, "a", projection.Checkpoint{Name: "q", Position: 1}, projection.RequestNone); !errors.Is(err, projection.ErrLeaseLost) {
+		t.Fatalf("save by the old holder: %v, want ErrLeaseLost", err)
+	}
+	cp, err := cps.Load(ctx, "q")
+	if err != nil || cp.Owner != "b" || cp.Position != 0 {
+		t.Fatalf("after takeover: %+v %v", cp, err)
+	}
+	if err := cps.Release(ctx, "q", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := cps.Load(ctx, "q"); cp.Owner != "b" {
+		t.Fatalf("a release by a non-holder freed the lease: %+v", cp)
+	}
+	if err := cps.Release(ctx, "q", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := cps.Load(ctx, "q"); cp.Owner != "" {
+		t.Fatalf("owner after release: %q", cp.Owner)
+	}
+	if err := cps.Acquire(ctx, "q", "c", time.Hour); err != nil {
+		t.Fatalf("acquire after release: %v", err)
+	}
+	if cp, _ := cps.Load(ctx, "never-run"); cp.Name != "never-run" || cp.Status != projection.StatusNew || cp.Position != 0 {
+		t.Fatalf("a projection never run: %+v", cp)
+	}
+}
+
+func testSaveAndRequests(t *testing.T, cps projection.Store) {
+	ctx := context.Background()
+	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Request(ctx, "p", projection.RequestStop); err != nil {
+		t.Fatal(err)
+	}
+	in := projection.Checkpoint{Name: "p", Position: 9, State: []byte(`{"n":9}`), Status: projection.StatusFaulted,
+		Error: "boom", FaultedAt: 10, Skipped: []uint64{3, 5}}
+	req, err := cps.Save(ctx, "a", in, projection.RequestNone)
+	if err != nil || req != projection.RequestStop {
+		t.Fatalf("save by the holder: %v, %v; want the pending stop request", req, err)
+	}
+	cp, err := cps.Load(ctx, "p")
+	if err != nil || cp.Position != 9 || string(cp.State) != `{"n":9}` || cp.Status != projection.StatusFaulted ||
+		cp.Error != "boom" || cp.FaultedAt != 10 || fmt.Sprint(cp.Skipped) != "[3 5]" || cp.Owner != "a" || cp.Request != projection.RequestStop {
+		t.Fatalf("checkpoint read back: %+v %v", cp, err)
+	}
+	if req, _ = cps.Save(ctx, "a", projection.Checkpoint{Name: "p", Position: 9}, projection.RequestReset); req != projection.RequestStop {
+		t.Fatalf("handling another request cleared this one: %v", req)
+	}
+	if req, _ = cps.Save(ctx, "a", projection.Checkpoint{Name: "p", Position: 9}, projection.RequestStop); req != projection.RequestNone {
+		t.Fatalf("handled request still pending: %v", req)
+	}
+	if err := cps.SetStatus(ctx, "p", projection.StatusRunning); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := cps.Load(ctx, "p"); cp.Status != projection.StatusRunning || cp.Error != "" {
+		t.Fatalf("after SetStatus: %+v", cp)
+	}
+	if err := cps.Delete(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := cps.Load(ctx, "p"); cp.Position != 0 || cp.Owner != "" || cp.Status != projection.StatusNew {
+		t.Fatalf("after Delete: %+v", cp)
+	}
+}
+
+func appendTicks(t testing.TB, s eventsource.Store, n int) {
+	for i := 0; i < n; i++ {
+		if _, err := s.Append(context.Background(), fmt.Sprint("s-", i%7), eventsource.Any, []eventsource.Record{{Type: "Tick"}}); err != nil {
+			t.Error(err)
+			return
+		}
+	}
+}
+
+func applied[Tx any](t *testing.T, rm Tally[Tx]) (int, int) {
+	t.Helper()
+	n, counted, exists, err := rm.Applied(context.Background())
+	if err != nil || !exists {
+		t.Fatalf("read model: exists %v, %v", exists, err)
+	}
+	return n, counted
+}
+
+// testExactlyOnce kills the projector (cancels its context) at random
+// moments while a writer appends; the read model must end with each event
+// applied exactly once.
+func testExactlyOnce[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
+	const total = 300
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); appendTicks(t, events, total) }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; ; round++ {
+		p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithBatchSize(1+rng.IntN(20)))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2+rng.IntN(30))*time.Millisecond)
+		err := p.Run(ctx)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		cp, err := e.Checkpoints.Load(context.Background(), "tally")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Position == total {
+			break
+		}
+		if round > 3000 {
+			t.Fatalf("no progress after %d rounds: checkpoint %d", round, cp.Position)
+		}
+	}
+	wg.Wait()
+	if n, counted := applied(t, e.ReadModel); n != total || counted != total {
+		t.Fatalf("read model applied %d events and counted %d, want exactly %d", n, counted, total)
+	}
+}
+
+func testResetAndDelete[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
+	appendTicks(t, events, 50)
+	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithPollInterval(10*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, func() bool { return p.Checkpoint().Position == 50 })
+	if err := p.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		cp, _ := e.Checkpoints.Load(ctx, "tally")
+		return cp.Request == projection.RequestNone && cp.Position == 50
+	})
+	if n, counted := applied(t, e.ReadModel); n != 50 || counted != 50 {
+		t.Fatalf("after reset: %d applied, %d counted", n, counted)
+	}
+	if err := p.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, projection.ErrDeleted) {
+		t.Fatalf("Run after Delete = %v", err)
+	}
+	if cp, _ := e.Checkpoints.Load(ctx, "tally"); cp.Status != projection.StatusNew || cp.Position != 0 {
+		t.Fatalf("checkpoint after delete: %+v", cp)
+	}
+	if _, _, exists, err := e.ReadModel.Applied(ctx); err != nil || exists {
+		t.Fatalf("read model after Delete: exists %v, %v", exists, err)
+	}
+}
+
+func testFault[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
+	appendTicks(t, events, 20)
+	e.ReadModel.FailAt(13)
+	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithBatchSize(5))
+	err := p.Run(context.Background())
+	var fe *projection.FaultError
+	if !errors.As(err, &fe) || fe.Position != 13 {
+		t.Fatalf("Run = %v, want a fault at 13", err)
+	}
+	cp, _ := e.Checkpoints.Load(context.Background(), "tally")
+	if cp.Status != projection.StatusFaulted || cp.Position != 12 || cp.FaultedAt != 13 || cp.Error == "" {
+		t.Fatalf("checkpoint: %+v", cp)
+	}
+	if n, _ := applied(t, e.ReadModel); n != 12 {
+		t.Fatalf("read model holds %d events, want the 12 before the fault", n)
+	}
+	if err := p.Skip(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, func() bool { return p.Checkpoint().Position == 20 })
+	cancel()
+	<-done
+	cp, _ = e.Checkpoints.Load(context.Background(), "tally")
+	if n, _ := applied(t, e.ReadModel); n != 19 || fmt.Sprint(cp.Skipped) != "[13]" {
+		t.Fatalf("after skip: %d applied, skipped %v", n, cp.Skipped)
+	}
+}
+
+// testStaleHolder: an instance whose lease was taken over cannot commit a
+// batch, even inside its own transaction.
+func testStaleHolder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
+	ctx := context.Background()
+	if err := e.Checkpoints.Acquire(ctx, "r", "a", -time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Checkpoints.Acquire(ctx, "r", "b", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	err := e.Checkpoints.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		_, err := e.Checkpoints.SaveTx(ctx, tx, "a", projection.Checkpoint{Name: "r", Position: 1}, projection.RequestNone)
+		return err
+	})
+	if !errors.Is(err, projection.ErrLeaseLost) {
+		t.Fatalf("stale holder's SaveTx: %v, want ErrLeaseLost", err)
+	}
+	if cp, _ := e.Checkpoints.Load(ctx, "r"); cp.Position != 0 || cp.Owner != "b" {
+		t.Fatalf("after the stale save: %+v", cp)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 30s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
