@@ -1,0 +1,420 @@
+package nats
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+)
+
+// headerRoom is what an append's headers (message ID, expected sequence) may
+// take of the server's max_payload.
+const headerRoom = 512
+
+// Append implements eventsource.Store. An append is one JetStream message on
+// the stream's subject, published with the expected last subject sequence of
+// the commit that ends at the expected version, after the event IDs are
+// claimed in the index. See the package documentation.
+func (s *Store) Append(ctx context.Context, id string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	recs := make([]eventsource.Record, len(records))
+	copy(recs, records)
+	if err := eventsource.ValidateAppend(id, expected, recs, s.cfg.maxData); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	for i := range recs {
+		recs[i].StreamID = id
+	}
+	h, err := s.handles(ctx)
+	if err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	if size, limit := commitSize(1<<40, recs), s.maxCommit(); size > limit {
+		return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: %d records take %d bytes in one message, the server accepts %d",
+			eventsource.ErrTooLarge, id, len(recs), size, limit)
+	}
+	a := appender{s: s, h: h, stream: id, expected: expected, recs: recs, token: eventsource.NewEventID()}
+	res, err := a.run(ctx)
+	if err != nil && a.releasable {
+		a.release(ctx)
+	}
+	return res, err
+}
+
+// maxCommit is the largest message body an append may publish.
+func (s *Store) maxCommit() int {
+	limit := 1 << 20 // the server's default max_payload
+	if nc := s.js.Conn(); nc != nil && nc.MaxPayload() > 0 {
+		limit = int(nc.MaxPayload())
+	}
+	return limit - headerRoom
+}
+
+type appender struct {
+	s        *Store
+	h        *streamHandles
+	stream   string
+	expected eventsource.ExpectedVersion
+	recs     []eventsource.Record
+	token    string // this append's claims carry it
+
+	claimed    []uint64 // sequence of each record's claim in the index, 0 when none
+	claimedAt  int64    // version the claims name for the first record
+	releasable bool     // the claims may be released if the append fails
+}
+
+func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
+	s := a.s
+	cur, cached := head{}, false
+	if a.expected >= 0 {
+		if c, ok := s.heads.get(a.stream); ok && c.version == int64(a.expected) {
+			cur, cached = c, true
+		}
+	}
+	if !cached {
+		var err error
+		if cur, err = s.readHead(ctx, a.h, a.stream); err != nil {
+			return eventsource.AppendResult{}, err
+		}
+	}
+	subject := s.streamSubject(a.stream)
+	msgID := commitID(a.stream, a.recs)
+	for attempt := 0; ; attempt++ {
+		if !a.expected.Matches(cur.version) || attempt >= s.cfg.anyAttempts {
+			a.releasable = true
+			if res, done, err := s.retried(ctx, a.h, a.stream, a.expected, a.recs, a.token); done {
+				return res, err
+			}
+			return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: cur.version}
+		}
+		if err := a.claim(ctx, cur.version+1); err != nil {
+			a.releasable = true
+			var taken *claimedError
+			if errors.As(err, &taken) {
+				if res, done, rerr := s.retried(ctx, a.h, a.stream, a.expected, a.recs, a.token); done {
+					return res, rerr
+				}
+			}
+			return eventsource.AppendResult{}, err
+		}
+		testhook.BeforeCommit(ctx)
+		if err := ctx.Err(); err != nil {
+			a.releasable = true
+			return eventsource.AppendResult{}, err
+		}
+		msg := &natsgo.Msg{Subject: subject, Data: encodeCommit(cur.version+1, a.recs), Header: natsgo.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(cur.seq))
+		switch {
+		case err == nil && ack.Duplicate:
+			a.releasable = true
+			return s.duplicateAck(ctx, a.h, a.stream, a.recs, ack.Sequence)
+		case err == nil:
+			n := int64(len(a.recs))
+			s.heads.put(a.stream, head{version: cur.version + n, seq: ack.Sequence})
+			s.changed.Fire()
+			return eventsource.AppendResult{
+				StreamID: a.stream, FirstVersion: cur.version + 1, LastVersion: cur.version + n,
+				FirstPosition: ack.Sequence << 16, LastPosition: ack.Sequence<<16 | uint64(n-1),
+			}, nil
+		case wrongSeq(err):
+			s.heads.drop(a.stream)
+			if cur, err = s.readHead(ctx, a.h, a.stream); err != nil {
+				a.releasable = true
+				return eventsource.AppendResult{}, err
+			}
+		case apiCode(err) == 10054 || errors.Is(err, natsgo.ErrMaxPayload): // message size exceeds maximum allowed
+			a.releasable = true
+			return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: the server refused the append: %v", eventsource.ErrTooLarge, a.stream, err)
+		default:
+			// The message may or may not have been stored: keep the claims,
+			// which a retry with the same event IDs recognises.
+			return eventsource.AppendResult{}, fmt.Errorf("nats: append to stream %q: %w", a.stream, err)
+		}
+	}
+}
+
+// commitID is the Nats-Msg-Id of a commit: a hash of its stream and event
+// IDs, so that the server's duplicate window drops a resent commit.
+func commitID(stream string, recs []eventsource.Record) string {
+	h := sha256.New()
+	h.Write([]byte(stream))
+	for i := range recs {
+		h.Write([]byte{0})
+		h.Write([]byte(recs[i].EventID))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// duplicateAck handles a publish the server dropped as a duplicate of the
+// message at seq (same stream, same event IDs, within the duplicate window).
+func (s *Store) duplicateAck(ctx context.Context, h *streamHandles, stream string, recs []eventsource.Record, seq uint64) (eventsource.AppendResult, error) {
+	m, err := h.events.GetMsg(ctx, seq)
+	if err == nil && m.Subject == s.streamSubject(stream) {
+		if c, derr := decodeCommit(m.Data, stream, m.Sequence, m.Time); derr == nil && len(c.recs) == len(recs) {
+			same := true
+			for i := range recs {
+				same = same && c.recs[i].EventID == recs[i].EventID
+			}
+			if same {
+				return resultOf(stream, c.recs), nil
+			}
+		}
+	}
+	return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: the server's duplicate window still holds a commit of these event IDs (message %d), which is no longer stored",
+		eventsource.ErrDuplicateEvent, stream, seq)
+}
+
+func resultOf(stream string, recs []eventsource.Record) eventsource.AppendResult {
+	return eventsource.AppendResult{
+		StreamID: stream, FirstVersion: recs[0].Version, LastVersion: recs[len(recs)-1].Version,
+		FirstPosition: recs[0].Position, LastPosition: recs[len(recs)-1].Position,
+	}
+}
+
+// readHead reads the version of stream and the sequence of its last commit
+// (0, 0 for a stream with no events).
+func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (head, error) {
+	m, err := h.events.GetLastMsgForSubject(ctx, s.streamSubject(stream))
+	if notFound(err) {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, fmt.Errorf("nats: read the head of stream %q: %w", stream, err)
+	}
+	first, count, err := commitHeader(m.Data)
+	if err != nil {
+		return head{}, &eventsource.DecodeError{Stream: stream, Err: err}
+	}
+	return head{version: first + int64(count) - 1, seq: m.Sequence}, nil
+}
+
+// claimedError says an event ID is claimed by another append.
+type claimedError struct {
+	eventID string
+	by      claim
+	stored  bool
+}
+
+func (e *claimedError) Error() string {
+	if e.stored {
+		return fmt.Sprintf("%v: event %q is already stored (%q version %d)", eventsource.ErrDuplicateEvent, e.eventID, e.by.stream, e.by.version)
+	}
+	return fmt.Sprintf("%v: event %q is being appended to %q at version %d by another append (or one that failed before its commit)",
+		eventsource.ErrDuplicateEvent, e.eventID, e.by.stream, e.by.version)
+}
+
+func (e *claimedError) Unwrap() error { return eventsource.ErrDuplicateEvent }
+
+// claim makes (or moves) the claims of the append's event IDs to name the
+// versions from first on. Claims are published asynchronously, so n claims
+// cost about one round trip.
+func (a *appender) claim(ctx context.Context, first int64) error {
+	if a.claimed != nil && a.claimedAt == first {
+		return nil
+	}
+	if a.claimed == nil {
+		a.claimed = make([]uint64, len(a.recs))
+	}
+	a.claimedAt = first
+	futures := make([]jetstream.PubAckFuture, len(a.recs))
+	var firstErr error
+	for i := range a.recs {
+		body := encodeClaim(claim{stream: a.stream, version: first + int64(i), token: a.token})
+		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: body}
+		f, err := a.s.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
+		if err != nil {
+			firstErr = err
+			break
+		}
+		futures[i] = f
+	}
+	var conflicts []int
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			a.claimed[i] = ack.Sequence
+		case err := <-f.Err():
+			if wrongSeq(err) {
+				conflicts = append(conflicts, i)
+			} else if firstErr == nil {
+				firstErr = err
+			}
+		case <-ctx.Done():
+			// Claims still in flight may land; they name this append's
+			// placement, which a retry of it may take over.
+			return ctx.Err()
+		}
+	}
+	if firstErr != nil {
+		return fmt.Errorf("nats: claim event IDs of stream %q: %w", a.stream, firstErr)
+	}
+	for _, i := range conflicts {
+		if err := a.takeOver(ctx, i, first+int64(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeOver claims record i's event ID, held by another claim, if that claim
+// is dead: it names a place now holding another event, or exactly the place
+// this append is about to write (an earlier attempt of the same append whose
+// commit never landed; both cannot land there).
+func (a *appender) takeOver(ctx context.Context, i int, version int64) error {
+	id := a.recs[i].EventID
+	for round := 0; round < 5; round++ {
+		c, found, err := a.s.readClaim(ctx, a.h, id)
+		if err != nil {
+			return err
+		}
+		expect := uint64(0)
+		if found {
+			if c.token == a.token {
+				a.claimed[i] = c.seq
+				if c.version == version {
+					return nil
+				}
+			} else {
+				st, err := a.s.resolve(ctx, a.h, c, id)
+				if err != nil {
+					return err
+				}
+				switch {
+				case st == claimStored:
+					return &claimedError{eventID: id, by: c, stored: true}
+				case st == claimPending && (c.stream != a.stream || c.version != version):
+					return &claimedError{eventID: id, by: c}
+				}
+			}
+			expect = c.seq
+		}
+		body := encodeClaim(claim{stream: a.stream, version: version, token: a.token})
+		ack, err := a.s.js.PublishMsg(ctx, &natsgo.Msg{Subject: a.s.claimSubject(id), Data: body}, jetstream.WithExpectLastSequencePerSubject(expect))
+		if err == nil {
+			a.claimed[i] = ack.Sequence
+			return nil
+		}
+		if !wrongSeq(err) {
+			return fmt.Errorf("nats: claim event %q: %w", id, err)
+		}
+	}
+	return fmt.Errorf("%w: event %q: its claim keeps changing under concurrent appends", eventsource.ErrDuplicateEvent, id)
+}
+
+// release deletes the append's claims after it failed for sure.
+func (a *appender) release(ctx context.Context) {
+	if a.claimed == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, seq := range a.claimed {
+		if seq == 0 {
+			continue
+		}
+		if err := a.h.ids.DeleteMsg(ctx, seq); err != nil && !notFound(err) {
+			a.s.log.Warn("nats: release event ID claim", "stream", a.stream, "claim", seq, "err", err)
+		}
+	}
+}
+
+type claimState int
+
+const (
+	claimPending claimState = iota // nothing stored at the claimed place yet
+	claimStored                    // the event is stored where the claim says
+	claimDead                      // another event holds the claimed place
+)
+
+// readClaim reads the claim of an event ID.
+func (s *Store) readClaim(ctx context.Context, h *streamHandles, eventID string) (claim, bool, error) {
+	m, err := h.ids.GetLastMsgForSubject(ctx, s.claimSubject(eventID))
+	if notFound(err) {
+		return claim{}, false, nil
+	}
+	if err != nil {
+		return claim{}, false, fmt.Errorf("nats: read the claim of event %q: %w", eventID, err)
+	}
+	c, err := decodeClaim(m.Data, m.Sequence)
+	if err != nil || eventsource.ValidateStreamID(c.stream) != nil {
+		return claim{}, false, fmt.Errorf("%w: claim of event %q", eventsource.ErrCorruptData, eventID)
+	}
+	return c, true, nil
+}
+
+// resolve looks at the place a claim names.
+func (s *Store) resolve(ctx context.Context, h *streamHandles, c claim, eventID string) (claimState, error) {
+	for r, err := range s.ReadStream(ctx, c.stream, c.version, c.version) {
+		if err != nil {
+			return 0, err
+		}
+		if r.EventID == eventID {
+			return claimStored, nil
+		}
+		return claimDead, nil
+	}
+	return claimPending, nil
+}
+
+// retried decides, as the memory store does, whether recs were stored
+// already: done is false when none of their event IDs is stored; otherwise
+// the append is an idempotent retry (the original result) or a duplicate.
+func (s *Store) retried(ctx context.Context, h *streamHandles, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record, token string) (eventsource.AppendResult, bool, error) {
+	stored := func(i int) (claim, bool, error) {
+		c, found, err := s.readClaim(ctx, h, recs[i].EventID)
+		if err != nil || !found || c.token == token {
+			return c, false, err
+		}
+		st, err := s.resolve(ctx, h, c, recs[i].EventID)
+		return c, st == claimStored, err
+	}
+	c, ok, err := stored(0)
+	if err != nil {
+		return eventsource.AppendResult{}, true, err
+	}
+	if !ok {
+		for i := 1; i < len(recs); i++ {
+			c, ok, err := stored(i)
+			if err != nil {
+				return eventsource.AppendResult{}, true, err
+			}
+			if ok {
+				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d)",
+					eventsource.ErrDuplicateEvent, stream, recs[i].EventID, c.stream, c.version)
+			}
+		}
+		return eventsource.AppendResult{}, false, nil
+	}
+	if c.stream == stream && (expected == eventsource.Any || expected.Matches(c.version-1)) {
+		var got []eventsource.Record
+		for r, err := range s.ReadStream(ctx, stream, c.version, c.version+int64(len(recs))-1) {
+			if err != nil {
+				return eventsource.AppendResult{}, true, err
+			}
+			got = append(got, r)
+		}
+		same := len(got) == len(recs)
+		for i := 0; same && i < len(recs); i++ {
+			same = got[i].EventID == recs[i].EventID
+		}
+		if same {
+			return resultOf(stream, got), true, nil
+		}
+	}
+	return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
+		eventsource.ErrDuplicateEvent, stream, recs[0].EventID, c.stream, c.version)
+}

@@ -1,0 +1,413 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+// rawMsg is a stored commit message, from a direct get or a consumer.
+type rawMsg struct {
+	subject string
+	seq     uint64
+	data    []byte
+	time    time.Time
+}
+
+// scan calls fn with the messages on subject filter (wildcards allowed) from
+// sequence seq on, in sequence order, until fn says stop, the message at end
+// (0: the log's current end) has been seen, or nothing is left. The first
+// few messages come one by one (one request each, ideal for short reads and
+// for polling the tail); a longer read switches to an ephemeral consumer
+// that fetches batches of WithBatchSize messages.
+func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
+	for hop := 0; hop < s.cfg.hops; hop++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := h.events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if notFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("nats: read message %d of %s: %w", seq, filter, err)
+		}
+		more, err := fn(rawMsg{subject: m.Subject, seq: m.Sequence, data: m.Data, time: m.Time})
+		if err != nil || !more || (end > 0 && m.Sequence >= end) {
+			return err
+		}
+		seq = m.Sequence + 1
+	}
+	cons, err := h.events.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		FilterSubject:     filter,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: time.Minute, // the server removes it if this process dies mid-read
+		MemoryStorage:     true,
+		Replicas:          1,
+	})
+	if err != nil {
+		return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := h.events.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
+			s.log.Debug("nats: delete read consumer", "err", err)
+		}
+	}()
+	pending := cons.CachedInfo().NumPending
+	for pending > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch, err := cons.FetchNoWait(int(min(pending, uint64(s.cfg.batch))))
+		if err != nil {
+			return fmt.Errorf("nats: read %s: %w", filter, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("nats: read %s: %w", filter, err)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			more, err := fn(rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
+			if err != nil || !more || (end > 0 && md.Sequence.Stream >= end) {
+				return err
+			}
+			pending = md.NumPending
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("nats: read %s: %w", filter, err)
+		}
+		if got == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *Store) decode(m rawMsg, stream string) (commit, error) {
+	c, err := decodeCommit(m.data, stream, m.seq, m.time.UTC())
+	if err != nil {
+		return commit{}, &eventsource.DecodeError{Stream: stream, Type: "commit", Err: fmt.Errorf("message %d: %w", m.seq, err)}
+	}
+	return c, nil
+}
+
+// ReadStream implements eventsource.Store. It reads the stream's last
+// commit first; when that holds version from, it is the only request.
+// Otherwise it reads the stream's commits from its first on.
+func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		if err := eventsource.ValidateStreamID(id); err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		h, err := s.handles(ctx)
+		if err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		if from < 1 {
+			from = 1
+		}
+		if to > 0 && to < from {
+			return
+		}
+		subject := s.streamSubject(id)
+		last, err := h.events.GetLastMsgForSubject(ctx, subject)
+		if notFound(err) {
+			return
+		}
+		if err != nil {
+			yield(eventsource.Record{}, fmt.Errorf("nats: read stream %q: %w", id, err))
+			return
+		}
+		lm := rawMsg{subject: last.Subject, seq: last.Sequence, data: last.Data, time: last.Time}
+		first, count, err := commitHeader(lm.data)
+		if err != nil {
+			yield(eventsource.Record{}, &eventsource.DecodeError{Stream: id, Type: "commit", Err: err})
+			return
+		}
+		if from > first+int64(count)-1 {
+			return
+		}
+		// emit yields the records of c within [from, to]; done once past to.
+		emit := func(c commit) (more bool) {
+			for _, r := range c.recs {
+				if r.Version < from {
+					continue
+				}
+				if to > 0 && r.Version > to {
+					return false
+				}
+				if !yield(r, nil) {
+					return false
+				}
+			}
+			return to <= 0 || c.last() < to
+		}
+		if first <= from {
+			c, err := s.decode(lm, id)
+			if err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			emit(c)
+			return
+		}
+		stopped := false
+		err = s.scan(ctx, h, subject, 1, lm.seq, func(m rawMsg) (bool, error) {
+			if f, n, err := commitHeader(m.data); err == nil && f+int64(n)-1 < from {
+				return true, nil // before the range: skip without unpacking
+			}
+			c, err := s.decode(m, id)
+			if err != nil {
+				return false, err
+			}
+			more := emit(c)
+			stopped = !more
+			return more, nil
+		})
+		if err != nil && !stopped {
+			yield(eventsource.Record{}, err)
+		}
+	}
+}
+
+// ReadAll implements eventsource.Store. A record's position is its commit
+// message's stream sequence << 16 | its index in the commit, so positions
+// follow the order in which JetStream stored the commits: a reader never
+// skips one. With one stream in the filter (and no prefixes) the read asks
+// the server for that stream's subject only; other filters are applied here.
+func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		h, err := s.handles(ctx)
+		if err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		seq := from >> 16
+		if seq == 0 {
+			seq, from = 1, 0
+		}
+		filter := s.eventsSubject()
+		if len(f.Streams) == 1 && len(f.StreamPrefixes) == 0 {
+			if eventsource.ValidateStreamID(f.Streams[0]) != nil {
+				return // no stream has that ID
+			}
+			filter = s.streamSubject(f.Streams[0])
+		}
+		stopped := false
+		err = s.scan(ctx, h, filter, seq, 0, func(m rawMsg) (bool, error) {
+			stream, err := s.streamOf(m.subject)
+			if err != nil {
+				return false, err
+			}
+			c, err := s.decode(m, stream)
+			if err != nil {
+				return false, err
+			}
+			for i := range c.recs {
+				r := &c.recs[i]
+				if r.Position < from || !f.Match(r) {
+					continue
+				}
+				if !yield(*r, nil) {
+					stopped = true
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil && !stopped {
+			yield(eventsource.Record{}, err)
+		}
+	}
+}
+
+// Head implements eventsource.HeadReader: the position of the last record of
+// the newest commit. When that commit's stream has been deleted, it is the
+// largest position the commit could have held (its sequence << 16 | 0xFFFF),
+// still below every later position.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	h, err := s.handles(ctx)
+	if err != nil {
+		return 0, err
+	}
+	info, err := h.events.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("nats: head: %w", err)
+	}
+	last := info.State.LastSeq
+	if last == 0 {
+		return 0, nil
+	}
+	m, err := h.events.GetMsg(ctx, last)
+	if notFound(err) {
+		return last<<16 | 0xFFFF, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("nats: head: %w", err)
+	}
+	_, count, err := commitHeader(m.Data)
+	if err != nil {
+		return 0, &eventsource.DecodeError{Type: "commit", Err: fmt.Errorf("message %d: %w", last, err)}
+	}
+	return last<<16 | uint64(count-1), nil
+}
+
+// ListStreams implements eventsource.StreamLister. JetStream lists the
+// subjects of the events stream (all of them: a prefix of a stream ID is not
+// a prefix of subject tokens the server can filter on), the store decodes,
+// filters and sorts them, then reads each listed stream's version (one
+// request per stream).
+func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
+	return func(yield func(eventsource.StreamInfo, error) bool) {
+		h, err := s.handles(ctx)
+		if err != nil {
+			yield(eventsource.StreamInfo{}, err)
+			return
+		}
+		info, err := h.events.Info(ctx, jetstream.WithSubjectFilter(s.eventsSubject()))
+		if err != nil {
+			yield(eventsource.StreamInfo{}, fmt.Errorf("nats: list streams: %w", err))
+			return
+		}
+		var ids []string
+		for subj, n := range info.State.Subjects {
+			if n == 0 {
+				continue
+			}
+			id, err := s.streamOf(subj)
+			if err != nil {
+				yield(eventsource.StreamInfo{}, err)
+				return
+			}
+			if strings.HasPrefix(id, prefix) {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			hd, err := s.readHead(ctx, h, id)
+			if err != nil {
+				yield(eventsource.StreamInfo{}, err)
+				return
+			}
+			if hd.version == 0 {
+				continue // deleted meanwhile
+			}
+			if !yield(eventsource.StreamInfo{StreamID: id, Version: hd.version}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// DeleteStream implements eventsource.StreamDeleter: it purges the stream's
+// subject up to the commit it checked against expected (a commit that lands
+// after that check survives), then deletes the claims of its event IDs, so
+// they can be used again. It reads the whole stream first to learn them.
+func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
+	if err := eventsource.ValidateStreamID(id); err != nil {
+		return err
+	}
+	if expected < eventsource.StreamExists {
+		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	}
+	h, err := s.handles(ctx)
+	if err != nil {
+		return err
+	}
+	cur, err := s.readHead(ctx, h, id)
+	if err != nil {
+		return err
+	}
+	if cur.version == 0 {
+		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
+	}
+	if !expected.Matches(cur.version) {
+		return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: cur.version}
+	}
+	var eventIDs []string
+	for r, err := range s.ReadStream(ctx, id, 1, cur.version) {
+		if err != nil {
+			return err
+		}
+		eventIDs = append(eventIDs, r.EventID)
+	}
+	if err := h.events.Purge(ctx, jetstream.WithPurgeSubject(s.streamSubject(id)), jetstream.WithPurgeSequence(cur.seq+1)); err != nil {
+		return fmt.Errorf("nats: delete stream %q: %w", id, err)
+	}
+	s.heads.drop(id)
+	for _, eid := range eventIDs {
+		c, found, err := s.readClaim(ctx, h, eid)
+		if err != nil {
+			return err
+		}
+		if found && c.stream == id && c.version <= cur.version {
+			if err := h.ids.DeleteMsg(ctx, c.seq); err != nil && !notFound(err) {
+				return fmt.Errorf("nats: delete stream %q: release event %q: %w", id, eid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Notify implements eventsource.Notifier. Appends through this Store signal
+// at once; appends by other processes arrive through one live ordered
+// consumer (headers only, new messages only) that the Store starts on the
+// first call and stops in Close.
+func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
+	h, err := s.handles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	if s.closed.Load() {
+		return nil, eventsource.ErrClosed
+	}
+	if s.notifyStop == nil {
+		cons, err := h.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{s.eventsSubject()},
+			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			HeadersOnly:    true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("nats: notify: %w", err)
+		}
+		cc, err := cons.Consume(func(jetstream.Msg) { s.changed.Fire() },
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				s.log.Debug("nats: live consumer", "err", err)
+			}))
+		if err != nil {
+			return nil, fmt.Errorf("nats: notify: %w", err)
+		}
+		done := make(chan struct{})
+		s.notifyStop = func() {
+			cc.Stop()
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+			}
+			close(done)
+		}
+		s.notifyDone = done
+	}
+	return s.changed.Subscribe(ctx, 0, nil), nil
+}
