@@ -1,0 +1,73 @@
+package storeurl_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/storeurl"
+)
+
+func roundTrip(t *testing.T, raw string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := storeurl.Open(ctx, raw)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", raw, err)
+	}
+	defer s.Close()
+	stream := "storeurl-" + eventsource.NewEventID()
+	if _, err := s.Append(ctx, stream, eventsource.NoStream, []eventsource.Record{{Type: "T", Data: []byte("{}")}}); err != nil {
+		t.Fatalf("%s: append: %v", raw, err)
+	}
+	h, err := eventsource.ReadStreamAll(ctx, s, stream)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("%s: read %d records, %v", raw, len(h), err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	roundTrip(t, "memory://")
+	roundTrip(t, "sqlite://"+filepath.Join(dir, "abs.db"))
+	roundTrip(t, "sqlite://"+filepath.Join(dir, "prefixed.db")+"?prefix=app_")
+	wd, _ := os.Getwd()
+	t.Chdir(dir)
+	roundTrip(t, "sqlite://relative.db")
+	if _, err := os.Stat(filepath.Join(dir, "relative.db")); err != nil {
+		t.Fatalf("relative path not created in the working directory: %v", err)
+	}
+	t.Chdir(wd)
+}
+
+func TestOpenServers(t *testing.T) {
+	pg := testenv.Postgres.URL(t)
+	roundTrip(t, pg+"&prefix=storeurl_")
+	my := testenv.MySQL.URL(t) // root@tcp(127.0.0.1:3306)/test
+	u := "mysql://" + strings.Replace(strings.Replace(my, "tcp(", "", 1), ")", "", 1) + "?prefix=storeurl_"
+	if _, err := url.Parse(u); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, u)
+}
+
+func TestOpenRefusesBadURLs(t *testing.T) {
+	for _, raw := range []string{"", "events.db", "ftp://x", "sqlite://", "sqlite://" + filepath.Join(t.TempDir(), "x.db") + "?prefix=bad-prefix"} {
+		s, err := storeurl.Open(context.Background(), raw)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", raw)
+		} else if !errors.Is(err, eventsource.ErrInvalidConfig) {
+			t.Errorf("Open(%q) = %v, want ErrInvalidConfig", raw, err)
+		}
+	}
+	if _, err := storeurl.Open(context.Background(), "postgres://user:secret@127.0.0.1:1/db"); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("an unreachable server's error leaks or is missing: %v", err)
+	}
+}
