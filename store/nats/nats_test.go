@@ -82,6 +82,8 @@ func targets(t *testing.T) map[string]func(t *testing.T) target {
 	return out
 }
 
+func testenvURL() string { return os.Getenv(testenv.NATS.Env) }
+
 func randomName(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)

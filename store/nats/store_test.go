@@ -161,7 +161,9 @@ func TestCancelledContext(t *testing.T) {
 		name string
 		seq  func(ctx context.Context) func(func(eventsource.Record, error) bool)
 	}{
-		{"ReadStream", func(ctx context.Context) func(func(eventsource.Record, error) bool) { return s.ReadStream(ctx, "c-1", 1, 0) }},
+		{"ReadStream", func(ctx context.Context) func(func(eventsource.Record, error) bool) {
+			return s.ReadStream(ctx, "c-1", 1, 0)
+		}},
 		{"ReadAll", func(ctx context.Context) func(func(eventsource.Record, error) bool) {
 			return s.ReadAll(ctx, 0, eventsource.Filter{})
 		}},
