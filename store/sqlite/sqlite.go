@@ -252,7 +252,7 @@ func isUnique(err error) bool {
 
 type queries struct {
 	version, insertEvent, byEventID, idsAt, stream, head, list, deleteEvents string
-	selectAll                                                                                                          string
+	selectAll                                                                string
 }
 
 const columns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
@@ -261,7 +261,7 @@ func newQueries(p string) queries {
 	return queries{
 		// A stream's version is its newest event's, read from the
 		// (stream_id, version) index: no second table to write per append.
-		version: `SELECT coalesce(max(version), 0) FROM ` + p + `events WHERE stream_id = ?`,
+		version:      `SELECT coalesce(max(version), 0) FROM ` + p + `events WHERE stream_id = ?`,
 		insertEvent:  `INSERT INTO ` + p + `events (stream_id, version, event_id, type, codec, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		byEventID:    `SELECT stream_id, version, position FROM ` + p + `events WHERE event_id = ?`,
 		idsAt:        `SELECT event_id, position FROM ` + p + `events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version`,
