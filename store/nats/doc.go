@@ -86,7 +86,7 @@
 // The cost: every event is written twice (the commit, and its claim), so an
 // append takes two round trips where a raw publish takes one, and the index
 // stream grows with one small message per event (about 100 bytes plus the
-// encoded ID). BENCHMARKS.md measures it (0.35–0.46× a raw publish for
+// encoded ID). BENCHMARKS.md measures it (0.34–0.47× a raw publish for
 // one-event appends). Cheaper schemes were rejected: the duplicate window
 // forgets after minutes; checking only caller-supplied IDs misses a generated
 // ID supplied again later; a check after the commit is not atomic with it.

@@ -265,3 +265,22 @@ func TestCorruptMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestOpen: Open connects, sets the streams up and owns the connection.
+func TestOpen(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	s, err := esnats.Open(ctxFor(t), srv.ClientURL(), esnats.WithStreamName("OPEN"), esnats.WithSubjectPrefix("open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctxFor(t), "o-1", eventsource.NoStream, []eventsource.Record{rec("E", "{}")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.Append(ctxFor(t), "o-1", eventsource.Any, []eventsource.Record{rec("E", "{}")}); !errors.Is(err, eventsource.ErrClosed) {
+		t.Fatalf("Append after Close: %v, want ErrClosed", err)
+	}
+	if _, err := esnats.Open(ctxFor(t), srv.ClientURL(), esnats.WithSubjectPrefix("bad prefix")); !errors.Is(err, eventsource.ErrInvalidConfig) {
+		t.Fatalf("Open with a bad prefix: %v, want ErrInvalidConfig", err)
+	}
+}
