@@ -69,7 +69,11 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch, err := cons.FetchNoWait(int(min(pending, uint64(s.cfg.batch))))
+		// Fetch, not FetchNoWait: a no-wait pull may come back empty while
+		// messages are pending (NATS 2.9 does), which would end the read early.
+		// The request asks for no more than is pending, so it returns as soon
+		// as that many have arrived.
+		batch, err := cons.Fetch(int(min(pending, uint64(s.cfg.batch))), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			return fmt.Errorf("nats: read %s: %w", filter, err)
 		}
@@ -93,11 +97,15 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 			return fmt.Errorf("nats: read %s: %w", filter, err)
 		}
 		if got == 0 {
-			return nil
+			return fmt.Errorf("nats: read %s: no message from the server in %v while %d are pending", filter, fetchWait, pending)
 		}
 	}
 	return nil
 }
+
+// fetchWait bounds one fetch of a read; a read never ends early on a quiet
+// fetch, it fails instead.
+const fetchWait = 10 * time.Second
 
 func (s *Store) decode(m rawMsg, stream string) (commit, error) {
 	c, err := decodeCommit(m.data, stream, m.seq, m.time.UTC())
