@@ -31,8 +31,10 @@ type Store interface {
 	ReadAll(ctx context.Context, from uint64, filter Filter) iter.Seq2[Record, error]
 }
 
-// Filter selects records of the global log. Empty fields select everything;
-// set fields must all match.
+// Filter selects records of the global log. Empty fields select everything.
+// Streams and StreamPrefixes together select streams (a record matches if its
+// stream is listed or starts with one of the prefixes); that selection, Types
+// and Metadata must all match.
 type Filter struct {
 	Streams        []string          // exact stream IDs, any of them
 	StreamPrefixes []string          // stream ID prefixes (categories such as "user-"), any of them
