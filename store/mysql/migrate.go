@@ -4,62 +4,22 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/eventsource-go/eventsource/internal/migrate"
 )
 
 //go:embed migrations/*.up.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	stmts   []string
-}
-
 // migrations returns the embedded migrations in version order, with the
 // table prefix substituted.
-func migrations(prefix string) ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
+func migrations(prefix string) ([]migrate.File, error) {
+	files, err := migrate.Load(migrationFiles, "migrations", strings.NewReplacer("{{prefix}}", prefix))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mysql: %w", err)
 	}
-	var out []migration
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("mysql: migration file %s has no version number", base)
-		}
-		text, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: base, stmts: splitStatements(strings.ReplaceAll(string(text), "{{prefix}}", prefix))})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
-
-// splitStatements splits a migration file on semicolons that end a line,
-// dropping comment lines. The files are ours: no semicolons in strings.
-func splitStatements(text string) []string {
-	var lines []string
-	for _, l := range strings.Split(text, "\n") {
-		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
-			lines = append(lines, l)
-		}
-	}
-	var out []string
-	for _, st := range strings.SplitAfter(strings.Join(lines, "\n"), ";\n") {
-		if st = strings.TrimSuffix(strings.TrimSpace(st), ";"); st != "" {
-			out = append(out, st)
-		}
-	}
-	return out
+	return files, nil
 }
 
 // Migrate creates or upgrades the store's tables. It is safe to call from
@@ -130,18 +90,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range all {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
-		for _, st := range m.stmts {
+		for _, st := range migrate.Statements(m.SQL) {
 			if _, err := conn.ExecContext(ctx, st); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 		}
-		if _, err := conn.ExecContext(ctx, "INSERT INTO "+table+" (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(6))", m.version, m.name); err != nil {
-			return fmt.Errorf("%s: record: %w", m.name, err)
+		if _, err := conn.ExecContext(ctx, "INSERT INTO "+table+" (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(6))", m.Version, m.Name); err != nil {
+			return fmt.Errorf("%s: record: %w", m.Name, err)
 		}
-		s.log.InfoContext(ctx, "mysql: applied migration", "migration", m.name, "prefix", s.cfg.prefix)
+		s.log.InfoContext(ctx, "mysql: applied migration", "migration", m.Name, "prefix", s.cfg.prefix)
 	}
 
 	var packet int64

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"iter"
 	"log/slog"
 	"math"
@@ -15,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/broadcast"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
+	"github.com/eventsource-go/eventsource/internal/migrate"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
@@ -177,11 +176,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if s.migrated {
 		return nil
 	}
-	files, err := fs.Glob(migrations, "migrations/*.up.sql")
+	files, err := migrate.Load(migrations, "migrations", strings.NewReplacer("{{prefix}}", s.prefix))
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	sort.Strings(files)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -198,21 +196,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return s.wrap("migrate", err)
 	}
 	for _, f := range files {
-		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(f, "migrations/"), "_", 2)[0])
-		if err != nil || v <= current {
+		if f.Version <= current {
 			continue
 		}
-		body, err := migrations.ReadFile(f)
-		if err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, f.SQL); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", f.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, strings.ReplaceAll(string(body), "{{prefix}}", s.prefix)); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", f, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`, f.Version, time.Now().UnixNano()); err != nil {
 			return s.wrap("migrate", err)
 		}
-		s.log.InfoContext(ctx, "sqlite: applied migration", slog.String("file", f))
+		s.log.InfoContext(ctx, "sqlite: applied migration", slog.String("file", f.Name))
 	}
 	if err := tx.Commit(); err != nil {
 		return s.wrap("migrate", err)
