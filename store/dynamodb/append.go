@@ -1,0 +1,475 @@
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+)
+
+// errLost: another commit took the key this append wanted.
+var errLost = errors.New("lost the race for the commit key")
+
+func isConditionFailed(err error) bool {
+	var cf *types.ConditionalCheckFailedException
+	return errors.As(err, &cf)
+}
+
+// Append implements eventsource.Store. See the package documentation for how
+// an append becomes one conditional write.
+func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := s.check(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	recs := make([]eventsource.Record, len(records))
+	copy(recs, records)
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.maxData); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	for i := range recs {
+		recs[i].StreamID = stream
+	}
+	if n := itemSize(stream, recs); n > maxItemSize {
+		return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: an append of %d records takes about %d bytes; one DynamoDB item holds at most %d",
+			eventsource.ErrTooLarge, stream, len(recs), n, maxItemSize)
+	}
+	a := &appendOp{s: s, stream: stream, expected: expected, recs: recs, token: eventsource.NewEventID()}
+	res, err := a.run(ctx)
+	if err == nil {
+		s.changed.Fire()
+	}
+	return res, err
+}
+
+type appendOp struct {
+	s        *Store
+	stream   string
+	expected eventsource.ExpectedVersion
+	recs     []eventsource.Record
+	token    string // names this append's claims
+}
+
+func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
+	s := a.s
+	for attempt := 0; ; attempt++ {
+		current, err := s.version(ctx, a.stream)
+		if err != nil {
+			return eventsource.AppendResult{}, err
+		}
+		if !a.expected.Matches(current) {
+			if res, done, err := a.retried(ctx); done {
+				return res, err
+			}
+			return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+		}
+		if attempt >= s.anyRetries {
+			return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: stream %q: %d appends in a row lost the race: %w",
+				a.stream, attempt, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current})
+		}
+		stored, err := a.claim(ctx, current)
+		if err != nil {
+			return eventsource.AppendResult{}, err
+		}
+		if stored {
+			if res, done, err := a.retried(ctx); done {
+				return res, err
+			}
+			// Unreachable: a stored event stays stored.
+			return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: an event ID is already stored", eventsource.ErrDuplicateEvent, a.stream)
+		}
+		res, err := a.commit(ctx, current)
+		if errors.Is(err, errLost) {
+			// Another commit followed current first. Read again: with an
+			// exact expected version that ends in a conflict (or an
+			// idempotent retry); with Any or StreamExists, try again.
+			continue
+		}
+		return res, err
+	}
+}
+
+// version returns the stream's current version: the end of its last commit.
+func (s *Store) version(ctx context.Context, stream string) (int64, error) {
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(streamKey(stream))},
+		ProjectionExpression:      aws.String("sk, n"),
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return 0, s.wrap(err, "read the version of stream %q", stream)
+	}
+	if len(out.Items) == 0 {
+		return 0, nil
+	}
+	base, ok1 := getN(out.Items[0], attrSK)
+	n, ok2 := getN(out.Items[0], attrCount)
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("%w: stream %q: malformed commit item", eventsource.ErrCorruptData, stream)
+	}
+	return base + n, nil
+}
+
+func (s *Store) wrap(err error, format string, args ...any) error {
+	return fmt.Errorf("eventsource/dynamodb: "+format+": %w", append(args, err)...)
+}
+
+// getCommit reads the commit of stream that follows version base.
+func (s *Store) getCommit(ctx context.Context, stream string, base int64) (commit, bool, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            key(streamKey(stream), base),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return commit{}, false, s.wrap(err, "read stream %q after version %d", stream, base)
+	}
+	if out.Item == nil {
+		return commit{}, false, nil
+	}
+	c, err := decodeCommit(out.Item)
+	if err != nil {
+		return commit{}, false, fmt.Errorf("%w: stream %q after version %d: %v", eventsource.ErrCorruptData, stream, base, err)
+	}
+	return c, true, nil
+}
+
+// claimOf is a claim item: the event ID is meant for the commit of stream
+// that follows version base, made by the append named token.
+type claimOf struct {
+	stream string
+	base   int64
+	token  string
+}
+
+func decodeClaim(item map[string]types.AttributeValue) (claimOf, bool) {
+	st, ok1 := getS(item, attrStream)
+	b, ok2 := getN(item, attrBase)
+	k, ok3 := getS(item, attrToken)
+	return claimOf{st, b, k}, ok1 && ok2 && ok3
+}
+
+// holds reports whether the commit the claim names is stored and holds id:
+// then the event is stored there, for good.
+func (s *Store) holds(ctx context.Context, c claimOf, id string) (stored, present bool, err error) {
+	cm, found, err := s.getCommit(ctx, c.stream, c.base)
+	if err != nil || !found {
+		return false, false, err
+	}
+	for i := 0; i < cm.n; i++ {
+		if cm.eventID(i) == id {
+			return true, true, nil
+		}
+	}
+	return false, true, nil
+}
+
+// claimWorkers bounds the claims one append writes at once.
+const claimWorkers = 16
+
+// claim makes every event ID of the append name (stream, base) and this
+// append. stored reports that one of them is stored already (the append is
+// a retry or a duplicate); an ID claimed by another append in flight for
+// another place is eventsource.ErrDuplicateEvent.
+func (a *appendOp) claim(ctx context.Context, base int64) (stored bool, err error) {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+		sem   = make(chan struct{}, claimWorkers)
+	)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i := range a.recs {
+		id := a.recs[i].EventID
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			st, err := a.claimOne(cctx, id, base)
+			mu.Lock()
+			defer mu.Unlock()
+			if st {
+				stored = true
+			}
+			if err != nil && first == nil {
+				first = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil && !stored {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, first
+	}
+	return stored, nil
+}
+
+func (a *appendOp) claimOne(ctx context.Context, id string, base int64) (stored bool, err error) {
+	s := a.s
+	item := map[string]types.AttributeValue{
+		attrPK: str(claimKey(id)), attrSK: num(0),
+		attrStream: str(a.stream), attrBase: num(base), attrToken: str(a.token),
+	}
+	cond := aws.String("attribute_not_exists(pk) OR k = :k")
+	vals := map[string]types.AttributeValue{":k": str(a.token)}
+	for tries := 0; tries < 20; tries++ {
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(s.table), Item: item,
+			ConditionExpression: cond, ExpressionAttributeValues: vals,
+		})
+		if err == nil {
+			return false, nil
+		}
+		if !isConditionFailed(err) {
+			return false, s.wrap(err, "claim event ID %q", id)
+		}
+		out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(s.table), Key: key(claimKey(id), 0), ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return false, s.wrap(err, "read the claim of event ID %q", id)
+		}
+		if out.Item == nil {
+			continue
+		}
+		other, ok := decodeClaim(out.Item)
+		if !ok {
+			return false, fmt.Errorf("%w: claim of event ID %q is malformed", eventsource.ErrCorruptData, id)
+		}
+		held, present, err := s.holds(ctx, other, id)
+		switch {
+		case err != nil:
+			return false, err
+		case held:
+			return true, nil
+		case !present && (other.stream != a.stream || other.base != base):
+			// Its commit may still land, elsewhere: the ID is taken.
+			return false, fmt.Errorf("%w: stream %q: event %q is claimed by an append to %q in flight",
+				eventsource.ErrDuplicateEvent, a.stream, id, other.stream)
+		}
+		// The claim is dead (its place holds another commit) or wants
+		// the very key this append wants (at most one of the two commits
+		// lands): take it over, unless someone else did first.
+		cond = aws.String("k = :old")
+		vals = map[string]types.AttributeValue{":old": str(other.token)}
+	}
+	return false, fmt.Errorf("eventsource/dynamodb: stream %q: could not claim event ID %q", a.stream, id)
+}
+
+// retried decides whether the append's records were stored already: done is
+// false when none of their IDs is stored; otherwise the append is either an
+// idempotent retry (the original result) or eventsource.ErrDuplicateEvent.
+func (a *appendOp) retried(ctx context.Context) (eventsource.AppendResult, bool, error) {
+	s := a.s
+	claims, err := s.claims(ctx, a.recs)
+	if err != nil {
+		return eventsource.AppendResult{}, true, err
+	}
+	firstStored := false
+	var firstClaim claimOf
+	for i := range a.recs {
+		c, ok := claims[a.recs[i].EventID]
+		if !ok {
+			continue
+		}
+		held, _, err := s.holds(ctx, c, a.recs[i].EventID)
+		if err != nil {
+			return eventsource.AppendResult{}, true, err
+		}
+		if !held {
+			continue
+		}
+		if i > 0 {
+			if !firstStored {
+				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, a.stream, a.recs[i].EventID)
+			}
+			break
+		}
+		firstStored, firstClaim = true, c
+	}
+	if !firstStored {
+		return eventsource.AppendResult{}, false, nil
+	}
+	id := a.recs[0].EventID
+	dup := func() (eventsource.AppendResult, bool, error) {
+		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (stream %q) and the append is not an exact retry",
+			eventsource.ErrDuplicateEvent, a.stream, id, firstClaim.stream)
+	}
+	if firstClaim.stream != a.stream {
+		return dup()
+	}
+	cm, _, err := s.getCommit(ctx, firstClaim.stream, firstClaim.base)
+	if err != nil {
+		return eventsource.AppendResult{}, true, err
+	}
+	var version int64
+	for i := 0; i < cm.n; i++ {
+		if cm.eventID(i) == id {
+			version = cm.base + int64(i) + 1
+		}
+	}
+	if base := version - 1; a.expected != eventsource.Any && !a.expected.Matches(base) {
+		return dup()
+	}
+	var res eventsource.AppendResult
+	n := 0
+	for r, err := range s.ReadStream(ctx, a.stream, version, version+int64(len(a.recs))-1) {
+		if err != nil {
+			return eventsource.AppendResult{}, true, err
+		}
+		if r.EventID != a.recs[n].EventID {
+			return dup()
+		}
+		if n == 0 {
+			res = eventsource.AppendResult{StreamID: a.stream, FirstVersion: r.Version, FirstPosition: r.Position}
+		}
+		res.LastVersion, res.LastPosition = r.Version, r.Position
+		n++
+	}
+	if n != len(a.recs) {
+		return dup()
+	}
+	return res, true, nil
+}
+
+// claims reads the claims of recs' event IDs (consistently), by ID.
+func (s *Store) claims(ctx context.Context, recs []eventsource.Record) (map[string]claimOf, error) {
+	out := map[string]claimOf{}
+	for start := 0; start < len(recs); start += 100 {
+		var keys []map[string]types.AttributeValue
+		for _, r := range recs[start:min(start+100, len(recs))] {
+			keys = append(keys, key(claimKey(r.EventID), 0))
+		}
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		for tries := 0; len(req) > 0; tries++ {
+			if tries > 0 {
+				if err := sleep(ctx, backoff(tries)); err != nil {
+					return nil, err
+				}
+			}
+			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, s.wrap(err, "read event ID claims")
+			}
+			for _, item := range res.Responses[s.table] {
+				pk, _ := getS(item, attrPK)
+				if c, ok := decodeClaim(item); ok && len(pk) > 2 {
+					out[pk[2:]] = c
+				}
+			}
+			req = res.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+// commit allocates positions and writes the commit item after version base,
+// if no other commit did first (errLost).
+func (a *appendOp) commit(ctx context.Context, base int64) (eventsource.AppendResult, error) {
+	s := a.s
+	n := len(a.recs)
+	for late := 0; ; late++ {
+		first, err := s.allocate(ctx, n)
+		if err != nil {
+			return eventsource.AppendResult{}, err
+		}
+		allocated := time.Now() // monotonic
+		testhook.BeforeCommit(ctx)
+		if err := s.check(ctx); err != nil {
+			s.void(first, n)
+			return eventsource.AppendResult{}, err
+		}
+		if time.Since(allocated) > s.gapTimeout/2 {
+			// Readers may already have skipped these positions.
+			s.void(first, n)
+			if late >= 3 {
+				return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: stream %q: the commit could not be sent within %v of allocating its positions", a.stream, s.gapTimeout/2)
+			}
+			continue
+		}
+		now := time.Now().UTC()
+		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:           aws.String(s.table),
+			Item:                commitItem(a.stream, base, first, now, a.recs),
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		})
+		switch {
+		case err == nil:
+			return eventsource.AppendResult{
+				StreamID: a.stream, FirstVersion: base + 1, LastVersion: base + int64(n),
+				FirstPosition: first, LastPosition: first + uint64(n) - 1,
+			}, nil
+		case isConditionFailed(err):
+			s.void(first, n)
+			return eventsource.AppendResult{}, errLost
+		case ctx.Err() != nil:
+			// The put may have landed or not; no void, so readers wait
+			// for the gap's bound if it did not.
+			return eventsource.AppendResult{}, ctx.Err()
+		default:
+			return eventsource.AppendResult{}, s.wrap(err, "append to stream %q after version %d (outcome unknown)", a.stream, base)
+		}
+	}
+}
+
+// allocate takes n positions from the counter and returns the first.
+func (s *Store) allocate(ctx context.Context, n int) (uint64, error) {
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(counterKey, 0),
+		UpdateExpression:          aws.String("ADD c :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n)},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, s.wrap(err, "allocate %d positions", n)
+	}
+	last, ok := getN(out.Attributes, attrCounter)
+	if !ok || last < int64(n) {
+		return 0, fmt.Errorf("%w: position counter is malformed", eventsource.ErrCorruptData)
+	}
+	return uint64(last) - uint64(n) + 1, nil
+}
+
+// void marks positions that will never hold a commit, so that readers skip
+// them at once. It runs even when the append's context is done; if it
+// fails, readers skip the positions after the gap timeout.
+func (s *Store) void(first uint64, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: voidItem(first, n)})
+	if err != nil {
+		s.log.Warn("eventsource/dynamodb: could not void positions; readers will wait for them", "first", first, "n", n, "err", err)
+	}
+}
+
+func backoff(try int) time.Duration {
+	return min(time.Duration(1<<min(try, 10))*time.Millisecond, 200*time.Millisecond)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

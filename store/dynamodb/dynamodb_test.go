@@ -1,0 +1,222 @@
+package dynamodb_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/internal/testhook"
+	esdynamo "github.com/eventsource-go/eventsource/store/dynamodb"
+	"github.com/eventsource-go/eventsource/storetest"
+)
+
+// client returns a client of the test server (dynalite).
+func client(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	endpoint := testenv.DynamoDB.URL(t)
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+}
+
+// newTable creates a table with a random name, deleted when t ends.
+func newTable(t testing.TB, c *dynamodb.Client) string {
+	t.Helper()
+	name := "es-test-" + strings.ReplaceAll(eventsource.NewEventID(), "-", "")[:20]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := esdynamo.CreateTable(ctx, c, name, esdynamo.TableOptions{OnDemand: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := esdynamo.DeleteTable(ctx, c, name); err != nil {
+			t.Error(err)
+		}
+	})
+	return name
+}
+
+func newStore(t testing.TB, opts ...esdynamo.Option) (*esdynamo.Store, *dynamodb.Client, string) {
+	t.Helper()
+	c := client(t)
+	table := newTable(t, c)
+	s := esdynamo.New(c, table, opts...)
+	t.Cleanup(func() { s.Close() })
+	return s, c, table
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Features{
+		Notify: true, Head: true, ListStreams: true, CommitHook: true,
+		MaxDataSize: esdynamo.DefaultMaxData,
+	}, func(t *testing.T) eventsource.Store {
+		s, _, _ := newStore(t, esdynamo.WithPollInterval(100*time.Millisecond))
+		return s
+	})
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func rec(typ string) eventsource.Record {
+	return eventsource.Record{Type: typ, Codec: "json", Data: []byte(`{}`)}
+}
+
+func readAll(t *testing.T, s eventsource.Store) []eventsource.Record {
+	t.Helper()
+	var out []eventsource.Record
+	for r, err := range s.ReadAll(ctxFor(t), 0, eventsource.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestCreateDeleteTable(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	ctx := ctxFor(t)
+	name := "es-test-create-" + strings.ReplaceAll(eventsource.NewEventID(), "-", "")[:12]
+	if err := esdynamo.CreateTable(ctx, c, name, esdynamo.TableOptions{RCU: 3, WCU: 4}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Table.TableStatus != types.TableStatusActive || len(out.Table.GlobalSecondaryIndexes) != 1 {
+		t.Fatalf("table %s, %d indexes", out.Table.TableStatus, len(out.Table.GlobalSecondaryIndexes))
+	}
+	if tp := out.Table.ProvisionedThroughput; aws.ToInt64(tp.ReadCapacityUnits) != 3 || aws.ToInt64(tp.WriteCapacityUnits) != 4 {
+		t.Fatalf("throughput %+v", tp)
+	}
+	s := esdynamo.New(c, name)
+	if _, err := s.Append(ctx, "t-1", eventsource.NoStream, []eventsource.Record{rec("T")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := esdynamo.CreateTable(ctx, c, name, esdynamo.TableOptions{OnDemand: true}); err == nil {
+		t.Fatal("CreateTable of an existing table succeeded")
+	}
+	if err := esdynamo.DeleteTable(ctx, c, name); err != nil {
+		t.Fatal(err)
+	}
+	var nf *types.ResourceNotFoundException
+	if _, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}); !errors.As(err, &nf) {
+		t.Fatalf("DescribeTable after DeleteTable: %v", err)
+	}
+	if err := esdynamo.DeleteTable(ctx, c, name); err == nil {
+		t.Fatal("DeleteTable of a missing table succeeded")
+	}
+}
+
+// allocate takes a position from the counter the way an append does, and
+// never commits it: a writer that died between the two.
+func allocate(t *testing.T, c *dynamodb.Client, table string) {
+	t.Helper()
+	_, err := c.UpdateItem(ctxFor(t), &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(table),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "$position"}, "sk": &types.AttributeValueMemberN{Value: "0"}},
+		UpdateExpression:          aws.String("ADD c :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGapOfADeadWriter(t *testing.T) {
+	t.Parallel()
+	const bound = 600 * time.Millisecond
+	s, c, table := newStore(t, esdynamo.WithGapTimeout(bound))
+	ctx := ctxFor(t)
+	if _, err := s.Append(ctx, "gap-1", eventsource.NoStream, []eventsource.Record{rec("A")}); err != nil {
+		t.Fatal(err)
+	}
+	allocate(t, c, table) // position 2 stays empty for good
+	res, err := s.Append(ctx, "gap-1", eventsource.Exact(1), []eventsource.Record{rec("B")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 3 {
+		t.Fatalf("second append at position %d, want 3", res.FirstPosition)
+	}
+	// A reader that has seen position 1 waits the bound for 2, then moves on.
+	start := time.Now()
+	var got []uint64
+	for r, err := range s.ReadAll(ctx, 2, eventsource.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.Position)
+	}
+	waited := time.Since(start)
+	if len(got) != 1 || got[0] != 3 {
+		t.Fatalf("read positions %v, want [3]", got)
+	}
+	if waited < bound-50*time.Millisecond || waited > bound+2*time.Second {
+		t.Fatalf("reader waited %v for the gap, want about %v", waited, bound)
+	}
+	// A gap at the end of the log is not waited for: nothing follows it.
+	allocate(t, c, table)
+	start = time.Now()
+	if n := len(readAll(t, s)); n != 2 {
+		t.Fatalf("full read: %d records, want 2", n)
+	}
+	if time.Since(start) > bound/2+time.Second {
+		t.Fatalf("a trailing gap held the reader for %v", time.Since(start))
+	}
+}
+
+func TestTooLateWriterGivesUp(t *testing.T) {
+	t.Parallel()
+	const bound = 400 * time.Millisecond
+	s, _, _ := newStore(t, esdynamo.WithGapTimeout(bound))
+	calls := 0
+	ctx := testhook.WithBeforeCommit(ctxFor(t), func(context.Context) {
+		if calls++; calls == 1 {
+			time.Sleep(bound/2 + 50*time.Millisecond)
+		}
+	})
+	res, err := s.Append(ctx, "late-1", eventsource.NoStream, []eventsource.Record{rec("A"), rec("B")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || res.FirstPosition != 3 || res.LastPosition != 4 {
+		t.Fatalf("hook called %d times, result %+v; want a second try at positions 3..4", calls, res)
+	}
+	// The positions given up were voided: a reader does not wait for them.
+	start := time.Now()
+	all := readAll(t, s)
+	if len(all) != 2 || all[0].Position != 3 {
+		t.Fatalf("read %d records from %d, want 2 from 3", len(all), all[0].Position)
+	}
+	if d := time.Since(start); d > bound/2 {
+		t.Fatalf("reader waited %v for voided positions", d)
+	}
+	// A writer that is always too late fails, and leaves nothing behind.
+	ctx = testhook.WithBeforeCommit(ctxFor(t), func(context.Context) { time.Sleep(bound/2 + 20*time.Millisecond) })
+	if _, err := s.Append(ctx, "late-1", eventsource.Exact(2), []eventsource.Record{rec("C")}); err == nil {
+		t.Fatal("an append that is always too late succeeded")
+	}
+	if n := len(readAll(t, s)); n != 2 {
+		t.Fatalf("log holds %d records, want 2", n)
+	}
+}
