@@ -266,8 +266,10 @@ func (a *appendOp) claimOne(ctx context.Context, id string, base int64) (stored 
 		// The claim is dead (its place holds another commit) or wants
 		// the very key this append wants (at most one of the two commits
 		// lands): take it over, unless someone else did first.
-		cond = aws.String("k = :old")
-		vals = map[string]types.AttributeValue{":old": str(other.token)}
+		// The condition names the base too: the claimant may have moved
+		// its claim to a later base since it was read.
+		cond = aws.String("k = :old AND b = :b")
+		vals = map[string]types.AttributeValue{":old": str(other.token), ":b": num(other.base)}
 	}
 	return false, fmt.Errorf("eventsource/dynamodb: stream %q: could not claim event ID %q", a.stream, id)
 }
@@ -403,12 +405,16 @@ func (a *appendOp) commit(ctx context.Context, base int64) (eventsource.AppendRe
 			}
 			continue
 		}
+		// Neither the SDK's retries nor a slow connection may send the
+		// commit after its positions' deadline.
+		pctx, cancel := context.WithDeadline(ctx, allocated.Add(s.gapTimeout/2))
 		now := time.Now().UTC()
-		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		_, err = s.client.PutItem(pctx, &dynamodb.PutItemInput{
 			TableName:           aws.String(s.table),
 			Item:                commitItem(a.stream, base, first, now, a.recs),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
+		cancel()
 		switch {
 		case err == nil:
 			return eventsource.AppendResult{
@@ -422,6 +428,9 @@ func (a *appendOp) commit(ctx context.Context, base int64) (eventsource.AppendRe
 			// The put may have landed or not; no void, so readers wait
 			// for the gap's bound if it did not.
 			return eventsource.AppendResult{}, ctx.Err()
+		case pctx.Err() != nil:
+			return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: append to stream %q after version %d: no answer within %v of allocating its positions (outcome unknown): %w",
+				a.stream, base, s.gapTimeout/2, err)
 		default:
 			return eventsource.AppendResult{}, s.wrap(err, "append to stream %q after version %d (outcome unknown)", a.stream, base)
 		}

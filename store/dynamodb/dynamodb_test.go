@@ -3,6 +3,8 @@ package dynamodb_test
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +220,138 @@ func TestTooLateWriterGivesUp(t *testing.T) {
 	}
 	if n := len(readAll(t, s)); n != 2 {
 		t.Fatalf("log holds %d records, want 2", n)
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := ctxFor(t)
+	big := func(n, size int) []eventsource.Record {
+		out := make([]eventsource.Record, n)
+		for i := range out {
+			out[i] = eventsource.Record{Type: "Big", Data: make([]byte, size), Metadata: map[string]string{"k": "v"}}
+		}
+		return out
+	}
+	// Just under the store's estimate of the limit (about 407 KB of data
+	// and overhead): DynamoDB must take it.
+	if _, err := s.Append(ctx, "big-1", eventsource.NoStream, big(4, 101_700)); err != nil {
+		t.Fatalf("an append of 4 × 101,700 bytes: %v", err)
+	}
+	if _, err := s.Append(ctx, "big-2", eventsource.NoStream, big(4, 101_900)); !errors.Is(err, eventsource.ErrTooLarge) {
+		t.Fatalf("an append of 4 × 101,900 bytes: %v, want ErrTooLarge", err)
+	}
+	for _, c := range []struct {
+		name string
+		recs []eventsource.Record
+	}{
+		{"two large records", big(2, 200<<10)},
+		{"many small records", big(20_000, 10)},
+		{"record over the data limit", big(1, esdynamo.DefaultMaxData+1)},
+	} {
+		if _, err := s.Append(ctx, "big-2", eventsource.NoStream, c.recs); !errors.Is(err, eventsource.ErrTooLarge) {
+			t.Fatalf("%s: %v, want ErrTooLarge", c.name, err)
+		}
+	}
+	if n := len(readAll(t, s)); n != 4 {
+		t.Fatalf("log holds %d records, want 4", n)
+	}
+}
+
+// putClaim writes a claim item the way an append does before its commit:
+// event ID id is meant for the commit of stream that follows version base.
+func putClaim(t *testing.T, c *dynamodb.Client, table, id, stream string, base int) {
+	t.Helper()
+	_, err := c.PutItem(ctxFor(t), &dynamodb.PutItemInput{
+		TableName: aws.String(table),
+		Item: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "e#" + id}, "sk": &types.AttributeValueMemberN{Value: "0"},
+			"s": &types.AttributeValueMemberS{Value: stream}, "b": &types.AttributeValueMemberN{Value: strconv.Itoa(base)},
+			"k": &types.AttributeValueMemberS{Value: "dead-writer"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withID(id string) []eventsource.Record {
+	r := rec("C")
+	r.EventID = id
+	return []eventsource.Record{r}
+}
+
+func TestClaims(t *testing.T) {
+	t.Parallel()
+	s, c, table := newStore(t)
+	ctx := ctxFor(t)
+	if _, err := s.Append(ctx, "claims-1", eventsource.NoStream, withID("x-0")); err != nil {
+		t.Fatal(err)
+	}
+	// A writer claimed x-1 for claims-1 after version 0 and lost to x-0's
+	// commit: its claim is dead and is taken over.
+	putClaim(t, c, table, "x-1", "claims-1", 0)
+	if _, err := s.Append(ctx, "claims-2", eventsource.NoStream, withID("x-1")); err != nil {
+		t.Fatalf("append of an ID with a dead claim: %v", err)
+	}
+	// A writer claimed x-2 for claims-1 after version 1 and has not
+	// committed yet (or died): x-2 may still land there, so it is refused
+	// elsewhere...
+	putClaim(t, c, table, "x-2", "claims-1", 1)
+	if _, err := s.Append(ctx, "claims-3", eventsource.NoStream, withID("x-2")); !errors.Is(err, eventsource.ErrDuplicateEvent) {
+		t.Fatalf("append of an ID claimed in flight elsewhere: %v, want ErrDuplicateEvent", err)
+	}
+	// ...but an append after the same version of the same stream competes
+	// for the same key, so it takes the claim over.
+	res, err := s.Append(ctx, "claims-1", eventsource.Exact(1), withID("x-2"))
+	if err != nil || res.LastVersion != 2 {
+		t.Fatalf("append of an ID claimed for the same place: %+v, %v", res, err)
+	}
+	// Once stored, the ID is refused everywhere but in an exact retry.
+	if _, err := s.Append(ctx, "claims-3", eventsource.NoStream, withID("x-2")); !errors.Is(err, eventsource.ErrDuplicateEvent) {
+		t.Fatalf("append of a stored ID: %v, want ErrDuplicateEvent", err)
+	}
+	if again, err := s.Append(ctx, "claims-1", eventsource.Exact(1), withID("x-2")); err != nil || again != res {
+		t.Fatalf("retry: %+v, %v; want %+v", again, err, res)
+	}
+	if n := len(readAll(t, s)); n != 3 {
+		t.Fatalf("log holds %d records, want 3", n)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	endpoint := testenv.DynamoDB.URL(t)
+	ctx := ctxFor(t)
+	name := "es-test-open-" + strings.ReplaceAll(eventsource.NewEventID(), "-", "")[:12]
+	s, err := esdynamo.Open(ctx, "dynamodb://"+name+"?create=true&endpoint="+url.QueryEscape(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := esdynamo.DeleteTable(context.Background(), client(t), name); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := s.Append(ctx, "open-1", eventsource.NoStream, []eventsource.Record{rec("O")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.Append(ctx, "open-1", eventsource.Exact(1), []eventsource.Record{rec("O")}); !errors.Is(err, eventsource.ErrClosed) {
+		t.Fatalf("append after Close: %v, want ErrClosed", err)
+	}
+	// Opening again finds the table and its events.
+	s2, err := esdynamo.Open(ctx, "dynamodb://"+name+"?create=true&endpoint="+url.QueryEscape(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readAll(t, s2)); n != 1 {
+		t.Fatalf("reopened store reads %d records, want 1", n)
+	}
+	for _, bad := range []string{"dynamo://x", "dynamodb://", "::"} {
+		if _, err := esdynamo.Open(ctx, bad); !errors.Is(err, eventsource.ErrInvalidConfig) {
+			t.Fatalf("Open(%q): %v, want ErrInvalidConfig", bad, err)
+		}
 	}
 }
