@@ -48,9 +48,9 @@ func benchAppend(b *testing.B, n int) {
 	ctx := context.Background()
 	b.Run("store", func(b *testing.B) {
 		b.ReportAllocs()
-		i := 0
+		i, prefix := 0, eventsource.NewEventID()
 		for b.Loop() {
-			if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i), eventsource.NoStream, benchRecords(n)); err != nil {
+			if _, err := s.Append(ctx, fmt.Sprintf("bench-%s-%d", prefix, i), eventsource.NoStream, benchRecords(n)); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -59,10 +59,10 @@ func benchAppend(b *testing.B, n int) {
 	})
 	b.Run("raw-PutItem", func(b *testing.B) {
 		b.ReportAllocs()
-		i := 0
+		i, prefix := 0, eventsource.NewEventID()
 		for b.Loop() {
 			_, err := c.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: aws.String(table), Item: rawItem(fmt.Sprintf("bench-%d", i), 0, n),
+				TableName: aws.String(table), Item: rawItem(fmt.Sprintf("bench-%s-%d", prefix, i), 0, n),
 				ConditionExpression: aws.String("attribute_not_exists(pk)"),
 			})
 			if err != nil {

@@ -355,3 +355,33 @@ func TestOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestCorruptItem(t *testing.T) {
+	t.Parallel()
+	s, c, table := newStore(t)
+	ctx := ctxFor(t)
+	res, err := s.Append(ctx, "corrupt-1", eventsource.NoStream, []eventsource.Record{rec("A")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Break the stored record: drop its type and make its metadata garbage.
+	_, err = c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(table),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "s#corrupt-1"}, "sk": &types.AttributeValueMemberN{Value: "0"}},
+		UpdateExpression:          aws.String("REMOVE r[0].y SET r[0].m = :m"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":m": &types.AttributeValueMemberB{Value: []byte{0xff}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range s.ReadStream(ctx, "corrupt-1", 1, 0) {
+		if !errors.Is(err, eventsource.ErrCorruptData) {
+			t.Fatalf("ReadStream of a corrupt item: %v, want ErrCorruptData", err)
+		}
+	}
+	for _, err := range s.ReadAll(ctx, res.FirstPosition, eventsource.Filter{}) {
+		if !errors.Is(err, eventsource.ErrCorruptData) {
+			t.Fatalf("ReadAll of a corrupt item: %v, want ErrCorruptData", err)
+		}
+	}
+}
