@@ -105,7 +105,7 @@
 // In return a writer never sends a commit whose positions it allocated
 // longer ago than half the timeout: it checks its monotonic clock just
 // before the put (after the commit hook) and, when too late, writes a void
-// and allocates again (at most 3 times); the put itself runs under a
+// and allocates again (4 tries in all); the put itself runs under a
 // deadline at the same instant, which also stops the SDK's retries.
 //
 // Why no event is missed: a gap at P is noticed only when a later position
