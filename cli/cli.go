@@ -62,7 +62,8 @@ The store is named by a URL, from --store or the ES_STORE environment variable
   sqlite://events.db              a SQLite file, created if missing
   memory://                       an empty in-memory store (for trying things)
   postgres://user@host:5432/db    PostgreSQL (?schema=…&prefix=… choose tables)
-  mysql://user:pass@host:3306/db  MySQL or MariaDB (?prefix=…)`,
+  mysql://user:pass@host:3306/db  MySQL or MariaDB (?prefix=…)
+  dynamodb://table?region=…       DynamoDB (?endpoint=http://127.0.0.1:4567 for dynalite)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -71,7 +72,7 @@ The store is named by a URL, from --store or the ES_STORE environment variable
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
-	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd())
+	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), dynamodbCmd())
 	return root
 }
 

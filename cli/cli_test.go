@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/cli"
+	"github.com/eventsource-go/eventsource/internal/testenv"
 )
 
 // run runs the tool in process and returns what it printed.
@@ -124,5 +126,34 @@ func TestBadInput(t *testing.T) {
 	}
 	if out, _, err := run(t, ctx, "version"); err != nil || !strings.HasPrefix(out, "eventsource ") {
 		t.Fatalf("version: %q, %v", out, err)
+	}
+}
+
+// TestDynamoDBTable creates a table with the CLI against dynalite, uses it
+// as a store, and deletes it.
+func TestDynamoDBTable(t *testing.T) {
+	endpoint := testenv.DynamoDB.URL(t)
+	ctx := context.Background()
+	name := "cli-" + strings.ReplaceAll(eventsource.NewEventID()[24:], "-", "")
+	out, _, err := run(t, ctx, "dynamodb", "create-table", "--name", name, "--endpoint", endpoint, "--rcu", "5", "--wcu", "5")
+	if err != nil || !strings.Contains(out, "is active") {
+		t.Fatalf("create-table: %q, %v", out, err)
+	}
+	store := "dynamodb://" + name + "?endpoint=" + url.QueryEscape(endpoint)
+	if _, _, err := run(t, ctx, "-s", store, "append", "account-1", "-t", "Opened", "-d", `{"Owner":"ann"}`); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := run(t, ctx, "-s", store, "read", "account-1"); err != nil || !strings.Contains(out, "Opened") {
+		t.Fatalf("read from DynamoDB: %q, %v", out, err)
+	}
+	if _, _, err := run(t, ctx, "dynamodb", "create-table", "--name", name, "--endpoint", endpoint); err == nil {
+		t.Fatal("creating an existing table succeeded")
+	}
+	out, _, err = run(t, ctx, "dynamodb", "delete-table", "--name", name, "--endpoint", endpoint)
+	if err != nil || !strings.Contains(out, "is gone") {
+		t.Fatalf("delete-table: %q, %v", out, err)
+	}
+	if _, _, err := run(t, ctx, "dynamodb", "create-table", "--endpoint", endpoint); err == nil {
+		t.Fatal("create-table without --name succeeded")
 	}
 }

@@ -6,6 +6,8 @@
 //	memory://                       an empty in-memory store
 //	postgres://user@host:5432/db    PostgreSQL (also postgresql://)
 //	mysql://user:pass@host:3306/db  MySQL or MariaDB
+//	dynamodb://table?region=eu-west-1                      DynamoDB
+//	dynamodb://table?endpoint=http://127.0.0.1:4567&create=true  a local DynamoDB API (dynalite)
 //
 // Query parameters choose options: prefix (the table prefix, all SQL
 // stores) and schema (PostgreSQL). Other parameters of a postgres:// URL are
@@ -22,6 +24,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/eventsource-go/eventsource"
+	esdynamodb "github.com/eventsource-go/eventsource/store/dynamodb"
 	"github.com/eventsource-go/eventsource/store/memory"
 	"github.com/eventsource-go/eventsource/store/mysql"
 	"github.com/eventsource-go/eventsource/store/postgres"
@@ -35,7 +38,7 @@ type Store interface {
 }
 
 // Schemes lists the URL schemes Open understands.
-var Schemes = []string{"sqlite", "memory", "postgres", "postgresql", "mysql"}
+var Schemes = []string{"sqlite", "memory", "postgres", "postgresql", "mysql", "dynamodb"}
 
 // Open opens the store named by rawURL.
 func Open(ctx context.Context, rawURL string) (Store, error) {
@@ -73,6 +76,8 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		q.Del("schema")
 		u.RawQuery = q.Encode()
 		return postgres.Open(ctx, u.String(), opts...)
+	case "dynamodb":
+		return esdynamodb.Open(ctx, rawURL)
 	case "mysql":
 		cfg := gomysql.NewConfig()
 		cfg.Net = "tcp"

@@ -107,7 +107,28 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: %q: want dynamodb://table?region=…&endpoint=…", eventsource.ErrInvalidConfig, rawURL)
 	}
 	q := u.Query()
-	endpoint, region := q.Get("endpoint"), q.Get("region")
+	client, err := NewClient(ctx, q.Get("endpoint"), q.Get("region"))
+	if err != nil {
+		return nil, err
+	}
+	if create, _ := strconv.ParseBool(q.Get("create")); create {
+		_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(u.Host)})
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			err = CreateTable(ctx, client, u.Host, TableOptions{OnDemand: true})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("eventsource/dynamodb: table %q: %w", u.Host, err)
+		}
+	}
+	return New(client, u.Host, opts...), nil
+}
+
+// NewClient returns a DynamoDB client for region (the AWS default when
+// empty) and, when endpoint is set, for a server at that address (dynalite,
+// DynamoDB Local): then, unless AWS_ACCESS_KEY_ID is set, it uses static
+// dummy credentials, and the region defaults to us-east-1.
+func NewClient(ctx context.Context, endpoint, region string) (*dynamodb.Client, error) {
 	var loads []func(*config.LoadOptions) error
 	if region == "" && endpoint != "" {
 		region = "us-east-1"
@@ -122,22 +143,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventsource/dynamodb: load AWS config: %w", err)
 	}
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
-	})
-	if create, _ := strconv.ParseBool(q.Get("create")); create {
-		_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(u.Host)})
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			err = CreateTable(ctx, client, u.Host, TableOptions{OnDemand: true})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("eventsource/dynamodb: table %q: %w", u.Host, err)
-		}
-	}
-	return New(client, u.Host, opts...), nil
+	}), nil
 }
 
 // Close makes every later call fail with eventsource.ErrClosed and ends

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	esdynamodb "github.com/eventsource-go/eventsource/store/dynamodb"
+)
+
+func dynamodbCmd() *cobra.Command {
+	var endpoint, region string
+	cmd := &cobra.Command{
+		Use:   "dynamodb",
+		Short: "Create and delete the DynamoDB table of an event store",
+		Long: `The DynamoDB store keeps its events in one table with a global secondary index.
+These commands create or delete that table and wait until it is ready or gone.
+Credentials and region come from the usual AWS sources; with --endpoint (a
+local server such as dynalite) dummy credentials are used.`,
+	}
+	cmd.PersistentFlags().StringVar(&endpoint, "endpoint", "", "DynamoDB API endpoint, e.g. http://127.0.0.1:4567 (default: AWS)")
+	cmd.PersistentFlags().StringVar(&region, "region", "", "AWS region (default: from the AWS configuration; us-east-1 with --endpoint)")
+
+	var name string
+	var rcu, wcu int64
+	var onDemand bool
+	create := &cobra.Command{
+		Use:   "create-table",
+		Short: "Create the table and wait until it is active",
+		Example: `  eventsource dynamodb create-table --name bank --endpoint http://127.0.0.1:4567
+  eventsource dynamodb create-table --name bank --region eu-west-1 --rcu 10 --wcu 10`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return fmt.Errorf("--name is required")
+			}
+			if !onDemand && (rcu <= 0 || wcu <= 0) {
+				if cmd.Flags().Changed("rcu") || cmd.Flags().Changed("wcu") {
+					return fmt.Errorf("--rcu and --wcu must both be positive (or use --on-demand)")
+				}
+				onDemand = true
+			}
+			client, err := esdynamodb.NewClient(cmd.Context(), endpoint, region)
+			if err != nil {
+				return err
+			}
+			mode := "on demand"
+			if !onDemand {
+				mode = fmt.Sprintf("%d RCU, %d WCU", rcu, wcu)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "creating table %q (%s)…\n", name, mode)
+			start := time.Now()
+			if err := esdynamodb.CreateTable(cmd.Context(), client, name, esdynamodb.TableOptions{OnDemand: onDemand, RCU: rcu, WCU: wcu}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "table %q is active (%s)\n", name, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "table name (required)")
+	create.Flags().Int64Var(&rcu, "rcu", 0, "provisioned read capacity units")
+	create.Flags().Int64Var(&wcu, "wcu", 0, "provisioned write capacity units")
+	create.Flags().BoolVar(&onDemand, "on-demand", false, "pay per request (the default when no capacity is given)")
+
+	var delName string
+	del := &cobra.Command{
+		Use:     "delete-table",
+		Short:   "Delete the table and wait until it is gone",
+		Example: `  eventsource dynamodb delete-table --name bank --endpoint http://127.0.0.1:4567`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if delName == "" {
+				return fmt.Errorf("--name is required")
+			}
+			client, err := esdynamodb.NewClient(cmd.Context(), endpoint, region)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "deleting table %q…\n", delName)
+			if err := esdynamodb.DeleteTable(cmd.Context(), client, delName); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "table %q is gone\n", delName)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&delName, "name", "", "table name (required)")
+	cmd.AddCommand(create, del)
+	return cmd
+}
