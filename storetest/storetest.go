@@ -32,6 +32,7 @@ type Features struct {
 	Head         bool // implements eventsource.HeadReader
 	ListStreams  bool // implements eventsource.StreamLister
 	DeleteStream bool // implements eventsource.StreamDeleter
+	Reservations bool // implements eventsource.Reserver
 	// CommitHook: the store calls the internal commit hook between writing
 	// and committing an append (stores of this module do), so the suite can
 	// make commits finish out of order and cancel appends mid-flight.
@@ -82,6 +83,7 @@ func Run(t *testing.T, f Features, newStore NewStore) {
 		{"Head", testHead, !f.Head},
 		{"ListStreams", testListStreams, !f.ListStreams},
 		{"DeleteStream", testDeleteStream, !f.DeleteStream},
+		{"Reservations", testReservations, !f.Reservations},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -958,5 +960,70 @@ func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
 	res := mustAppend(t, s, "del-1", eventsource.NoStream, recs(1, "D")...)
 	if res.LastVersion != 1 || res.FirstPosition <= kept.LastPosition {
 		t.Fatalf("append after delete: %+v (positions must not be reused)", res)
+	}
+}
+
+func testReservations(t *testing.T, f Features, s eventsource.Store) {
+	r := s.(eventsource.Reserver)
+	ctx := ctxFor(t)
+	if _, err := r.Owner(ctx, "email", "ann@example.com"); !errors.Is(err, eventsource.ErrNotFound) {
+		t.Fatalf("Owner of a free value: %v, want ErrNotFound", err)
+	}
+	if err := r.Reserve(ctx, "email", "ann@example.com", "user-1"); err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	if err := r.Reserve(ctx, "email", "ann@example.com", "user-1"); err != nil {
+		t.Fatalf("Reserve again by the owner: %v", err)
+	}
+	err := r.Reserve(ctx, "email", "ann@example.com", "user-2")
+	var re *eventsource.ReservedError
+	if !errors.As(err, &re) || !errors.Is(err, eventsource.ErrReserved) || re.Owner != "user-1" || re.Value != "ann@example.com" || re.Scope != "email" {
+		t.Fatalf("Reserve by another owner: %v, want a *ReservedError naming user-1", err)
+	}
+	// Scopes are separate, and values are compared byte for byte.
+	for _, v := range []struct{ scope, value string }{{"username", "ann@example.com"}, {"email", "Ann@example.com"}, {"email", "ann@example.com "}} {
+		if err := r.Reserve(ctx, v.scope, v.value, "user-3"); err != nil {
+			t.Fatalf("Reserve(%q, %q): %v", v.scope, v.value, err)
+		}
+	}
+	if owner, err := r.Owner(ctx, "email", "ann@example.com"); err != nil || owner != "user-1" {
+		t.Fatalf("Owner = %q, %v", owner, err)
+	}
+	if err := r.Release(ctx, "email", "ann@example.com", "user-2"); !errors.Is(err, eventsource.ErrReserved) {
+		t.Fatalf("Release by a non-owner: %v, want ErrReserved", err)
+	}
+	if err := r.Release(ctx, "email", "ann@example.com", "user-1"); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if err := r.Release(ctx, "email", "ann@example.com", "user-1"); !errors.Is(err, eventsource.ErrNotFound) {
+		t.Fatalf("Release of a free value: %v, want ErrNotFound", err)
+	}
+	// Many owners race for one value: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := r.Reserve(ctx, "email", "race@example.com", fmt.Sprint("user-", i))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, eventsource.ErrReserved):
+				t.Errorf("racing Reserve: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d owners reserved one value", wins)
+	}
+	for _, bad := range []struct{ scope, value, owner string }{{"", "v", "o"}, {"s", "", "o"}, {"s", "v", ""}, {"s", "bad\xff", "o"}, {"s", strings.Repeat("v", 256), "o"}} {
+		if err := r.Reserve(ctx, bad.scope, bad.value, bad.owner); !errors.Is(err, eventsource.ErrInvalidEvent) {
+			t.Fatalf("Reserve(%q, %q, %q): %v, want ErrInvalidEvent", bad.scope, bad.value, bad.owner, err)
+		}
 	}
 }

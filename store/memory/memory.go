@@ -20,6 +20,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/broadcast"
+	"github.com/eventsource-go/eventsource/internal/reserve"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
@@ -28,18 +29,21 @@ type Store struct {
 	maxData int
 	batch   int
 
-	mu      sync.RWMutex
-	log     chunks             // the global log; position = index+1
-	streams map[string]*stream // by stream ID
-	ids     map[string]int     // event ID -> index in log
-	changed *broadcast.Signal  // fired by each append
-	closed  bool
+	mu       sync.RWMutex
+	log      chunks                 // the global log; position = index+1
+	streams  map[string]*stream     // by stream ID
+	ids      map[string]int         // event ID -> index in log
+	changed  *broadcast.Signal      // fired by each append
+	reserved map[reservation]string // unique values → owner
+	closed   bool
 }
 
 type entry struct {
 	rec     eventsource.Record
 	deleted bool
 }
+
+type reservation struct{ scope, value string }
 
 // chunks is the global log in fixed-size pieces, so that growing it never
 // copies what it holds.
@@ -395,4 +399,68 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 	}
 	delete(s.streams, id)
 	return nil
+}
+
+func (s *Store) reservations() reserve.Ops {
+	locked := func(write bool, f func() error) error {
+		if write {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+		} else {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+		}
+		if s.closed {
+			return eventsource.ErrClosed
+		}
+		return f()
+	}
+	return reserve.Ops{
+		Insert: func(_ context.Context, scope, value, owner string) (inserted bool, err error) {
+			err = locked(true, func() error {
+				k := reservation{scope, value}
+				if _, taken := s.reserved[k]; !taken {
+					if s.reserved == nil {
+						s.reserved = map[reservation]string{}
+					}
+					s.reserved[k], inserted = owner, true
+				}
+				return nil
+			})
+			return inserted, err
+		},
+		Delete: func(_ context.Context, scope, value, owner string) (deleted bool, err error) {
+			err = locked(true, func() error {
+				k := reservation{scope, value}
+				if cur, ok := s.reserved[k]; ok && cur == owner {
+					delete(s.reserved, k)
+					deleted = true
+				}
+				return nil
+			})
+			return deleted, err
+		},
+		Owner: func(_ context.Context, scope, value string) (owner string, found bool, err error) {
+			err = locked(false, func() error {
+				owner, found = s.reserved[reservation{scope, value}]
+				return nil
+			})
+			return owner, found, err
+		},
+	}
+}
+
+// Reserve implements eventsource.Reserver.
+func (s *Store) Reserve(ctx context.Context, scope, value, owner string) error {
+	return s.reservations().Reserve(ctx, scope, value, owner)
+}
+
+// Release implements eventsource.Reserver.
+func (s *Store) Release(ctx context.Context, scope, value, owner string) error {
+	return s.reservations().Release(ctx, scope, value, owner)
+}
+
+// Owner implements eventsource.Reserver.
+func (s *Store) Owner(ctx context.Context, scope, value string) (string, error) {
+	return s.reservations().Get(ctx, scope, value)
 }

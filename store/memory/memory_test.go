@@ -10,7 +10,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
-		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true,
+		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
 		MaxDataSize: 64 << 10,
 	}, func(t *testing.T) eventsource.Store {
 		s := memory.New(memory.WithMaxDataSize(64<<10), memory.WithBatchSize(100))

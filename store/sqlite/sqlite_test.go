@@ -25,7 +25,7 @@ func newStore(t *testing.T, opts ...sqlite.Option) *sqlite.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
-		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true,
+		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
 		MaxDataSize: 64 << 10,
 	}, func(t *testing.T) eventsource.Store {
 		return newStore(t, sqlite.WithMaxDataSize(64<<10), sqlite.WithBatchSize(100))
