@@ -62,7 +62,7 @@ func newStore(t testing.TB, opts ...esdynamo.Option) (*esdynamo.Store, *dynamodb
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
-		Notify: true, Head: true, ListStreams: true, CommitHook: true,
+		Notify: true, Head: true, ListStreams: true, CommitHook: true, Reservations: true,
 		MaxDataSize: esdynamo.DefaultMaxData,
 	}, func(t *testing.T) eventsource.Store {
 		s, _, _ := newStore(t, esdynamo.WithPollInterval(100*time.Millisecond))
