@@ -2,8 +2,10 @@
 // account, has a withdrawal refused, lets eight tellers deposit at once (their
 // version conflicts resolved by Apply's retries) and prints the history.
 //
-//	go run ./examples/bank             # a new database in a temporary directory
+//	go run ./examples/bank             # a new SQLite database in a temporary directory
 //	go run ./examples/bank -db bank.db # or a file you keep
+//	go run ./examples/bank -store 'dynamodb://bank?endpoint=http://127.0.0.1:4567&create=true'
+//	go run ./examples/bank -store 'postgres://postgres@127.0.0.1/test?sslmode=disable'
 package main
 
 import (
@@ -19,27 +21,31 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/examples/internal/bank"
-	"github.com/eventsource-go/eventsource/store/sqlite"
+	"github.com/eventsource-go/eventsource/storeurl"
 )
 
 func main() {
 	path := flag.String("db", "", "SQLite database file (default: a new one in a temporary directory)")
+	url := flag.String("store", "", "any store by URL (sqlite://, postgres://, mysql://, dynamodb://, memory://); overrides -db")
 	flag.Parse()
-	if err := run(context.Background(), *path); err != nil {
+	if err := run(context.Background(), *path, *url); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, path string) error {
-	if path == "" {
-		dir, err := os.MkdirTemp("", "eventsource-bank-")
-		if err != nil {
-			return err
+func run(ctx context.Context, path, url string) error {
+	if url == "" {
+		if path == "" {
+			dir, err := os.MkdirTemp("", "eventsource-bank-")
+			if err != nil {
+				return err
+			}
+			path = filepath.Join(dir, "bank.db")
 		}
-		path = filepath.Join(dir, "bank.db")
+		url = "sqlite://" + path
 	}
-	fmt.Println("event store:", path)
-	store, err := sqlite.Open(ctx, path)
+	fmt.Println("event store:", url)
+	store, err := storeurl.Open(ctx, url)
 	if err != nil {
 		return err
 	}
