@@ -8,6 +8,7 @@
 //	mysql://user:pass@host:3306/db  MySQL or MariaDB
 //	dynamodb://table?region=eu-west-1                      DynamoDB
 //	dynamodb://table?endpoint=http://127.0.0.1:4567&create=true  a local DynamoDB API (dynalite)
+//	nats://host:4222?stream=EVENTS&subject=es       NATS JetStream
 //
 // Query parameters choose options: prefix (the table prefix, all SQL
 // stores) and schema (PostgreSQL). Other parameters of a postgres:// URL are
@@ -26,6 +27,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	esdynamodb "github.com/eventsource-go/eventsource/store/dynamodb"
 	"github.com/eventsource-go/eventsource/store/memory"
+	esnats "github.com/eventsource-go/eventsource/store/nats"
 	"github.com/eventsource-go/eventsource/store/mysql"
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/store/sqlite"
@@ -38,7 +40,7 @@ type Store interface {
 }
 
 // Schemes lists the URL schemes Open understands.
-var Schemes = []string{"sqlite", "memory", "postgres", "postgresql", "mysql", "dynamodb"}
+var Schemes = []string{"sqlite", "memory", "postgres", "postgresql", "mysql", "dynamodb", "nats"}
 
 // Open opens the store named by rawURL.
 func Open(ctx context.Context, rawURL string) (Store, error) {
@@ -78,6 +80,16 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		return postgres.Open(ctx, u.String(), opts...)
 	case "dynamodb":
 		return esdynamodb.Open(ctx, rawURL)
+	case "nats":
+		var opts []esnats.Option
+		if q.Has("stream") {
+			opts = append(opts, esnats.WithStreamName(q.Get("stream")))
+		}
+		if q.Has("subject") {
+			opts = append(opts, esnats.WithSubjectPrefix(q.Get("subject")))
+		}
+		u.RawQuery = ""
+		return esnats.Open(ctx, u.String(), opts...)
 	case "mysql":
 		cfg := gomysql.NewConfig()
 		cfg.Net = "tcp"

@@ -55,6 +55,8 @@ func TestOpenServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	roundTrip(t, u)
+	nats := testenv.NATS.URL(t)
+	roundTrip(t, nats+"?stream=STOREURL&subject=storeurl")
 	dyn := testenv.DynamoDB.URL(t)
 	roundTrip(t, "dynamodb://storeurl-"+strings.ReplaceAll(eventsource.NewEventID()[:8], "-", "")+"?create=true&endpoint="+url.QueryEscape(dyn))
 }
