@@ -27,8 +27,8 @@ import (
 	"github.com/eventsource-go/eventsource"
 	esdynamodb "github.com/eventsource-go/eventsource/store/dynamodb"
 	"github.com/eventsource-go/eventsource/store/memory"
-	esnats "github.com/eventsource-go/eventsource/store/nats"
 	"github.com/eventsource-go/eventsource/store/mysql"
+	esnats "github.com/eventsource-go/eventsource/store/nats"
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
