@@ -43,7 +43,23 @@ var (
 	ErrInvalidConfig = errors.New("eventsource: invalid configuration")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("eventsource: store closed")
+	// ErrReserved: a unique value is reserved by another owner. Returned as
+	// a *ReservedError.
+	ErrReserved = errors.New("eventsource: value reserved by another owner")
 )
+
+// ReservedError reports a unique value held by another owner. It matches
+// ErrReserved.
+type ReservedError struct {
+	Scope, Value, Owner string
+}
+
+func (e *ReservedError) Error() string {
+	return fmt.Sprintf("eventsource: %s %q is reserved by %q", e.Scope, e.Value, e.Owner)
+}
+
+// Unwrap makes errors.Is(err, ErrReserved) true.
+func (e *ReservedError) Unwrap() error { return ErrReserved }
 
 // ConcurrencyError reports an append whose expected version did not match.
 // It matches ErrConcurrency.

@@ -2,6 +2,7 @@ package eventsource
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"strings"
 )
@@ -133,4 +134,42 @@ func ReadStreamAll(ctx context.Context, s Store, stream string) (History, error)
 		h = append(h, r)
 	}
 	return h, nil
+}
+
+// Reserver is an optional Store capability: unique values (an email
+// address, a user name) reserved for one owner with a conditional write, so
+// that two aggregates cannot both claim them. Reservations live beside the
+// events but are not events: release one when the owner gives the value up.
+type Reserver interface {
+	// Reserve claims value in scope (for example "email") for owner. It is
+	// idempotent for the same owner; another owner's reservation is a
+	// *ReservedError.
+	Reserve(ctx context.Context, scope, value, owner string) error
+	// Release gives value up. Releasing a value owner does not hold is a
+	// *ReservedError (held by another) or ErrNotFound (free).
+	Release(ctx context.Context, scope, value, owner string) error
+	// Owner returns who holds value, or ErrNotFound.
+	Owner(ctx context.Context, scope, value string) (string, error)
+}
+
+// ValidateReservation checks the arguments of a Reserver call the way every
+// store must: scope, value and owner are 1..255 bytes of UTF-8 without NUL
+// (owner may be empty only where the call takes none).
+func ValidateReservation(scope, value, owner string, needOwner bool) error {
+	check := func(what, s string, required bool) error {
+		if s == "" && !required {
+			return nil
+		}
+		if s == "" || len(s) > MaxStreamIDLength || !validText(s) {
+			return fmt.Errorf("%w: reservation %s must be 1..%d bytes of UTF-8 without NUL", ErrInvalidEvent, what, MaxStreamIDLength)
+		}
+		return nil
+	}
+	if err := check("scope", scope, true); err != nil {
+		return err
+	}
+	if err := check("value", value, true); err != nil {
+		return err
+	}
+	return check("owner", owner, needOwner)
 }
