@@ -22,30 +22,39 @@ type rawMsg struct {
 }
 
 // scan calls fn with the messages on subject filter (wildcards allowed) from
-// sequence seq on, in sequence order, until fn says stop, the message at end
-// (0: the log's current end) has been seen, or nothing is left. The first
-// few messages come one by one (one request each, ideal for short reads and
-// for polling the tail); a longer read switches to an ephemeral consumer
-// that fetches batches of WithBatchSize messages.
+// sequence seq on, in sequence order, until fn says stop or the message at
+// end has been passed. End 0 stands for the last message on filter when the
+// read switches to a consumer; later messages are left for the next read.
+// The first few messages come one by one (one request each, ideal for short
+// reads and for polling the tail); a longer read switches to an ephemeral
+// consumer that fetches batches of WithBatchSize messages.
+//
+// The consumer's count of pending messages decides nothing: NATS 2.9 counts
+// a wildcard filter wrongly (too many or too few, depending on map order),
+// which ended reads early or left them waiting for messages that did not
+// exist. The read ends at end, or when a direct get finds nothing more.
 func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
 	for hop := 0; hop < s.cfg.hops; hop++ {
-		if err := ctx.Err(); err != nil {
+		m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
+		if !ok || err != nil {
 			return err
 		}
-		m, err := h.events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-		if notFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("nats: read message %d of %s: %w", seq, filter, err)
-		}
-		more, err := fn(rawMsg{subject: m.Subject, seq: m.Sequence, data: m.Data, time: m.Time})
-		if err != nil || !more || (end > 0 && m.Sequence >= end) {
+		more, err := fn(m)
+		if err != nil || !more || m.seq == end {
 			return err
 		}
-		seq = m.Sequence + 1
+		seq = m.seq + 1
 	}
-	cons, err := h.events.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	if end == 0 {
+		var err error
+		if end, err = s.lastSeq(ctx, h, filter); err != nil {
+			return err
+		}
+	}
+	if seq > end {
+		return nil
+	}
+	cfg := jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       seq,
 		FilterSubject:     filter,
@@ -53,7 +62,13 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 		InactiveThreshold: time.Minute, // the server removes it if this process dies mid-read
 		MemoryStorage:     true,
 		Replicas:          1,
-	})
+	}
+	if filter == s.eventsSubject() {
+		// The stream's only subject: unfiltered, 2.9 counts pending exactly,
+		// so a no-wait fetch is not refused while messages remain.
+		cfg.FilterSubject = ""
+	}
+	cons, err := h.events.CreateConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
 	}
@@ -64,48 +79,105 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 			s.log.Debug("nats: delete read consumer", "err", err)
 		}
 	}()
-	pending := cons.CachedInfo().NumPending
-	for pending > 0 {
+	direct := false // the consumer came back empty while messages remained
+	for seq <= end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// Fetch, not FetchNoWait: a no-wait pull may come back empty while
-		// messages are pending (NATS 2.9 does), which would end the read early.
-		// The request asks for no more than is pending, so it returns as soon
-		// as that many have arrived.
-		batch, err := cons.Fetch(int(min(pending, uint64(s.cfg.batch))), jetstream.FetchMaxWait(fetchWait))
-		if err != nil {
-			return fmt.Errorf("nats: read %s: %w", filter, err)
-		}
 		got := 0
-		for m := range batch.Messages() {
-			got++
-			md, err := m.Metadata()
+		if !direct {
+			batch, err := cons.FetchNoWait(int(min(end-seq+1, uint64(s.cfg.batch))))
 			if err != nil {
-				return fmt.Errorf("nats: read %s: %w", filter, err)
+				return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
 			}
-			if err := ctx.Err(); err != nil {
-				return err
+			for m := range batch.Messages() {
+				md, err := m.Metadata()
+				if err != nil {
+					return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+				}
+				if md.Sequence.Stream < seq {
+					continue // already read by a direct get
+				}
+				if md.Sequence.Stream > end {
+					return nil
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				got++
+				more, err := fn(rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
+				if err != nil || !more {
+					return err
+				}
+				seq = md.Sequence.Stream + 1
 			}
-			more, err := fn(rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
-			if err != nil || !more || (end > 0 && md.Sequence.Stream >= end) {
-				return err
+			if err := batch.Error(); err != nil {
+				return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
 			}
-			pending = md.NumPending
+			if got > 0 {
+				continue
+			}
 		}
-		if err := batch.Error(); err != nil {
-			return fmt.Errorf("nats: read %s: %w", filter, err)
+		// An empty no-wait fetch means the server thinks nothing is left,
+		// which a direct get confirms (messages up to end may have been
+		// purged or expired since) or refutes.
+		m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
+		if !ok || err != nil {
+			return err
 		}
-		if got == 0 {
-			return fmt.Errorf("nats: read %s: no message from the server in %v while %d are pending", filter, fetchWait, pending)
+		if !direct {
+			direct = true
+			s.log.Debug("nats: read consumer came back empty with messages left; reading on by direct gets", "filter", filter, "seq", m.seq, "end", end)
 		}
+		more, err := fn(m)
+		if err != nil || !more {
+			return err
+		}
+		seq = m.seq + 1
 	}
 	return nil
 }
 
-// fetchWait bounds one fetch of a read; a read never ends early on a quiet
-// fetch, it fails instead.
-const fetchWait = 10 * time.Second
+// nextMsg reads the first message on filter at or after seq by a direct
+// request; ok is false when there is none (up to end, when end > 0).
+func (s *Store) nextMsg(ctx context.Context, h *streamHandles, filter string, seq, end uint64) (rawMsg, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return rawMsg{}, false, err
+	}
+	m, err := h.events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+	if notFound(err) {
+		return rawMsg{}, false, nil
+	}
+	if err != nil {
+		return rawMsg{}, false, fmt.Errorf("nats: read message %d of %s: %w", seq, filter, err)
+	}
+	if end > 0 && m.Sequence > end {
+		return rawMsg{}, false, nil
+	}
+	return rawMsg{subject: m.Subject, seq: m.Sequence, data: m.Data, time: m.Time}, true, nil
+}
+
+// lastSeq returns the sequence of the last message on filter, 0 when there
+// is none: the stream's last sequence for all of the events stream (that
+// message may have been purged since; scan copes), else the subject's last
+// message.
+func (s *Store) lastSeq(ctx context.Context, h *streamHandles, filter string) (uint64, error) {
+	if filter == s.eventsSubject() {
+		info, err := h.events.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("nats: read %s: %w", filter, err)
+		}
+		return info.State.LastSeq, nil
+	}
+	m, err := h.events.GetLastMsgForSubject(ctx, filter)
+	if notFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("nats: read %s: %w", filter, err)
+	}
+	return m.Sequence, nil
+}
 
 func (s *Store) decode(m rawMsg, stream string) (commit, error) {
 	c, err := decodeCommit(m.data, stream, m.seq, m.time.UTC())

@@ -284,3 +284,81 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Open with a bad prefix: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// TestReadAllUnevenStreams: NATS 2.9 miscounts a wildcard consumer's pending
+// messages when a stream whose first commit lies after the read's start
+// sits beside one that must be scanned (here "c" and "a"): reads that trusted
+// the count waited for messages that did not exist, or ended early. Every
+// read from the middle must return exactly the commits after it.
+func TestReadAllUnevenStreams(t *testing.T) {
+	for name, tgt := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t, tgt(t))
+			ctx := ctxFor(t)
+			var last eventsource.AppendResult
+			for _, run := range []struct {
+				stream string
+				n      int
+			}{{"a", 50}, {"b", 5}, {"a", 39}, {"c", 1}, {"a", 5}} {
+				for i := 0; i < run.n; i++ {
+					var err error
+					if last, err = s.Append(ctx, run.stream, eventsource.Any, []eventsource.Record{rec("E", "{}")}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			head := last.LastPosition >> 16 // 100 commits, one per sequence
+			for from := head - 20; from <= head; from++ {
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				n := 0
+				for _, err := range s.ReadAll(rctx, from<<16, eventsource.Filter{}) {
+					if err != nil {
+						t.Fatalf("ReadAll from commit %d: %v", from, err)
+					}
+					n++
+				}
+				cancel()
+				if want := int(head - from + 1); n != want {
+					t.Fatalf("ReadAll from commit %d: %d records, want %d", from, n, want)
+				}
+			}
+		})
+	}
+}
+
+// TestReadAllPurgedTail: a read bounded by the log's last commit ends when
+// that commit has been deleted (its stream purged), instead of waiting for it.
+func TestReadAllPurgedTail(t *testing.T) {
+	for name, tgt := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t, tgt(t))
+			ctx := ctxFor(t)
+			for i := 0; i < 20; i++ { // enough commits for the read to switch to a consumer
+				if _, err := s.Append(ctx, "kept", eventsource.Any, []eventsource.Record{rec("E", "{}")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.Append(ctx, "gone", eventsource.NoStream, []eventsource.Record{rec("E", "{}")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteStream(ctx, "gone", eventsource.Exact(1)); err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			n := 0
+			for r, err := range s.ReadAll(rctx, 0, eventsource.Filter{}) {
+				if err != nil {
+					t.Fatalf("ReadAll: %v", err)
+				}
+				if r.StreamID != "kept" {
+					t.Fatalf("ReadAll returned a record of %q", r.StreamID)
+				}
+				n++
+			}
+			if n != 20 {
+				t.Fatalf("ReadAll: %d records, want 20", n)
+			}
+		})
+	}
+}
