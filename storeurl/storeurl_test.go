@@ -2,6 +2,7 @@ package storeurl_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/url"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/storeurl"
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 )
 
 func roundTrip(t *testing.T, raw string) {
@@ -48,13 +51,13 @@ func TestOpen(t *testing.T) {
 
 func TestOpenServers(t *testing.T) {
 	pg := testenv.Postgres.URL(t)
-	roundTrip(t, pg+"&prefix=storeurl_")
+	schema := testenv.Name("storeurl_")
+	t.Cleanup(func() { dropPostgresSchema(pg, schema) })
+	roundTrip(t, pg+"&schema="+schema)
 	my := testenv.MySQL.URL(t) // root@tcp(127.0.0.1:3306)/test
-	u := "mysql://" + strings.Replace(strings.Replace(my, "tcp(", "", 1), ")", "", 1) + "?prefix=storeurl_"
-	if _, err := url.Parse(u); err != nil {
-		t.Fatal(err)
-	}
-	roundTrip(t, u)
+	prefix := testenv.Name("storeurl_") + "_"
+	t.Cleanup(func() { dropMySQLTables(my, prefix) })
+	roundTrip(t, "mysql://"+strings.NewReplacer("tcp(", "", ")", "").Replace(my)+"?prefix="+prefix)
 	nats := testenv.NATS.URL(t)
 	roundTrip(t, nats+"?stream=STOREURL&subject=storeurl")
 	dyn := testenv.DynamoDB.URL(t)
@@ -73,5 +76,24 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 	}
 	if _, err := storeurl.Open(context.Background(), "postgres://user:secret@127.0.0.1:1/db"); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("an unreachable server's error leaks or is missing: %v", err)
+	}
+}
+
+func dropPostgresSchema(url, schema string) {
+	ctx := context.Background()
+	if conn, err := pgx.Connect(ctx, url); err == nil {
+		conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+		conn.Close(ctx)
+	}
+}
+
+func dropMySQLTables(dsn, prefix string) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	for _, t := range []string{"events", "streams", "position", "schema_migrations", "reservations"} {
+		db.Exec("DROP TABLE IF EXISTS `" + prefix + t + "`")
 	}
 }

@@ -5,6 +5,8 @@
 package testenv
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net"
 	"net/url"
 	"os"
@@ -78,4 +80,12 @@ func hostPort(u string) string {
 		return p.Host
 	}
 	return u
+}
+
+// Name returns a name for a test's own tables or schema: prefix and a random
+// suffix of lower-case hex, so runs never share (or inherit) tables.
+func Name(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
 }
