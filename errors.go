@@ -43,6 +43,12 @@ var (
 	ErrInvalidConfig = errors.New("eventsource: invalid configuration")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("eventsource: store closed")
+	// ErrShredded: the key that encrypted an event's data was deleted
+	// (crypto-shredding), so the data can never be read again. Package
+	// encryption returns it as an *encryption.ShreddedError naming the
+	// subject. It is not ErrCorruptData: the bytes are intact, the key is
+	// gone on purpose.
+	ErrShredded = errors.New("eventsource: data shredded")
 	// ErrReserved: a unique value is reserved by another owner. Returned as
 	// a *ReservedError.
 	ErrReserved = errors.New("eventsource: value reserved by another owner")

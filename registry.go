@@ -1,7 +1,9 @@
 package eventsource
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -26,6 +28,25 @@ type Codec interface {
 	Name() string
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
+}
+
+// ContextSerializer is a Serializer whose encoding may do I/O (for example
+// fetch an encryption key), so it takes a context. Repository uses these
+// methods when its serializer has them; Registry implements it.
+type ContextSerializer interface {
+	Serializer
+	MarshalEventContext(ctx context.Context, e Event) (Record, error)
+	UnmarshalEventContext(ctx context.Context, r Record) (Event, error)
+}
+
+// ContextCodec is a Codec whose encoding may do I/O, so it takes a context
+// (the encrypting codec of package encryption fetches keys). Registry calls
+// these methods when a codec has them; a codec's plain Marshal and Unmarshal
+// should call them with context.Background().
+type ContextCodec interface {
+	Codec
+	MarshalContext(ctx context.Context, v any) ([]byte, error)
+	UnmarshalContext(ctx context.Context, data []byte, v any) error
 }
 
 // Registry is the Serializer: it maps event type names to Go types and to
@@ -146,8 +167,15 @@ func (r *Registry) Types() []string {
 	return names
 }
 
-// MarshalEvent implements Serializer. The event's type must be bound.
+// MarshalEvent implements Serializer: MarshalEventContext with
+// context.Background().
 func (r *Registry) MarshalEvent(e Event) (Record, error) {
+	return r.MarshalEventContext(context.Background(), e)
+}
+
+// MarshalEventContext implements ContextSerializer. The event's type must be
+// bound. A codec that implements ContextCodec is given ctx.
+func (r *Registry) MarshalEventContext(ctx context.Context, e Event) (Record, error) {
 	if e == nil {
 		return Record{}, fmt.Errorf("%w: nil event", ErrInvalidEvent)
 	}
@@ -161,16 +189,33 @@ func (r *Registry) MarshalEvent(e Event) (Record, error) {
 	if !ok {
 		return Record{}, &UnknownEventTypeError{Type: name}
 	}
-	data, err := b.codec.Marshal(e)
+	var data []byte
+	var err error
+	if cc, ok := b.codec.(ContextCodec); ok {
+		data, err = cc.MarshalContext(ctx, e)
+	} else {
+		data, err = b.codec.Marshal(e)
+	}
 	if err != nil {
+		if passThrough(ctx, err) {
+			return Record{}, fmt.Errorf("eventsource: encode %s: %w", name, err)
+		}
 		return Record{}, fmt.Errorf("%w: encode %s: %w", ErrInvalidEvent, name, err)
 	}
 	return Record{Type: name, Codec: b.codec.Name(), Data: data}, nil
 }
 
-// UnmarshalEvent implements Serializer. A type that is not bound is an
-// *UnknownEventTypeError; bytes the codec rejects are a *DecodeError.
+// UnmarshalEvent implements Serializer: UnmarshalEventContext with
+// context.Background().
 func (r *Registry) UnmarshalEvent(rec Record) (Event, error) {
+	return r.UnmarshalEventContext(context.Background(), rec)
+}
+
+// UnmarshalEventContext implements ContextSerializer. A type that is not
+// bound is an *UnknownEventTypeError; bytes the codec rejects are a
+// *DecodeError. A codec error matching ErrShredded, or one after ctx ended,
+// is returned wrapped as it is, not as corrupt data.
+func (r *Registry) UnmarshalEventContext(ctx context.Context, rec Record) (Event, error) {
 	r.mu.RLock()
 	b, ok := r.types[rec.Type]
 	c := b.codec
@@ -186,10 +231,25 @@ func (r *Registry) UnmarshalEvent(rec Record) (Event, error) {
 		return nil, &UnknownEventTypeError{Type: rec.Type}
 	}
 	e := b.zero()
-	if err := c.Unmarshal(rec.Data, e); err != nil {
+	var err error
+	if cc, ok := c.(ContextCodec); ok {
+		err = cc.UnmarshalContext(ctx, rec.Data, e)
+	} else {
+		err = c.Unmarshal(rec.Data, e)
+	}
+	if err != nil {
+		if passThrough(ctx, err) {
+			return nil, fmt.Errorf("eventsource: decode %s event at %q version %d: %w", rec.Type, rec.StreamID, rec.Version, err)
+		}
 		return nil, &DecodeError{Stream: rec.StreamID, Version: rec.Version, Type: rec.Type, Err: err}
 	}
 	return e, nil
+}
+
+// passThrough reports a codec error that says nothing about the bytes: the
+// data was shredded, or the context ended while a key was fetched.
+func passThrough(ctx context.Context, err error) bool {
+	return errors.Is(err, ErrShredded) || (ctx.Err() != nil && errors.Is(err, ctx.Err()))
 }
 
 // jsonCodec is the default codec; package codec/jsoncodec has a configurable

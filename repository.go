@@ -175,7 +175,7 @@ func (r *Repository[T]) load(ctx context.Context, id string, to int64) (T, int64
 		if rec.Version != version+1 {
 			return zero, version, fmt.Errorf("%w: stream %q: version %d follows %d", ErrCorruptData, stream, rec.Version, version)
 		}
-		e, err := r.ser.UnmarshalEvent(rec)
+		e, err := r.unmarshal(ctx, rec)
 		if err != nil {
 			return zero, version, fmt.Errorf("load %q: %w", stream, err)
 		}
@@ -262,7 +262,7 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, expecte
 				return 0, fmt.Errorf("%w: event %d of %q has version %d, want %d", ErrInvalidEvent, i, stream, got, want)
 			}
 		}
-		rec, err := r.ser.MarshalEvent(e)
+		rec, err := r.marshal(ctx, e)
 		if err != nil {
 			return 0, err
 		}
@@ -282,6 +282,22 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, expecte
 		}
 	}
 	return res.LastVersion, nil
+}
+
+// marshal encodes e with the serializer's context variant when it has one.
+func (r *Repository[T]) marshal(ctx context.Context, e Event) (Record, error) {
+	if cs, ok := r.ser.(ContextSerializer); ok {
+		return cs.MarshalEventContext(ctx, e)
+	}
+	return r.ser.MarshalEvent(e)
+}
+
+// unmarshal decodes rec with the serializer's context variant when it has one.
+func (r *Repository[T]) unmarshal(ctx context.Context, rec Record) (Event, error) {
+	if cs, ok := r.ser.(ContextSerializer); ok {
+		return cs.UnmarshalEventContext(ctx, rec)
+	}
+	return r.ser.UnmarshalEvent(rec)
 }
 
 // Apply runs a command: it loads the aggregate (a new one if it has no
