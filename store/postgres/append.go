@@ -70,24 +70,42 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 }
 
 // statement returns the append statement for a's kind of expected version,
-// and its arguments; notify adds a pg_notify sent when the transaction
-// commits.
-func (s *Store) statement(a *appendArgs, notify bool) (string, []any) {
-	args := []any{a.stream, int64(len(a.ids)), a.ids, a.types, a.codecs, a.data, a.meta}
-	n := 0
-	if notify {
-		n = 1
-	}
+// and its arguments. lock is the lock mode of {append_version}: lockTx
+// selects AppendTx's statement (after what the transaction already wrote;
+// notify adds a pg_notify sent when it commits), the others Append's, the
+// first statement of its transaction, with a plain row of parameters for a
+// single record.
+func (s *Store) statement(a *appendArgs, lock int, notify bool) (string, []any) {
+	kind := kindExact
 	switch a.expected {
 	case eventsource.NoStream:
-		return s.q.append[kindNoStream][n], args
+		kind = kindNoStream
 	case eventsource.Any:
-		return s.q.append[kindAny][n], args
+		kind = kindAny
 	case eventsource.StreamExists:
-		return s.q.append[kindExists][n], args
-	default:
-		return s.q.append[kindExact][n], append(args, int64(a.expected))
+		kind = kindExists
 	}
+	var sql string
+	var args []any
+	switch {
+	case lock == lockTx:
+		n := 0
+		if notify {
+			n = 1
+		}
+		sql = s.q.appendTx[kind][n]
+		args = []any{a.stream, a.ids, a.types, a.codecs, a.data, a.meta, lock}
+	case len(a.ids) == 1:
+		sql = s.q.appendOne[kind]
+		args = []any{a.stream, a.ids[0], a.types[0], a.codecs[0], a.data[0], a.meta[0], lock}
+	default:
+		sql = s.q.appendMany[kind]
+		args = []any{a.stream, a.ids, a.types, a.codecs, a.data, a.meta, lock}
+	}
+	if kind == kindExact {
+		args = append(args, int64(a.expected))
+	}
+	return sql, args
 }
 
 // Append implements eventsource.Store. On the fast path it is one statement
@@ -109,13 +127,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	if err := s.ready(ctx); err != nil {
 		return eventsource.AppendResult{}, err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		var res eventsource.AppendResult
 		var stored bool
+		// A retry locks the stream's row, so that retries take turns
+		// instead of racing each other again.
+		lock := lockAppend
+		if attempt > 1 {
+			lock = lockRetry
+		}
 		if testhook.Has(ctx) {
-			res, stored, err = s.appendHooked(ctx, a)
+			res, stored, err = s.appendHooked(ctx, a, lock)
 		} else {
-			res, stored, err = s.insert(ctx, s.pool, a)
+			res, stored, err = s.insert(ctx, s.pool, a, lock)
 		}
 		if stored {
 			s.appended()
@@ -123,24 +147,36 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		if stored || (err != nil && !isRefusal(err)) {
 			return res, err
 		}
+		if a.expected == eventsource.Any && isVersionRace(err) && attempt < maxAttempts {
+			// Another append took the version first and has committed:
+			// Any just goes after it.
+			continue
+		}
 		res, retry, err := s.resolve(ctx, s.pool, a)
-		if !retry || attempt >= 3 {
+		if !retry || attempt >= maxAttempts {
 			return res, err
 		}
 		// The stream changed between the refused statement and the lookup
-		// (a concurrent delete, say): try again.
+		// (a concurrent append with Any, a delete): try again.
 	}
 }
 
+// maxAttempts bounds how often Append tries a statement whose check the
+// stream keeps failing under it. Only Any retries routinely (each loser of a
+// race goes again after the winner), so the bound is about as many
+// appenders as race on one stream; past it, Append returns the
+// *ConcurrencyError.
+const maxAttempts = 32
+
 // appendHooked runs the append statement in an explicit transaction and calls
 // the commit hook between the statement and the commit; used by tests only.
-func (s *Store) appendHooked(ctx context.Context, a *appendArgs) (eventsource.AppendResult, bool, error) {
+func (s *Store) appendHooked(ctx context.Context, a *appendArgs, lock int) (eventsource.AppendResult, bool, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return eventsource.AppendResult{}, false, wrap(ctx, err, "append to %q: begin", a.stream)
 	}
 	defer rollback(ctx, tx)
-	res, stored, err := s.insert(ctx, tx, a)
+	res, stored, err := s.insert(ctx, tx, a, lock)
 	if err != nil || !stored {
 		return res, stored, err
 	}
@@ -173,14 +209,31 @@ func isRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
-// insert runs the append statement on q. stored is false, with a nil error,
-// when the version check failed; a unique violation comes back as a
-// *refusal.
-func (s *Store) insert(ctx context.Context, q queryer, a *appendArgs) (eventsource.AppendResult, bool, error) {
-	sql, args := s.statement(a, false)
+// isVersionRace reports whether err is a refusal on the (stream, version)
+// key: a concurrent append stored that version first.
+func isVersionRace(err error) bool {
+	var r *refusal
+	return errors.As(err, &r) && strings.HasSuffix(r.err.ConstraintName, "events_stream_id_version_key")
+}
+
+// insert runs Append's statement on q with the given lock mode. stored is
+// false, with a nil error, when the version check failed; a unique
+// violation comes back as a *refusal.
+func (s *Store) insert(ctx context.Context, q queryer, a *appendArgs, lock int) (eventsource.AppendResult, bool, error) {
+	sql, args := s.statement(a, lock, false)
 	var n, p1, p2, v1, v2 int64
-	dest := []any{&n, &p1, &p2, &v1, &v2}
-	if err := q.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
+	var err error
+	if len(a.ids) == 1 {
+		n = 1
+		err = q.QueryRow(ctx, sql, args...).Scan(&p1, &v1)
+		p2, v2 = p1, v1
+		if errors.Is(err, pgx.ErrNoRows) {
+			n, err = 0, nil
+		}
+	} else {
+		err = q.QueryRow(ctx, sql, args...).Scan(&n, &p1, &p2, &v1, &v2)
+	}
+	if err != nil {
 		return eventsource.AppendResult{}, false, s.appendError(ctx, a, err)
 	}
 	if n == 0 {
@@ -312,7 +365,7 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 const savepoint = "eventsource_append"
 
 func (s *Store) insertSavepoint(ctx context.Context, tx pgx.Tx, a *appendArgs) (eventsource.AppendResult, bool, error) {
-	sql, args := s.statement(a, s.cfg.notify)
+	sql, args := s.statement(a, lockTx, s.cfg.notify)
 	var n, p1, p2, v1, v2 int64
 	dest := []any{&n, &p1, &p2, &v1, &v2}
 	if s.cfg.notify {

@@ -21,9 +21,10 @@
 // {prefix}events ("es_" by default), in the schema of WithSchema or the
 // search_path; identifiers come only from validated options.
 //
-//   - {prefix}streams(stream_id PRIMARY KEY, version): one row per stream. An
-//     append checks and bumps it in the same statement that inserts the
-//     events, so the row lock orders a stream's appends.
+//   - {prefix}streams(stream_id PRIMARY KEY): one row per stream that has
+//     events, for ListStreams and DeleteStream. An append inserts it for a
+//     new stream and does not write it otherwise; a stream's version is the
+//     largest version among its events.
 //   - {prefix}events(position PRIMARY KEY, stream_id, version, event_id
 //     UNIQUE, type, codec, data bytea, metadata jsonb, recorded_at,
 //     UNIQUE (stream_id, version)).
@@ -42,17 +43,30 @@
 //
 // # Appends
 //
-// An append is one SQL statement on the fast path, so one round trip in
-// autocommit: a CTE checks the expected version and bumps the streams row
-// (INSERT … ON CONFLICT DO NOTHING for NoStream, UPDATE … WHERE version = N
-// for Exact(N), an upsert for Any, UPDATE … WHERE version > 0 for
-// StreamExists), and the events are inserted from unnest() of array
-// parameters. When the version check fails nothing is written and a second
-// query tells a conflict (*eventsource.ConcurrencyError) from an idempotent
-// retry (the same event IDs stored right after the expected version: the
-// original AppendResult) and from a duplicate (eventsource.ErrDuplicateEvent),
-// by the rules of the memory store. A race lost on a unique key is reported
-// the same way, never as a driver error.
+// An append is one SQL statement, so one round trip in autocommit. Its
+// version check reads the stream's version, max(version) of the stream's
+// events (an index probe on (stream_id, version)), through the
+// {prefix}append_version function of migrations/002, which first takes a
+// lock that DeleteStream conflicts with (a shared advisory lock keyed by the
+// stream in READ COMMITTED, which writes nothing; the streams row FOR KEY
+// SHARE in REPEATABLE READ or SERIALIZABLE) and then reads with a snapshot
+// taken after the lock. The events are inserted in the same statement (one
+// plain row of parameters for a single record, unnest() of array parameters
+// for more); a new stream also gets its streams row (INSERT … ON CONFLICT DO
+// NOTHING). An existing stream's row is not written, so a single-event
+// append writes one heap row, as a plain INSERT does.
+//
+// Two appends racing at one version both pass the check; the unique
+// (stream_id, version) index makes the second wait for the first's commit
+// and then refuses it. When the check fails or a unique key refuses the
+// append, nothing is written and a second query tells a conflict
+// (*eventsource.ConcurrencyError) from an idempotent retry (the same event
+// IDs stored right after the expected version: the original AppendResult)
+// and from a duplicate (eventsource.ErrDuplicateEvent), by the rules of the
+// memory store; a raw unique violation never reaches the caller. An append
+// with Any that loses a race simply goes again (each retry also takes the
+// streams row FOR NO KEY UPDATE, so retries on one stream take turns), up to
+// 32 attempts, after which it returns the *ConcurrencyError.
 //
 // # Global order, and why no reader skips an event
 //
@@ -73,8 +87,10 @@
 //
 // Hence a reader that has seen position P will never meet a newly committed
 // record at or below P: positions only grow, and nothing is skipped, whatever
-// order transactions commit in. Stream reads (ReadStream) need no bound:
-// the streams row lock makes a stream's versions commit in order.
+// order transactions commit in. Stream reads (ReadStream) need no bound: an
+// append inserts version N+1 only after reading N as committed (or written
+// by its own transaction), and a racing insert of N+1 waits for the first,
+// so a stream's versions commit in order.
 //
 // The price: a record becomes visible in the global log only once every
 // older transaction of the whole PostgreSQL cluster (any database, any
@@ -95,6 +111,15 @@
 // and metadata. Positions are sparse: they grow by about 2^20 per
 // transaction, so use them as an order and a checkpoint, not as a count.
 //
+// Locks: in READ COMMITTED an append holds a shared advisory lock per stream
+// it appends to until its transaction ends, in the two-key advisory lock
+// space with keys (the events table's OID, hashtext(stream ID)); an
+// application that uses advisory locks with the same two keys would contend
+// with appends. The locks live in PostgreSQL's shared lock table
+// (max_locks_per_transaction × max_connections entries, 6,400 by default),
+// so one AppendTx transaction that appends to thousands of distinct streams
+// may need a larger max_locks_per_transaction.
+//
 // # Durability
 //
 // An append returns after its commit, with the server's synchronous_commit
@@ -112,7 +137,9 @@
 // After an append commits, the store signals its own Notify channels at once
 // and a background goroutine sends pg_notify on a channel named after the
 // schema and prefix, for other processes; appends that complete while one
-// pg_notify is on its way share the next. The notification is deliberately
+// pg_notify is on its way, or within 2ms after it, share the next one (a
+// pg_notify is a transaction of its own, and one per append cost a single
+// writer about a fifth of its throughput in BENCHMARKS.md). The notification is deliberately
 // not sent inside the append's transaction: PostgreSQL serialises the
 // commits of notifying transactions (a database-wide lock held while the
 // commit is flushed), which cost concurrent writers more than half their

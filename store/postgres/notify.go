@@ -16,6 +16,9 @@ import (
 // visible late by a long-running transaction elsewhere only delays a signal.
 const pollInterval = time.Second
 
+// notifyGap is the least time between two pg_notify calls of one store.
+const notifyGap = 2 * time.Millisecond
+
 // Notify implements eventsource.Notifier. All Notify channels of a store
 // share one dedicated listener connection (LISTEN on the store's channel,
 // outside the pool), opened on the first call and reconnected after a
@@ -96,6 +99,15 @@ func (s *Store) notifier(done chan<- struct{}) {
 			s.log.WarnContext(ctx, "eventsource/postgres: pg_notify failed", "err", err)
 		}
 		cancel()
+		// Appends that complete during the pause share the next pg_notify,
+		// so a steady stream of appends costs at most one per notifyGap.
+		t := time.NewTimer(notifyGap)
+		select {
+		case <-s.closing:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -204,8 +204,8 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Fatalf("Migrate again: %v", err)
 	}
 	var n int
-	if err := p.QueryRow(ctx, "SELECT count(*) FROM "+schema+".m_schema_migrations").Scan(&n); err != nil || n != 1 {
-		t.Fatalf("schema_migrations holds %d rows (%v), want 1", n, err)
+	if err := p.QueryRow(ctx, "SELECT count(*) FROM "+schema+".m_schema_migrations").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("schema_migrations holds %d rows (%v), want 2", n, err)
 	}
 	// Auto-migrated store in another prefix of the same schema works at once.
 	s2 := postgres.New(p, postgres.WithSchema(schema), postgres.WithTablePrefix("auto_"))
@@ -708,4 +708,106 @@ func TestOpen(t *testing.T) {
 	if _, err := s.Append(ctxFor(t), "o-1", eventsource.NoStream, recs(1, "O")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDeleteStreamRacesAppends deletes a stream again and again while
+// writers append to it (Exact, Any and, through AppendTx, in transactions of
+// their own, in READ COMMITTED and REPEATABLE READ): no append may continue a deleted stream, so the stream always
+// holds versions 1..n with its streams row, or nothing at all.
+func TestDeleteStreamRacesAppends(t *testing.T) {
+	s, schema := newStore(t, postgres.WithNotify(false))
+	p := testPool(t)
+	ctx := ctxFor(t)
+	const stream = "del-race"
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	fail := func(err error) {
+		mu.Lock()
+		failures = append(failures, err)
+		mu.Unlock()
+	}
+	expected := func(err error) bool {
+		var pgErr interface{ SQLState() string }
+		return errors.Is(err, eventsource.ErrConcurrency) || errors.Is(err, eventsource.ErrNotFound) ||
+			(errors.As(err, &pgErr) && (pgErr.SQLState() == "40001" || pgErr.SQLState() == "40P01"))
+	}
+	writer := func(w int) {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			switch (w + i) % 4 {
+			case 0:
+				var h []eventsource.Record
+				if h, err = eventsource.ReadStreamAll(ctx, s, stream); err == nil {
+					_, err = s.Append(ctx, stream, eventsource.Exact(int64(len(h))), recs(1+i%2, "E"))
+				}
+			case 1:
+				_, err = s.Append(ctx, stream, eventsource.Any, recs(1+i%2, "A"))
+			case 2, 3: // AppendTx in READ COMMITTED, REPEATABLE READ
+				iso := pgx.ReadCommitted
+				if (w+i)%4 == 3 {
+					iso = pgx.RepeatableRead
+				}
+				err = pgx.BeginTxFunc(ctx, p, pgx.TxOptions{IsoLevel: iso}, func(tx pgx.Tx) error {
+					_, err := s.AppendTx(ctx, tx, stream, eventsource.Any, recs(1+i%2, "T"))
+					return err
+				})
+			}
+			if err != nil && !expected(err) {
+				fail(fmt.Errorf("writer %d: %w", w, err))
+				return
+			}
+		}
+	}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go writer(w)
+	}
+	check := func() {
+		var n, maxV, rows int64
+		err := p.QueryRow(ctx, `SELECT count(*), coalesce(max(version), 0),
+			(SELECT count(*) FROM `+schema+`.es_streams WHERE stream_id = $1)
+			FROM `+schema+`.es_events WHERE stream_id = $1`, stream).Scan(&n, &maxV, &rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != maxV || (n > 0) != (rows == 1) {
+			rs, _ := p.Query(ctx, `SELECT version, type, position >> 20 FROM `+schema+`.es_events WHERE stream_id = $1 ORDER BY version LIMIT 12`, stream)
+			dump, _ := pgx.CollectRows(rs, func(r pgx.CollectableRow) (string, error) {
+				var v, x int64
+				var typ string
+				err := r.Scan(&v, &typ, &x)
+				return fmt.Sprintf("%d:%s:%d", v, typ, x), err
+			})
+			t.Fatalf("stream holds %d events up to version %d, %d streams rows; first %v", n, maxV, rows, dump)
+		}
+	}
+	deletes := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		err := s.DeleteStream(ctx, stream, eventsource.Any)
+		check()
+		if err == nil {
+			deletes++
+		} else if !errors.Is(err, eventsource.ErrNotFound) {
+			t.Fatalf("DeleteStream: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	for _, err := range failures {
+		t.Error(err)
+	}
+	check()
+	if deletes == 0 {
+		t.Fatal("no delete found the stream")
+	}
+	t.Logf("%d deletes", deletes)
 }

@@ -57,15 +57,20 @@ type queries struct {
 	channel                     string
 	replacer                    *strings.Replacer // for migration files
 
-	// append[kind][notify]: the append statement per kind of expected
-	// version, without and with an in-transaction pg_notify.
-	append                                             [4][2]string
-	lookup                                             string
-	readStream, readStreamTo                           string
-	head, limits, bound                                string
-	notify                                             string
-	listStreams                                        string
-	streamVersionForUpdate, deleteEvents, deleteStream string
+	// Append statements per kind of expected version. appendOne (one
+	// record) and appendMany (an array per column) serve Append, whose
+	// statement is the first of its transaction; appendTx[kind][notify]
+	// serves AppendTx, after whatever the caller's transaction wrote,
+	// without and with an in-transaction pg_notify.
+	appendOne, appendMany                                 [4]string
+	appendTx                                              [4][2]string
+	lookup                                                string
+	readStream, readStreamTo                              string
+	head, limits, bound                                   string
+	notify                                                string
+	listStreams                                           string
+	lockDelete                                            string
+	lockStream, streamVersion, deleteEvents, deleteStream string
 }
 
 // bound is the exclusive upper bound of the positions a reader may see: every
@@ -74,7 +79,7 @@ type queries struct {
 // it is computed once per statement and usable as an index bound.
 const bound = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`
 
-// Kinds of expected version, indexes of queries.append.
+// Kinds of expected version, indexes of the append statements.
 const (
 	kindNoStream = iota
 	kindExact
@@ -84,6 +89,49 @@ const (
 
 // recordColumns are scanned by scanRecord, in this order.
 const recordColumns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
+
+// versionCheck returns the CTEs that check the expected version of kind
+// for stream $1 (and, for kindExact, expected version $8). The last one,
+// ok, yields the stream's version before the append, or no row when the
+// check fails (and then nothing is written).
+//
+// The version comes from {append_version} (migrations/002), which first
+// takes a lock that keeps DeleteStream from running under the append, then
+// reads the largest stored version with a snapshot taken after the lock (an
+// index probe on (stream_id, version)). The unique index on (stream_id,
+// version) is the backstop when two appends race at one version: the loser
+// waits for the winner's commit, then gets a unique violation that the store
+// reports as a conflict. A new stream gets its streams row (for ListStreams
+// and DeleteStream) by INSERT … ON CONFLICT DO NOTHING; an existing stream's
+// row is not written.
+func versionCheck(kind int) string {
+	current := `c AS (
+	SELECT {append_version}($1, $7::int) AS version
+)`
+	create := `, s AS (
+	INSERT INTO {streams} (stream_id) SELECT $1 FROM c WHERE c.version = 0
+	ON CONFLICT DO NOTHING RETURNING 0::bigint AS base
+)`
+	switch kind {
+	case kindNoStream:
+		return current + create + `, ok AS (SELECT base FROM s)`
+	case kindExact:
+		return current + `, ok AS (SELECT c.version AS base FROM c WHERE c.version = $8)`
+	case kindAny:
+		return current + create + `, ok AS (
+	SELECT c.version AS base FROM c WHERE c.version > 0 UNION ALL SELECT base FROM s
+)`
+	default: // kindExists
+		return current + `, ok AS (SELECT c.version AS base FROM c WHERE c.version > 0)`
+	}
+}
+
+// Lock modes of {append_version} (see migrations/002).
+const (
+	lockAppend = 0 // Append
+	lockTx     = 1 // AppendTx
+	lockRetry  = 2 // Append, again after a refusal: also the streams row FOR NO KEY UPDATE, so retries take turns
+)
 
 func buildQueries(c config) queries {
 	q := queries{
@@ -96,34 +144,46 @@ func buildQueries(c config) queries {
 		"{events}", q.events,
 		"{streams}", q.streams,
 		"{too_large}", ident(c, "too_large"),
+		"{append_version}", ident(c, "append_version"),
 		"{prefix}", c.prefix,
 	)
-	// The version check, one per kind of expected version. $1 is the stream,
-	// $2 the number of records; each yields the stream's version before the
-	// append, or no row when the check fails (and then changes nothing).
-	versionCTEs := map[int]string{
-		kindNoStream: `INSERT INTO {streams} (stream_id, version) VALUES ($1, $2)
-		ON CONFLICT (stream_id) DO NOTHING RETURNING 0::bigint AS base`,
-		kindExact: `UPDATE {streams} SET version = version + $2
-		WHERE stream_id = $1 AND version = $8 RETURNING version - $2 AS base`,
-		kindAny: `INSERT INTO {streams} AS s (stream_id, version) VALUES ($1, $2)
-		ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version
-		RETURNING s.version - $2 AS base`,
-		kindExists: `UPDATE {streams} SET version = version + $2
-		WHERE stream_id = $1 AND version > 0 RETURNING version - $2 AS base`,
-	}
 	// Sent at commit, only by appends that stored something.
 	notify := fmt.Sprintf(`,
 	CASE WHEN count(*) > 0 THEN pg_notify('%s', '') END`, q.channel)
-	for kind, v := range versionCTEs {
+	const summary = `
+SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
+	coalesce(min(version), 0), coalesce(max(version), 0)`
+	for kind := kindNoStream; kind <= kindExists; kind++ {
+		// Append's statement is the first of its transaction, so its
+		// positions start right after xid << 20.
+		q.appendOne[kind] = q.replacer.Replace(`WITH ` + versionCheck(kind) + `
+INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
+SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, ok.base + 1, $2, $3, $4, $5, $6::text::jsonb
+FROM ok
+RETURNING position, version`)
+		if kind == kindExact {
+			// The common case, without CTEs (a plan of two nodes): one row,
+			// so the condition runs once.
+			q.appendOne[kind] = q.replacer.Replace(`INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
+SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, $8 + 1, $2, $3, $4, $5, $6::text::jsonb
+WHERE {append_version}($1, $7::int) = $8
+RETURNING position, version`)
+		}
+		q.appendMany[kind] = q.replacer.Replace(`WITH ` + versionCheck(kind) + `, ins AS (
+	INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
+	SELECT (pg_current_xact_id()::text::bigint << 20) + u.ord, $1, ok.base + u.ord,
+		u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
+	FROM ok, unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
+	RETURNING position, version
+)` + summary + `
+FROM ins`)
 		for _, withNotify := range []int{0, 1} {
 			n := ""
 			if withNotify == 1 {
 				n = notify
 			}
-			q.append[kind][withNotify] = q.replacer.Replace(`WITH v AS (
-	` + v + `
-), x AS (
+			q.appendTx[kind][withNotify] = q.replacer.Replace(`WITH ` + versionCheck(kind) + `, x AS (
 	SELECT pg_current_xact_id()::text::bigint AS xid
 ), b AS (
 	-- Only this transaction writes positions in [xid<<20, (xid+1)<<20).
@@ -133,17 +193,15 @@ func buildQueries(c config) queries {
 ), ins AS (
 	INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
 	SELECT CASE WHEN b.base + u.ord < ((b.xid + 1) << 20) THEN b.base + u.ord ELSE {too_large}(b.xid) END,
-		$1, v.base + u.ord, u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
-	FROM v, b, unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[])
+		$1, ok.base + u.ord, u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
+	FROM ok, b, unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
 		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
 	RETURNING position, version
-)
-SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
-	coalesce(min(version), 0), coalesce(max(version), 0)` + n + `
+)` + summary + n + `
 FROM ins`)
 		}
 	}
-	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT version FROM {streams} WHERE stream_id = $1), 0),
+	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0),
 	e.stream_id, e.version, e.position
 FROM unnest($2::text[]) WITH ORDINALITY AS u(id, ord)
 LEFT JOIN {events} e ON e.event_id = u.id
@@ -156,10 +214,14 @@ WHERE stream_id = $1 AND version >= $2 AND version <= $4 ORDER BY version LIMIT 
 	q.bound = `SELECT ` + bound
 	q.limits = q.replacer.Replace(`SELECT ` + bound + `, coalesce((SELECT max(position) FROM {events}), 0)`)
 	q.head = q.replacer.Replace(`SELECT coalesce(max(position), 0) FROM {events} WHERE position < ` + bound)
-	q.listStreams = q.replacer.Replace(`SELECT stream_id, version FROM {streams}
-WHERE stream_id >= $2 AND stream_id > $1 AND starts_with(stream_id, $2) AND ($3::text IS NULL OR stream_id < $3)
-ORDER BY stream_id LIMIT $4`)
-	q.streamVersionForUpdate = q.replacer.Replace(`SELECT version FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
+	q.listStreams = q.replacer.Replace(`SELECT s.stream_id,
+	coalesce((SELECT max(version) FROM {events} e WHERE e.stream_id = s.stream_id), 0)
+FROM {streams} s
+WHERE s.stream_id >= $2 AND s.stream_id > $1 AND starts_with(s.stream_id, $2) AND ($3::text IS NULL OR s.stream_id < $3)
+ORDER BY s.stream_id LIMIT $4`)
+	q.lockDelete = q.replacer.Replace(`SELECT pg_advisory_xact_lock('{events}'::regclass::oid::int, hashtext($1))`)
+	q.lockStream = q.replacer.Replace(`SELECT FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
+	q.streamVersion = q.replacer.Replace(`SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = $1`)
 	q.deleteEvents = q.replacer.Replace(`DELETE FROM {events} WHERE stream_id = $1`)
 	q.deleteStream = q.replacer.Replace(`DELETE FROM {streams} WHERE stream_id = $1`)
 	return q

@@ -362,10 +362,13 @@ func prefixEnd(prefix string) *string {
 }
 
 // DeleteStream implements eventsource.StreamDeleter: in one transaction it
-// locks the stream's row, checks the expected version, and deletes the
-// stream's events and the row. Positions are never reused, and appending to
-// the stream again starts at version 1. A missing stream is
-// eventsource.ErrNotFound.
+// locks the stream against appends (the advisory lock that appends in READ
+// COMMITTED hold shared, exclusively, and the streams row FOR UPDATE, which
+// appends in REPEATABLE READ or SERIALIZABLE hold FOR KEY SHARE), so that it
+// waits for appends in flight and holds off new ones, checks the expected
+// version, and deletes the stream's events and the row. Positions are never
+// reused, and appending to the stream again starts at version 1. A missing
+// stream is eventsource.ErrNotFound.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
 	if err := eventsource.ValidateStreamID(stream); err != nil {
 		return err
@@ -376,15 +379,25 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var version int64
-		err := tx.QueryRow(ctx, s.q.streamVersionForUpdate, stream).Scan(&version)
+	// Read committed, whatever the database's default: the version is read
+	// by a statement after the lock, so it sees every append that held it.
+	opts := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+	err := pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, s.q.lockDelete, stream); err != nil {
+			return wrap(ctx, err, "delete stream %q: lock", stream)
+		}
+		tag, err := tx.Exec(ctx, s.q.lockStream, stream)
 		switch {
-		case err == pgx.ErrNoRows:
-			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
 		case err != nil:
 			return wrap(ctx, err, "delete stream %q", stream)
-		case !expected.Matches(version):
+		case tag.RowsAffected() == 0:
+			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
+		}
+		var version int64
+		if err := tx.QueryRow(ctx, s.q.streamVersion, stream).Scan(&version); err != nil {
+			return wrap(ctx, err, "delete stream %q", stream)
+		}
+		if !expected.Matches(version) {
 			return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: version}
 		}
 		if _, err := tx.Exec(ctx, s.q.deleteEvents, stream); err != nil {
