@@ -23,6 +23,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/codec/jsoncodec"
 	"github.com/eventsource-go/eventsource/encryption"
+	"github.com/eventsource-go/eventsource/encryption/natskeys"
 	"github.com/eventsource-go/eventsource/encryption/sqlkeys"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/projection"
@@ -149,7 +150,7 @@ func backends() map[string]backend {
 			if err := s.Setup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			return s, natsKeys(t, js)
+			return s, natskeys.New(js, natskeys.WithBucket(randomName("keys_")))
 		},
 	}
 }
