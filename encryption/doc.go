@@ -58,7 +58,7 @@
 //
 // # Example
 //
-//	keys := sqlkeys.New(db, sqlkeys.SQLite)
+//	keys, err := sqlkeys.New(db, sqlkeys.SQLite) // or natskeys.New(js), encryption.NewMemoryKeyStore()
 //	reg := eventsource.NewRegistry(encryption.NewCodec(jsoncodec.New(), keys))
 //	repo := eventsource.New(&Customer{}, eventsource.WithStore(store), eventsource.WithSerializer(reg))
 //	repo.Bind(&Registered{})
