@@ -116,7 +116,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 				continue
 			}
 			// No arguments: the simple protocol, which runs a file of statements.
-			if _, err := tx.Exec(ctx, s.q.replacer.Replace(m.sql)); err != nil {
+			sql := strings.ReplaceAll(s.q.replacer.Replace(m.sql), "{reservations}", ident(s.cfg, "reservations"))
+			if _, err := tx.Exec(ctx, sql); err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
 			if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.migrations+" (version) VALUES ($1)", m.version); err != nil {
