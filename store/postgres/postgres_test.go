@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -99,7 +100,7 @@ func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
-		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true,
+		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
 		MaxDataSize: 64 << 10,
 	}, func(t *testing.T) eventsource.Store {
 		s, _ := newStore(t, postgres.WithMaxDataSize(64<<10))
@@ -204,8 +205,9 @@ func TestMigrateConcurrent(t *testing.T) {
 		t.Fatalf("Migrate again: %v", err)
 	}
 	var n int
-	if err := p.QueryRow(ctx, "SELECT count(*) FROM "+schema+".m_schema_migrations").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("schema_migrations holds %d rows (%v), want 2", n, err)
+	files, _ := filepath.Glob("migrations/*.up.sql")
+	if err := p.QueryRow(ctx, "SELECT count(*) FROM "+schema+".m_schema_migrations").Scan(&n); err != nil || n != len(files) {
+		t.Fatalf("schema_migrations holds %d rows (%v), want one per migration file (%d)", n, err, len(files))
 	}
 	// Auto-migrated store in another prefix of the same schema works at once.
 	s2 := postgres.New(p, postgres.WithSchema(schema), postgres.WithTablePrefix("auto_"))
