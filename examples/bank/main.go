@@ -20,20 +20,23 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/codec/jsoncodec"
+	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/examples/internal/bank"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 
 func main() {
 	path := flag.String("db", "", "SQLite database file (default: a new one in a temporary directory)")
-	url := flag.String("store", "", "any store by URL (sqlite://, postgres://, mysql://, dynamodb://, memory://); overrides -db")
+	url := flag.String("store", "", "any store by URL (sqlite://, postgres://, mysql://, dynamodb://, nats://, memory://); overrides -db")
+	encrypt := flag.Bool("encrypt", false, "encrypt each account's events with its own key (kept in memory), then shred Ann's")
 	flag.Parse()
-	if err := run(context.Background(), *path, *url); err != nil {
+	if err := run(context.Background(), *path, *url, *encrypt); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, path, url string) error {
+func run(ctx context.Context, path, url string, encrypt bool) error {
 	if url == "" {
 		if path == "" {
 			dir, err := os.MkdirTemp("", "eventsource-bank-")
@@ -51,8 +54,16 @@ func run(ctx context.Context, path, url string) error {
 	}
 	defer store.Close()
 
+	// With -encrypt, each account's events are sealed with a key of its own;
+	// deleting that key later makes them unreadable for good.
+	keys := encryption.NewMemoryKeyStore()
+	serializer := eventsource.NewRegistry(nil)
+	if encrypt {
+		serializer = eventsource.NewRegistry(encryption.NewCodec(jsoncodec.New(), keys))
+	}
 	repo := eventsource.New(&bank.Account{},
 		eventsource.WithStore(store),
+		eventsource.WithSerializer(serializer),
 		eventsource.WithStreamPrefix("account-"),
 		eventsource.WithRetry(eventsource.RetryPolicy{Attempts: 20, Backoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}),
 	)
@@ -111,7 +122,22 @@ func run(ctx context.Context, path, url string) error {
 		return err
 	}
 	for _, r := range history {
-		fmt.Printf("  v%d  position %-4d %-15s %s %v\n", r.Version, r.Position, r.Type, r.Data, r.Metadata)
+		data := string(r.Data)
+		if encrypt {
+			data = fmt.Sprintf("(%d encrypted bytes, codec %s)", len(r.Data), r.Codec)
+		}
+		fmt.Printf("  v%d  position %-4d %-15s %s %v\n", r.Version, r.Position, r.Type, data, r.Metadata)
+	}
+	if encrypt {
+		// Ann asks to be forgotten: delete her key (crypto-shredding).
+		if err := keys.Delete(ctx, id); err != nil {
+			return err
+		}
+		_, err := repo.Load(ctx, id)
+		if !errors.Is(err, eventsource.ErrShredded) {
+			return fmt.Errorf("after shredding, Load = %v, want ErrShredded", err)
+		}
+		fmt.Println("after deleting the key:", err)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 // TestRun runs the example end to end on a temporary SQLite file.
 func TestRun(t *testing.T) {
-	if err := run(context.Background(), filepath.Join(t.TempDir(), "bank.db"), ""); err != nil {
+	if err := run(context.Background(), filepath.Join(t.TempDir(), "bank.db"), "", false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -45,9 +45,17 @@ func TestRunOnEveryStore(t *testing.T) {
 	}
 	for name, u := range stores {
 		t.Run(name, func(t *testing.T) {
-			if err := run(context.Background(), "", u); err != nil {
+			if err := run(context.Background(), "", u, false); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestEncryptAndShred runs the example with encryption, which ends by
+// shredding Ann's key and checking her account can no longer be loaded.
+func TestEncryptAndShred(t *testing.T) {
+	if err := run(context.Background(), filepath.Join(t.TempDir(), "bank.db"), "", true); err != nil {
+		t.Fatal(err)
 	}
 }
