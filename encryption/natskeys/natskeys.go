@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -78,7 +79,12 @@ func (s *Store) open(ctx context.Context) (jetstream.KeyValue, error) {
 		return nil, fmt.Errorf("%w: natskeys: nil JetStream", eventsource.ErrInvalidConfig)
 	}
 	kv, err := s.js.KeyValue(ctx, s.bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
+	// The server can fail to create a stream's store under load (error
+	// 10049, seen with parallel tests): a few tries before giving up.
+	for try := 0; errors.Is(err, jetstream.ErrBucketNotFound) || (try > 0 && try < 4 && storeCreationFailed(err)); try++ {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 50 * time.Millisecond)
+		}
 		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: s.bucket, History: 1, Replicas: s.replicas, Storage: jetstream.FileStorage,
 		})
@@ -91,6 +97,11 @@ func (s *Store) open(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	s.kv = kv
 	return kv, nil
+}
+
+func storeCreationFailed(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10049
 }
 
 func kvKey(subject string) string {
