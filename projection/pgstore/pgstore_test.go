@@ -2,8 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,62 +12,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/internal/pgtest"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/projection/pgstore"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
 )
 
-var (
-	poolOnce sync.Once
-	pool     *pgxpool.Pool
-	poolErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pool != nil {
-		pool.Close()
-	}
+	pgtest.Close()
 	os.Exit(code)
-}
-
-// testPool returns the pool the package's tests share, skipping (or failing
-// under CI=true) when the server is unreachable.
-func testPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	url := testenv.Postgres.URL(t)
-	poolOnce.Do(func() {
-		cfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			poolErr = err
-			return
-		}
-		cfg.MaxConns = 16
-		pool, poolErr = pgxpool.NewWithConfig(context.Background(), cfg)
-	})
-	if poolErr != nil {
-		t.Fatalf("pool for %s: %v", url, poolErr)
-	}
-	return pool
-}
-
-// newSchema creates a schema for one test and drops it when the test ends.
-func newSchema(t testing.TB) string {
-	t.Helper()
-	p := testPool(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "es_p_" + hex.EncodeToString(b)
-	if _, err := p.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := p.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
 }
 
 // tally is projectiontest's read model in PostgreSQL.
@@ -143,8 +95,8 @@ func (m *tally) Applied(ctx context.Context) (positions, counted int, exists boo
 // the read model.
 func TestConformance(t *testing.T) {
 	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[pgx.Tx] {
-		p := testPool(t)
-		schema := newSchema(t)
+		p := pgtest.Pool(t)
+		schema := pgtest.Schema(t, "es_p_")
 		cps, err := pgstore.New(p, pgstore.WithSchema(schema))
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +106,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestBadConfiguration(t *testing.T) {
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	for _, bad := range []pgstore.Option{pgstore.WithTablePrefix("bad prefix;"), pgstore.WithSchema("1x"), pgstore.WithSchema(`a"b`)} {
 		if _, err := pgstore.New(p, bad); !errors.Is(err, eventsource.ErrInvalidConfig) {
 			t.Fatalf("bad option: %v", err)
@@ -169,8 +121,8 @@ func TestBadConfiguration(t *testing.T) {
 // processes starting together would): creating the table must not fail.
 func TestConcurrentCreate(t *testing.T) {
 	t.Parallel()
-	p := testPool(t)
-	schema := newSchema(t) + "_x" // missing: created on first use too
+	p := pgtest.Pool(t)
+	schema := pgtest.Schema(t, "es_p_") + "_x" // missing: created on first use too
 	t.Cleanup(func() { _, _ = p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/pgtest"
+	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/store/postgres"
 )
 
@@ -44,7 +46,7 @@ func benchRecords(n int) []eventsource.Record {
 func benchStore(b *testing.B, opts ...postgres.Option) (*postgres.Store, string) {
 	b.Helper()
 	s, schema := newStore(b, opts...)
-	if _, err := testPool(b).Exec(context.Background(), fmt.Sprintf(rawTable, schema)); err != nil {
+	if _, err := pgtest.Pool(b).Exec(context.Background(), fmt.Sprintf(rawTable, schema)); err != nil {
 		b.Fatal(err)
 	}
 	return s, schema
@@ -73,7 +75,7 @@ func BenchmarkAppend1(b *testing.B) {
 
 func BenchmarkRawInsert1(b *testing.B) {
 	_, schema := benchStore(b)
-	p := testPool(b)
+	p := pgtest.Pool(b)
 	ctx := context.Background()
 	sql := `INSERT INTO ` + schema + `.raw_events (stream_id, version, event_id, type, codec, data, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
@@ -121,7 +123,7 @@ func BenchmarkRawInsert1Parallel8(b *testing.B) {
 // insert's transaction, which is what an in-transaction NOTIFY costs.
 func rawInsertParallel(b *testing.B, notify bool) {
 	_, schema := benchStore(b)
-	p := testPool(b)
+	p := pgtest.Pool(b)
 	ctx := context.Background()
 	sql := `INSERT INTO ` + schema + `.raw_events (stream_id, version, event_id, type, codec, data, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
@@ -158,7 +160,7 @@ func BenchmarkAppend100(b *testing.B) {
 
 func BenchmarkRawCopy100(b *testing.B) {
 	_, schema := benchStore(b)
-	p := testPool(b)
+	p := pgtest.Pool(b)
 	ctx := context.Background()
 	cols := []string{"stream_id", "version", "event_id", "type", "codec", "data", "metadata"}
 	rows := make([][]any, 100)
@@ -189,10 +191,10 @@ var (
 
 func readFixture(b *testing.B) (*postgres.Store, string) {
 	b.Helper()
-	p := testPool(b)
+	p := pgtest.Pool(b)
 	fixtureOnce.Do(func() {
 		ctx := context.Background()
-		fixtureSchema = randomName("es_bench_")
+		fixtureSchema = testenv.Name("es_bench_")
 		if _, fixtureErr = p.Exec(ctx, "CREATE SCHEMA "+fixtureSchema); fixtureErr != nil {
 			return
 		}
@@ -277,7 +279,7 @@ func BenchmarkRawSelectAll(b *testing.B) {
 
 // rawSelect reads every row of one query into records, as the store does.
 func rawSelect(b *testing.B, sql string, args ...any) {
-	p := testPool(b)
+	p := pgtest.Pool(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/store/postgres"
 )
@@ -109,7 +110,7 @@ func ExampleStore_AppendTx() {
 // TestExamples runs the examples against the test server, in a schema of
 // their own that is dropped before and after.
 func TestExamples(t *testing.T) {
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	t.Setenv("ES_TEST_POSTGRES_URL", testenv.Postgres.URL(t))
 	drop := func() {
 		if _, err := p.Exec(context.Background(), "DROP SCHEMA IF EXISTS es_example CASCADE"); err != nil {

@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,19 +12,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/storetest"
-)
-
-var (
-	poolOnce sync.Once
-	pool     *pgxpool.Pool
-	poolErr  error
 )
 
 // cleanups run after all tests and benchmarks (shared fixtures).
@@ -37,60 +29,16 @@ func TestMain(m *testing.M) {
 	for _, f := range cleanups {
 		f()
 	}
-	if pool != nil {
-		pool.Close()
-	}
+	pgtest.Close()
 	os.Exit(code)
-}
-
-// testPool returns the pool the package's tests share, skipping (or failing
-// under CI=true) when the server is unreachable.
-func testPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	url := testenv.Postgres.URL(t)
-	poolOnce.Do(func() {
-		cfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			poolErr = err
-			return
-		}
-		cfg.MaxConns = 24
-		pool, poolErr = pgxpool.NewWithConfig(context.Background(), cfg)
-	})
-	if poolErr != nil {
-		t.Fatalf("pool for %s: %v", url, poolErr)
-	}
-	return pool
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-// newSchema creates a schema for one test and drops it when the test ends.
-func newSchema(t testing.TB) string {
-	t.Helper()
-	p := testPool(t)
-	schema := randomName("es_t_")
-	if _, err := p.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := p.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
 }
 
 // newStore returns a migrated store in a fresh schema, closed when the test
 // ends.
 func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 	t.Helper()
-	schema := newSchema(t)
-	s := postgres.New(testPool(t), append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
+	schema := pgtest.Schema(t, "es_t_")
+	s := postgres.New(pgtest.Pool(t), append([]postgres.Option{postgres.WithSchema(schema)}, opts...)...)
 	t.Cleanup(func() { s.Close() }) // before the schema is dropped (cleanups run last first)
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
@@ -177,9 +125,9 @@ func TestInvalidConfig(t *testing.T) {
 }
 
 func TestMigrateConcurrent(t *testing.T) {
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	ctx := ctxFor(t)
-	schema := randomName("es_t_") // Migrate creates it
+	schema := testenv.Name("es_t_") // Migrate creates it
 	t.Cleanup(func() { p.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
@@ -219,7 +167,7 @@ func TestMigrateConcurrent(t *testing.T) {
 
 func TestAppendTx(t *testing.T) {
 	s, schema := newStore(t)
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	ctx := ctxFor(t)
 	if _, err := p.Exec(ctx, "CREATE TABLE "+schema+".side (note text)"); err != nil {
 		t.Fatal(err)
@@ -360,7 +308,7 @@ func mustEventID(t *testing.T, s eventsource.Store, stream string, version int64
 // behind, and the store keeps working.
 func TestKilledConnection(t *testing.T) {
 	s, schema := newStore(t)
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	for i := 0; i < 3; i++ {
 		ctx := ctxFor(t)
 		var killed bool
@@ -579,7 +527,7 @@ func TestListStreamsPaged(t *testing.T) {
 // them after its listener connection is killed.
 func TestNotifyReconnect(t *testing.T) {
 	writer, schema := newStore(t)
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	ctx := ctxFor(t)
 	reader := postgres.New(p, postgres.WithSchema(schema))
 	defer reader.Close()
@@ -657,7 +605,7 @@ func drain(ch <-chan struct{}) {
 func TestNotifyPolling(t *testing.T) {
 	s, schema := newStore(t, postgres.WithNotify(false))
 	ctx := ctxFor(t)
-	reader := postgres.New(testPool(t), postgres.WithSchema(schema), postgres.WithNotify(false))
+	reader := postgres.New(pgtest.Pool(t), postgres.WithSchema(schema), postgres.WithNotify(false))
 	defer reader.Close()
 	ch, err := reader.Notify(ctx)
 	if err != nil {
@@ -701,7 +649,7 @@ func TestClosed(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	url := testenv.Postgres.URL(t)
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "es_t_")
 	s, err := postgres.Open(ctxFor(t), url, postgres.WithSchema(schema))
 	if err != nil {
 		t.Fatal(err)
@@ -718,7 +666,7 @@ func TestOpen(t *testing.T) {
 // holds versions 1..n with its streams row, or nothing at all.
 func TestDeleteStreamRacesAppends(t *testing.T) {
 	s, schema := newStore(t, postgres.WithNotify(false))
-	p := testPool(t)
+	p := pgtest.Pool(t)
 	ctx := ctxFor(t)
 	const stream = "del-race"
 	stop := make(chan struct{})
