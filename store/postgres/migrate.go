@@ -4,52 +4,23 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/internal/migrate"
 )
 
 //go:embed migrations/*.up.sql
 var migrationFiles embed.FS
 
-// migration is one numbered file of migrations/, NNN_name.up.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.up.sql")
+func loadMigrations() ([]migrate.File, error) {
+	files, err := migrate.Load(migrationFiles, "migrations", nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var out []migration
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("postgres: migration file %q is not named NNN_name.up.sql", base)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("postgres: two migrations numbered %d", out[i].version)
-		}
-	}
-	return out, nil
+	return files, nil
 }
 
 // migrateLock is the key of the transaction-scoped advisory lock every
@@ -112,18 +83,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 			done[int(v)] = true
 		}
 		for _, m := range migrations {
-			if done[m.version] {
+			if done[m.Version] {
 				continue
 			}
 			// No arguments: the simple protocol, which runs a file of statements.
-			sql := strings.ReplaceAll(s.q.replacer.Replace(m.sql), "{reservations}", ident(s.cfg, "reservations"))
+			sql := strings.ReplaceAll(s.q.replacer.Replace(m.SQL), "{reservations}", ident(s.cfg, "reservations"))
 			if _, err := tx.Exec(ctx, sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.migrations+" (version) VALUES ($1)", m.version); err != nil {
+			if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.migrations+" (version) VALUES ($1)", m.Version); err != nil {
 				return err
 			}
-			s.log.InfoContext(ctx, "eventsource/postgres: migrated", "migration", m.name, "tables", s.q.events)
+			s.log.InfoContext(ctx, "eventsource/postgres: migrated", "migration", m.Name, "tables", s.q.events)
 		}
 		return nil
 	})
