@@ -15,6 +15,7 @@ DIR=${DYNALITE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/eventsource/dynalite}
 PORT=${DYNALITE_PORT:-4567}
 BIN="$DIR/node_modules/dynalite/cli.js"
 PIDFILE="$DIR/dynalite.pid"
+GUARD="$(cd "$(dirname "$0")" && pwd)/dynalite-guard.js"
 LOG="$DIR/dynalite.log"
 
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
@@ -41,7 +42,7 @@ start() {
 	install
 	mkdir -p "$DIR"
 	# No --path: the data lives in memory and is gone when the server stops.
-	nohup node "$BIN" --host 127.0.0.1 --port "$PORT" --createTableMs 20 --deleteTableMs 20 --updateTableMs 20 >"$LOG" 2>&1 &
+	nohup node --require "$GUARD" "$BIN" --host 127.0.0.1 --port "$PORT" --createTableMs 20 --deleteTableMs 20 --updateTableMs 20 >"$LOG" 2>&1 &
 	echo $! >"$PIDFILE"
 	for _ in $(seq 1 100); do
 		if up; then
