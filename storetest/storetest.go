@@ -961,6 +961,22 @@ func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
 	if res.LastVersion != 1 || res.FirstPosition <= kept.LastPosition {
 		t.Fatalf("append after delete: %+v (positions must not be reused)", res)
 	}
+	// Deleting the newest records of the log: reads still end, without them.
+	tail := mustAppend(t, s, "del-3", eventsource.NoStream, recs(2, "D")...)
+	if err := d.DeleteStream(ctx, "del-3", eventsource.Exact(2)); err != nil {
+		t.Fatalf("DeleteStream of the log's tail: %v", err)
+	}
+	all = readAll(t, s, 0, eventsource.Filter{})
+	if len(all) != 2 || all[len(all)-1].Position >= tail.FirstPosition {
+		t.Fatalf("global log after deleting its tail holds %d records", len(all))
+	}
+	if after := readAll(t, s, tail.FirstPosition, eventsource.Filter{}); len(after) != 0 {
+		t.Fatalf("reading from the deleted tail yielded %d records", len(after))
+	}
+	next := mustAppend(t, s, "del-4", eventsource.NoStream, recs(1, "D")...)
+	if next.FirstPosition <= tail.LastPosition {
+		t.Fatalf("append after deleting the tail reused position %d", next.FirstPosition)
+	}
 }
 
 func testReservations(t *testing.T, f Features, s eventsource.Store) {
