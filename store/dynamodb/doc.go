@@ -33,6 +33,9 @@
 //   - counter: pk "$position", sk 0, c = the last allocated position.
 //   - void: pk "v#"+first position, sk 0, with g, p and n: positions that
 //     will never hold a commit.
+//   - reservation: pk "r#" + len(scope) + "#" + scope + value, sk 0, o = the
+//     owner (eventsource.Reserver: a conditional PutItem reserves, a
+//     conditional DeleteItem releases).
 //
 // # Appends and versions
 //
