@@ -190,6 +190,10 @@ func (r *Repository[T]) load(ctx context.Context, id string, to int64) (T, int64
 	if version == 0 {
 		return zero, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
 	}
+	if rt, ok := any(agg).(rooted); ok {
+		root := rt.root()
+		root.id, root.loaded, root.changes = id, version, nil
+	}
 	return agg, version, nil
 }
 
