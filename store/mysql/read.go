@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
+	"github.com/eventsource-go/eventsource/internal/page"
 )
 
 // utcTime scans a DATETIME written in UTC, whatever the DSN's parseTime and
@@ -237,29 +238,16 @@ func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
 // ListStreams implements eventsource.StreamLister: streams whose ID starts
 // with prefix (byte-wise), in byte order of their IDs, fetched in batches.
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
-	return func(yield func(eventsource.StreamInfo, error) bool) {
-		after := ""
-		for {
-			if err := s.ready(ctx); err != nil {
-				yield(eventsource.StreamInfo{}, err)
-				return
-			}
-			batch, err := s.streamBatch(ctx, after, prefix)
-			if err != nil {
-				yield(eventsource.StreamInfo{}, fmt.Errorf("mysql: list streams %q: %w", prefix, err))
-				return
-			}
-			for _, info := range batch {
-				if !yield(info, nil) {
-					return
-				}
-			}
-			if len(batch) < s.cfg.batch {
-				return
-			}
-			after = batch[len(batch)-1].StreamID
+	return page.Seq(s.cfg.batch, func(last eventsource.StreamInfo, _ bool) ([]eventsource.StreamInfo, error) {
+		if err := s.ready(ctx); err != nil {
+			return nil, err
 		}
-	}
+		batch, err := s.streamBatch(ctx, last.StreamID, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("mysql: list streams %q: %w", prefix, err)
+		}
+		return batch, nil
+	})
 }
 
 func (s *Store) streamBatch(ctx context.Context, after, prefix string) ([]eventsource.StreamInfo, error) {

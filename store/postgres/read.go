@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
+	"github.com/eventsource-go/eventsource/internal/page"
 )
 
 // scanRecord reads one row of recordColumns.
@@ -299,27 +300,16 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 			return
 		}
 		upper := prefixEnd(prefix)
-		after := ""
-		for {
+		page.Seq(s.cfg.batch, func(last eventsource.StreamInfo, _ bool) ([]eventsource.StreamInfo, error) {
 			if err := ctx.Err(); err != nil {
-				yield(eventsource.StreamInfo{}, err)
-				return
+				return nil, err
 			}
-			infos, err := s.listBatch(ctx, after, prefix, upper)
+			infos, err := s.listBatch(ctx, last.StreamID, prefix, upper)
 			if err != nil {
-				yield(eventsource.StreamInfo{}, wrap(ctx, err, "list streams with prefix %q", prefix))
-				return
+				return nil, wrap(ctx, err, "list streams with prefix %q", prefix)
 			}
-			for _, info := range infos {
-				if !yield(info, nil) {
-					return
-				}
-			}
-			if len(infos) < s.cfg.batch {
-				return
-			}
-			after = infos[len(infos)-1].StreamID
-		}
+			return infos, nil
+		})(yield)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/eventsource-go/eventsource/internal/broadcast"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
 	"github.com/eventsource-go/eventsource/internal/migrate"
+	"github.com/eventsource-go/eventsource/internal/page"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
@@ -587,40 +588,22 @@ func placeholders(n int) string {
 // record yielded), closing each result set before yielding, so no connection
 // is held while the caller works.
 func (s *Store) paginate(ctx context.Context, yield func(eventsource.Record, error) bool, query func(after eventsource.Record, first bool) (*sql.Rows, error)) {
-	var last eventsource.Record
-	batch := make([]eventsource.Record, 0, min(s.batch, 1024))
-	for first := true; ; first = false {
+	page.Seq(s.batch, func(last eventsource.Record, first bool) ([]eventsource.Record, error) {
 		rows, err := query(last, first)
 		if err != nil {
-			yield(eventsource.Record{}, s.wrap("read", err))
-			return
+			return nil, s.wrap("read", err)
 		}
-		batch = batch[:0]
+		defer rows.Close()
+		batch := make([]eventsource.Record, 0, min(s.batch, 1024))
 		for rows.Next() {
 			r, err := scanRecord(rows)
 			if err != nil {
-				rows.Close()
-				yield(eventsource.Record{}, s.wrap("read", err))
-				return
+				return nil, s.wrap("read", err)
 			}
 			batch = append(batch, r)
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			yield(eventsource.Record{}, s.wrap("read", err))
-			return
-		}
-		for _, r := range batch {
-			if !yield(r, nil) {
-				return
-			}
-		}
-		if len(batch) < s.batch {
-			return
-		}
-		last = batch[len(batch)-1]
-	}
+		return batch, s.wrap("read", rows.Err())
+	})(yield)
 }
 
 // Notify implements eventsource.Notifier: appends through this Store signal at
@@ -646,45 +629,25 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 
 // ListStreams implements eventsource.StreamLister.
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
-	return func(yield func(eventsource.StreamInfo, error) bool) {
+	return page.Seq(s.batch, func(last eventsource.StreamInfo, _ bool) ([]eventsource.StreamInfo, error) {
 		if err := s.ready(ctx); err != nil {
-			yield(eventsource.StreamInfo{}, err)
-			return
+			return nil, err
 		}
-		after := ""
-		for {
-			rows, err := s.db.QueryContext(ctx, s.q.list, after, len([]rune(prefix)), prefix, s.batch)
-			if err != nil {
-				yield(eventsource.StreamInfo{}, s.wrap("list streams", err))
-				return
-			}
-			var infos []eventsource.StreamInfo
-			for rows.Next() {
-				var info eventsource.StreamInfo
-				if err := rows.Scan(&info.StreamID, &info.Version); err != nil {
-					rows.Close()
-					yield(eventsource.StreamInfo{}, s.wrap("list streams", err))
-					return
-				}
-				infos = append(infos, info)
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil {
-				yield(eventsource.StreamInfo{}, s.wrap("list streams", err))
-				return
-			}
-			for _, info := range infos {
-				if !yield(info, nil) {
-					return
-				}
-			}
-			if len(infos) < s.batch {
-				return
-			}
-			after = infos[len(infos)-1].StreamID
+		rows, err := s.db.QueryContext(ctx, s.q.list, last.StreamID, len([]rune(prefix)), prefix, s.batch)
+		if err != nil {
+			return nil, s.wrap("list streams", err)
 		}
-	}
+		defer rows.Close()
+		var infos []eventsource.StreamInfo
+		for rows.Next() {
+			var info eventsource.StreamInfo
+			if err := rows.Scan(&info.StreamID, &info.Version); err != nil {
+				return nil, s.wrap("list streams", err)
+			}
+			infos = append(infos, info)
+		}
+		return infos, s.wrap("list streams", rows.Err())
+	})
 }
 
 // DeleteStream implements eventsource.StreamDeleter.
