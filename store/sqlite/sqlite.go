@@ -588,13 +588,16 @@ func placeholders(n int) string {
 // record yielded), closing each result set before yielding, so no connection
 // is held while the caller works.
 func (s *Store) paginate(ctx context.Context, yield func(eventsource.Record, error) bool, query func(after eventsource.Record, first bool) (*sql.Rows, error)) {
+	// One slice for every page: page.Seq has yielded a page before it
+	// fetches the next.
+	batch := make([]eventsource.Record, 0, min(s.batch, 1024))
 	page.Seq(s.batch, func(last eventsource.Record, first bool) ([]eventsource.Record, error) {
 		rows, err := query(last, first)
 		if err != nil {
 			return nil, s.wrap("read", err)
 		}
 		defer rows.Close()
-		batch := make([]eventsource.Record, 0, min(s.batch, 1024))
+		batch = batch[:0]
 		for rows.Next() {
 			r, err := scanRecord(rows)
 			if err != nil {
