@@ -183,6 +183,32 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	// A new file's first connections race to switch it to WAL, and SQLite
+	// may then answer SQLITE_BUSY without waiting: try again a few times.
+	for attempt := 1; ; attempt++ {
+		err := s.migrateOnce(ctx, files)
+		if err == nil {
+			s.migrated = true
+			return nil
+		}
+		if !isBusy(err) || attempt == 10 {
+			return err
+		}
+		s.log.DebugContext(ctx, "sqlite: database busy during migration, retrying", slog.Int("attempt", attempt))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+func (s *Store) migrateOnce(ctx context.Context, files []migrate.File) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("migrate", err)
@@ -208,11 +234,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		s.log.InfoContext(ctx, "sqlite: applied migration", slog.String("file", f.Name))
 	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap("migrate", err)
-	}
-	s.migrated = true
-	return nil
+	return s.wrap("migrate", tx.Commit())
 }
 
 func (s *Store) ready(ctx context.Context) error {
