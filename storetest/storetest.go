@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -434,6 +435,37 @@ func testIdempotency(t *testing.T, f Features, s eventsource.Store) {
 			t.Fatalf("%s: Append = %v, want ErrDuplicateEvent", b.name, err)
 		}
 	}
+	// IDs the store generated, read back and supplied again: a retry in
+	// their own stream at their own place, a duplicate anywhere else.
+	gen := mustAppend(t, s, "idem-gen", eventsource.NoStream, rec("Gen", `{"n":1}`), rec("Gen", `{"n":2}`))
+	stored := readStream(t, s, "idem-gen", 1, 0)
+	if len(stored) != 2 || stored[0].EventID == stored[1].EventID {
+		t.Fatalf("idem-gen holds %d records with IDs %v, want 2 with distinct IDs", len(stored), stored)
+	}
+	copied := []eventsource.Record{stored[0], stored[1]}
+	for i := range copied {
+		copied[i].StreamID, copied[i].Version, copied[i].Position = "", 0, 0
+	}
+	if retry := mustAppend(t, s, "idem-gen", eventsource.NoStream, copied...); retry != gen {
+		t.Fatalf("generated IDs supplied again at their place: %+v, want the original %+v", retry, gen)
+	}
+	for _, b := range []struct {
+		name   string
+		stream string
+		ev     eventsource.ExpectedVersion
+		recs   []eventsource.Record
+	}{
+		{"generated ID in another stream", "idem-gen-2", eventsource.NoStream, copied[1:]},
+		{"generated ID later in its stream", "idem-gen", eventsource.Exact(2), copied[:1]},
+		{"generated IDs with a new one", "idem-gen", eventsource.NoStream, append(copied[:2:2], rec("Gen", `{"n":3}`))},
+	} {
+		if _, err := s.Append(ctx, b.stream, b.ev, b.recs); !errors.Is(err, eventsource.ErrDuplicateEvent) {
+			t.Fatalf("%s: Append = %v, want ErrDuplicateEvent", b.name, err)
+		}
+	}
+	if got := readStream(t, s, "idem-gen", 1, 0); len(got) != 2 {
+		t.Fatalf("idem-gen holds %d records after refused copies, want 2", len(got))
+	}
 	// A conflicting append with new IDs is a plain conflict.
 	if _, err := s.Append(ctx, "idem-1", eventsource.NoStream, withIDs("idem-z")); !errors.Is(err, eventsource.ErrConcurrency) {
 		t.Fatalf("new IDs at a stale version: %v, want ErrConcurrency", err)
@@ -442,13 +474,13 @@ func testIdempotency(t *testing.T, f Features, s eventsource.Store) {
 	if len(got) != 3 || got[0].EventID != "idem-a" || got[1].EventID != "idem-b" || got[2].EventID != "idem-c" {
 		t.Fatalf("stream holds %d records after retries, want a, b, c once each", len(got))
 	}
-	for _, st := range []string{"idem-2", "idem-3"} {
+	for _, st := range []string{"idem-2", "idem-3", "idem-gen-2"} {
 		if got := readStream(t, s, st, 1, 0); len(got) != 0 {
 			t.Fatalf("%s holds %d records after a refused append", st, len(got))
 		}
 	}
-	if n := len(readAll(t, s, 0, eventsource.Filter{})); n != 3 {
-		t.Fatalf("global log holds %d records, want 3", n)
+	if n := len(readAll(t, s, 0, eventsource.Filter{})); n != 5 {
+		t.Fatalf("global log holds %d records, want 5 (idem-1's 3 and idem-gen's 2)", n)
 	}
 }
 
@@ -976,6 +1008,52 @@ func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
 	next := mustAppend(t, s, "del-4", eventsource.NoStream, recs(1, "D")...)
 	if next.FirstPosition <= tail.LastPosition {
 		t.Fatalf("append after deleting the tail reused position %d", next.FirstPosition)
+	}
+	// Deleting a stream while others append to it: whatever survives is a
+	// stream of its own, versions 1..n.
+	for round := 0; round < 10; round++ {
+		stream := fmt.Sprintf("del-race-%d", round)
+		mustAppend(t, s, stream, eventsource.NoStream, recs(1, "D")...)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var appended atomic.Int64
+		errs := make(chan error, 4)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := s.Append(ctx, stream, eventsource.Any, recs(1, "D")); err != nil {
+						errs <- err
+						return
+					}
+					appended.Add(1)
+				}
+			}()
+		}
+		for appended.Load() < 8 && len(errs) == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		err := d.DeleteStream(ctx, stream, eventsource.Any)
+		close(stop)
+		wg.Wait()
+		close(errs)
+		if err != nil {
+			t.Fatalf("DeleteStream during appends: %v", err)
+		}
+		for err := range errs {
+			t.Fatalf("Append(Any) during DeleteStream: %v", err)
+		}
+		for i, r := range readStream(t, s, stream, 1, 0) {
+			if r.Version != int64(i+1) {
+				t.Fatalf("round %d: after a delete during appends, record %d of the stream has version %d", round, i, r.Version)
+			}
+		}
 	}
 }
 

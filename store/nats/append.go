@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -21,8 +22,9 @@ const headerRoom = 512
 
 // Append implements eventsource.Store. An append is one JetStream message on
 // the stream's subject, published with the expected last subject sequence of
-// the commit that ends at the expected version, after the event IDs are
-// claimed in the index. See the package documentation.
+// the commit that ends at the expected version, after the event IDs the
+// caller supplied are claimed in the index (IDs the store generates need no
+// claim). See the package documentation.
 func (s *Store) Append(ctx context.Context, id string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return eventsource.AppendResult{}, err
@@ -32,8 +34,14 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	if err := eventsource.ValidateAppend(id, expected, recs, s.cfg.maxData); err != nil {
 		return eventsource.AppendResult{}, err
 	}
+	supplied := 0
 	for i := range recs {
 		recs[i].StreamID = id
+		if records[i].EventID == "" {
+			recs[i].EventID = "" // generated: derived from the record's place when read
+		} else {
+			supplied++
+		}
 	}
 	h, err := s.handles(ctx)
 	if err != nil {
@@ -43,7 +51,7 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 		return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: %d records take %d bytes in one message, the server accepts %d",
 			eventsource.ErrTooLarge, id, len(recs), size, limit)
 	}
-	a := appender{s: s, h: h, stream: id, expected: expected, recs: recs, token: eventsource.NewEventID()}
+	a := appender{s: s, h: h, stream: id, expected: expected, recs: recs, supplied: supplied}
 	res, err := a.run(ctx)
 	if err != nil && a.releasable {
 		a.release(ctx)
@@ -65,8 +73,9 @@ type appender struct {
 	h        *streamHandles
 	stream   string
 	expected eventsource.ExpectedVersion
-	recs     []eventsource.Record
-	token    string // this append's claims carry it
+	recs     []eventsource.Record // an empty EventID is one the store generates
+	supplied int                  // how many records carry the caller's event ID
+	token    string               // this append's claims carry it; set by the first claim
 
 	claimed    []uint64 // sequence of each record's claim in the index, 0 when none
 	claimedAt  int64    // version the claims name for the first record
@@ -88,12 +97,17 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 		}
 	}
 	subject := s.streamSubject(a.stream)
-	msgID := commitID(a.stream, a.recs)
+	msgID := ""
+	if a.supplied > 0 {
+		msgID = commitID(a.stream, a.recs)
+	}
 	for attempt := 0; ; attempt++ {
-		if !a.expected.Matches(cur.version) || attempt >= s.cfg.anyAttempts {
+		if !a.expected.Matches(cur.version) {
 			a.releasable = true
-			if res, done, err := s.retried(ctx, a.h, a.stream, a.expected, a.recs, a.token); done {
-				return res, err
+			if a.supplied > 0 {
+				if res, done, err := s.retried(ctx, a.h, a.stream, a.expected, a.recs, a.token); done {
+					return res, err
+				}
 			}
 			return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: cur.version}
 		}
@@ -112,8 +126,10 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			a.releasable = true
 			return eventsource.AppendResult{}, err
 		}
-		msg := &natsgo.Msg{Subject: subject, Data: encodeCommit(cur.version+1, a.recs), Header: natsgo.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+		msg := &natsgo.Msg{Subject: subject, Data: encodeCommit(cur.version+1, a.recs)}
+		if msgID != "" {
+			msg.Header = natsgo.Header{jetstream.MsgIDHeader: []string{msgID}}
+		}
 		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(cur.seq))
 		switch {
 		case err == nil && ack.Duplicate:
@@ -129,6 +145,10 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			}, nil
 		case wrongSeq(err):
 			s.heads.drop(a.stream)
+			if err := backOff(ctx, attempt); err != nil {
+				a.releasable = true
+				return eventsource.AppendResult{}, err
+			}
 			if cur, err = s.readHead(ctx, a.h, a.stream); err != nil {
 				a.releasable = true
 				return eventsource.AppendResult{}, err
@@ -144,8 +164,28 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 	}
 }
 
-// commitID is the Nats-Msg-Id of a commit: a hash of its stream and event
-// IDs, so that the server's duplicate window drops a resent commit.
+// backOff waits before attempt+1 of an append that lost a race: not at all
+// for the first few, then a jittered pause growing to a few milliseconds,
+// so that writers racing one stream with eventsource.Any take turns.
+func backOff(ctx context.Context, attempt int) error {
+	if attempt < 3 {
+		return ctx.Err()
+	}
+	d := time.Duration(rand.Int64N(int64(min(attempt, 50))*int64(100*time.Microsecond)) + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// commitID is the Nats-Msg-Id of a commit with event IDs supplied by the
+// caller: a hash of its stream and event IDs, so that the server's duplicate
+// window drops a resent commit. (A commit of generated IDs cannot be resent:
+// nobody else knows its IDs.)
 func commitID(stream string, recs []eventsource.Record) string {
 	h := sha256.New()
 	h.Write([]byte(stream))
@@ -183,7 +223,9 @@ func resultOf(stream string, recs []eventsource.Record) eventsource.AppendResult
 }
 
 // readHead reads the version of stream and the sequence of its last commit
-// (0, 0 for a stream with no events).
+// (0, 0 for a stream with no events). A tombstone there is a deletion whose
+// purge did not finish: readHead finishes it, so that a stream never starts
+// again while the commits of its deleted past remain.
 func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (head, error) {
 	m, err := h.events.GetLastMsgForSubject(ctx, s.streamSubject(stream))
 	if notFound(err) {
@@ -195,6 +237,13 @@ func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (
 	first, count, err := commitHeader(m.Data)
 	if err != nil {
 		return head{}, &eventsource.DecodeError{Stream: stream, Err: err}
+	}
+	if count == 0 {
+		d := &deletion{s: s, h: h, stream: stream}
+		if err := d.finish(ctx, m.Sequence); err != nil {
+			return head{}, err
+		}
+		return head{}, nil
 	}
 	return head{version: first + int64(count) - 1, seq: m.Sequence}, nil
 }
@@ -216,27 +265,47 @@ func (e *claimedError) Error() string {
 
 func (e *claimedError) Unwrap() error { return eventsource.ErrDuplicateEvent }
 
-// claim makes (or moves) the claims of the append's event IDs to name the
-// versions from first on. Claims are published asynchronously, so n claims
-// cost about one round trip.
+// claim makes (or moves) the claims of the event IDs the caller supplied to
+// name the versions from first on; generated IDs need none. Claims are
+// published asynchronously, so n claims cost about one round trip.
 func (a *appender) claim(ctx context.Context, first int64) error {
-	if a.claimed != nil && a.claimedAt == first {
+	if a.supplied == 0 || a.claimed != nil && a.claimedAt == first {
 		return nil
 	}
 	if a.claimed == nil {
+		// An ID in the layout the store generates names its place: if that
+		// place holds it, it is stored (and the index knows nothing of it).
+		for i := range a.recs {
+			if id := a.recs[i].EventID; id != "" {
+				c, found, err := a.s.placeOf(ctx, a.h, id)
+				if err != nil {
+					return err
+				}
+				if found {
+					return &claimedError{eventID: id, by: c, stored: true}
+				}
+			}
+		}
 		a.claimed = make([]uint64, len(a.recs))
+		a.token = eventsource.NewEventID()
 	}
 	a.claimedAt = first
-	if len(a.recs) == 1 { // one claim: a plain request is cheaper than the async machinery
-		body := encodeClaim(claim{stream: a.stream, version: first, token: a.token})
-		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[0].EventID), Data: body}
-		ack, err := a.s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(a.claimed[0]))
+	body := func(i int) []byte {
+		return encodeClaim(claim{stream: a.stream, version: first + int64(i), token: a.token})
+	}
+	if a.supplied == 1 { // one claim: a plain request is cheaper than the async machinery
+		i := 0
+		for a.recs[i].EventID == "" {
+			i++
+		}
+		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: body(i)}
+		ack, err := a.s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
 		switch {
 		case err == nil:
-			a.claimed[0] = ack.Sequence
+			a.claimed[i] = ack.Sequence
 			return nil
 		case wrongSeq(err):
-			return a.takeOver(ctx, 0, first)
+			return a.takeOver(ctx, i, first+int64(i))
 		default:
 			return fmt.Errorf("nats: claim event IDs of stream %q: %w", a.stream, err)
 		}
@@ -244,8 +313,10 @@ func (a *appender) claim(ctx context.Context, first int64) error {
 	futures := make([]jetstream.PubAckFuture, len(a.recs))
 	var firstErr error
 	for i := range a.recs {
-		body := encodeClaim(claim{stream: a.stream, version: first + int64(i), token: a.token})
-		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: body}
+		if a.recs[i].EventID == "" {
+			continue
+		}
+		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: body(i)}
 		f, err := a.s.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
 		if err != nil {
 			firstErr = err
@@ -284,6 +355,32 @@ func (a *appender) claim(ctx context.Context, first int64) error {
 	return nil
 }
 
+// placeOf finds the event an ID in the generated layout names: found is
+// true when the record at that place has exactly this ID, and c then names
+// its stream and version (with no token and no index sequence).
+func (s *Store) placeOf(ctx context.Context, h *streamHandles, id string) (c claim, found bool, err error) {
+	seq, idx, ok := parseGeneratedID(id)
+	if !ok {
+		return claim{}, false, nil
+	}
+	m, err := h.events.GetMsg(ctx, seq)
+	if notFound(err) {
+		return claim{}, false, nil // deleted (its ID is free again), or not written yet
+	}
+	if err != nil {
+		return claim{}, false, fmt.Errorf("nats: look up event %q: %w", id, err)
+	}
+	stream, err := s.streamOf(m.Subject)
+	if err != nil {
+		return claim{}, false, nil
+	}
+	cm, err := decodeCommit(m.Data, stream, m.Sequence, m.Time)
+	if err != nil || idx >= len(cm.recs) || cm.recs[idx].EventID != id {
+		return claim{}, false, nil
+	}
+	return claim{stream: stream, version: cm.recs[idx].Version}, true, nil
+}
+
 // takeOver claims record i's event ID, held by another claim, if that claim
 // is dead: it names a place now holding another event, or exactly the place
 // this append is about to write (an earlier attempt of the same append whose
@@ -297,7 +394,7 @@ func (a *appender) takeOver(ctx context.Context, i int, version int64) error {
 		}
 		expect := uint64(0)
 		if found {
-			if c.token == a.token {
+			if c.token != "" && c.token == a.token {
 				a.claimed[i] = c.seq
 				if c.version == version {
 					return nil
@@ -340,10 +437,24 @@ func (a *appender) release(ctx context.Context) {
 		if seq == 0 {
 			continue
 		}
-		if err := a.h.ids.DeleteMsg(ctx, seq); err != nil && !notFound(err) {
+		if err := deleteClaim(ctx, a.h, seq); err != nil {
 			a.s.log.Warn("nats: release event ID claim", "stream", a.stream, "claim", seq, "err", err)
 		}
 	}
+}
+
+// deleteClaim deletes the claim message at seq of the index; one already
+// gone (replaced, or deleted by another process) is no error. (NATS 2.9
+// reports a missing message as a failed deletion, not as "not found".)
+func deleteClaim(ctx context.Context, h *streamHandles, seq uint64) error {
+	err := h.ids.DeleteMsg(ctx, seq)
+	if err == nil || notFound(err) {
+		return nil
+	}
+	if _, gerr := h.ids.GetMsg(ctx, seq); notFound(gerr) {
+		return nil
+	}
+	return err
 }
 
 type claimState int
@@ -354,8 +465,12 @@ const (
 	claimDead                      // another event holds the claimed place
 )
 
-// readClaim reads the claim of an event ID.
+// readClaim reads the claim of an event ID: the index's, or for a stored
+// ID in the generated layout, its place (see placeOf).
 func (s *Store) readClaim(ctx context.Context, h *streamHandles, eventID string) (claim, bool, error) {
+	if c, found, err := s.placeOf(ctx, h, eventID); found || err != nil {
+		return c, found, err
+	}
 	m, err := h.ids.GetLastMsgForSubject(ctx, s.claimSubject(eventID))
 	if notFound(err) {
 		return claim{}, false, nil
@@ -389,8 +504,11 @@ func (s *Store) resolve(ctx context.Context, h *streamHandles, c claim, eventID 
 // the append is an idempotent retry (the original result) or a duplicate.
 func (s *Store) retried(ctx context.Context, h *streamHandles, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record, token string) (eventsource.AppendResult, bool, error) {
 	stored := func(i int) (claim, bool, error) {
+		if recs[i].EventID == "" { // generated now: stored nowhere
+			return claim{}, false, nil
+		}
 		c, found, err := s.readClaim(ctx, h, recs[i].EventID)
-		if err != nil || !found || c.token == token {
+		if err != nil || !found || c.token != "" && c.token == token {
 			return c, false, err
 		}
 		st, err := s.resolve(ctx, h, c, recs[i].EventID)

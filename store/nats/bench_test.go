@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsource-go/eventsource"
+	esnats "github.com/eventsource-go/eventsource/store/nats"
 )
 
 // benchTarget is the server benchmarks run against: ES_TEST_NATS_URL's when
@@ -95,4 +96,118 @@ func BenchmarkAppend1(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkAppend1SuppliedID is BenchmarkAppend1/Store with an event ID the
+// caller supplies: the store claims it in the index before the commit.
+func BenchmarkAppend1SuppliedID(b *testing.B) {
+	tg := benchTarget(b)
+	for _, writers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := newStore(b, tg)
+			versions := make([]int64, writers)
+			runWriters(b, writers, func(ctx context.Context, w, i int) error {
+				r := benchRecord()
+				r.EventID = eventsource.NewEventID()
+				_, err := s.Append(ctx, fmt.Sprintf("bench-%d", w), eventsource.Exact(versions[w]), []eventsource.Record{r})
+				versions[w]++
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkRead reads 1,000 one-event commits of one stream (interleaved
+// with another stream's 1,000) and the whole log of 2,000, through the store
+// and through a raw JetStream consumer fetching the same subjects in batches
+// of the same size (256) without decoding them.
+func BenchmarkRead(b *testing.B) {
+	tg := benchTarget(b)
+	ctx := context.Background()
+	name, prefix := randomName("ESR_"), randomName("esr")
+	s := esnats.New(tg.js, esnats.WithStreamName(name), esnats.WithSubjectPrefix(prefix))
+	b.Cleanup(func() {
+		s.Close()
+		_ = tg.js.DeleteStream(context.Background(), name)
+		_ = tg.js.DeleteStream(context.Background(), name+"_IDS")
+	})
+	const commits = 1000
+	for i := 0; i < commits; i++ {
+		for _, id := range []string{"a", "b"} {
+			if _, err := s.Append(ctx, id, eventsource.Exact(int64(i)), []eventsource.Record{benchRecord()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	stream, err := tg.js.Stream(ctx, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := func(b *testing.B, filter string, want int) {
+		cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubject: filter,
+			AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, InactiveThreshold: time.Minute,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := 0
+		for got < want {
+			batch, err := cons.FetchNoWait(min(want-got, 256))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for m := range batch.Messages() {
+				if _, err := m.Metadata(); err != nil {
+					b.Fatal(err)
+				}
+				got++
+			}
+			if err := batch.Error(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := stream.DeleteConsumer(ctx, cons.CachedInfo().Name); err != nil {
+			b.Fatal(err)
+		}
+	}
+	count := func(b *testing.B, seq func(func(eventsource.Record, error) bool), want int) {
+		n := 0
+		for _, err := range seq {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != want {
+			b.Fatalf("read %d records, want %d", n, want)
+		}
+	}
+	report := func(b *testing.B, events int) {
+		b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+	}
+	b.Run("Stream/Store", func(b *testing.B) {
+		for b.Loop() {
+			count(b, s.ReadStream(ctx, "a", 1, 0), commits)
+		}
+		report(b, commits)
+	})
+	b.Run("Stream/RawConsumer", func(b *testing.B) {
+		for b.Loop() {
+			raw(b, esnats.Subject(s, "a"), commits)
+		}
+		report(b, commits)
+	})
+	b.Run("All/Store", func(b *testing.B) {
+		for b.Loop() {
+			count(b, s.ReadAll(ctx, 0, eventsource.Filter{}), 2*commits)
+		}
+		report(b, 2*commits)
+	})
+	b.Run("All/RawConsumer", func(b *testing.B) {
+		for b.Loop() {
+			raw(b, "", 2*commits)
+		}
+		report(b, 2*commits)
+	})
 }

@@ -48,8 +48,10 @@
 // returned), checks the version, and publishes with that sequence (0 for a
 // new stream). "Wrong last sequence" (JetStream error 10071) means another
 // append won: the result is an *eventsource.ConcurrencyError with the actual
-// version. With eventsource.Any the store re-reads and retries (at most 100
-// times). Each commit carries a Nats-Msg-Id (a hash of its stream and event
+// version. With eventsource.Any the store re-reads and retries until it
+// lands or ctx ends (after a few quick rounds it backs off a little, with
+// jitter, so writers racing one stream take turns). A commit with event IDs
+// the caller supplied carries a Nats-Msg-Id (a hash of its stream and those
 // IDs), so the server's duplicate window (WithDuplicateWindow) drops a
 // resent copy.
 //
@@ -57,12 +59,31 @@
 //
 // The contract makes event IDs unique in the whole store and makes a retried
 // append (same event IDs, same expected version) return the original result.
-// JetStream cannot check a second key in the same publish, so before its
-// commit an append claims each event ID: a message on <prefix>-ids.<encoded
-// ID> published with expected subject sequence 0, naming the stream, the
-// version the event is to get and a token of the append. Claims of one
-// append are published together (about one round trip); then the commit is
-// published. A claim that already exists is judged by the place it names:
+// JetStream cannot check a second key in the same publish, so the store
+// keeps two kinds of ID apart.
+//
+// IDs the store generates (records appended with an empty EventID, which is
+// what Repository.Save does) are not stored at all: an ID is derived from
+// the record's place when it is read, a UUID version 8 holding the commit's
+// sequence, the record's index in it and 58 check bits of its stream ID and
+// version (layout in eventid.go). Two records never share a place, so these
+// IDs are unique by construction and cost nothing at append time; they sort
+// in position order. The ID also says where its event is: an append that
+// supplies such an ID (one read back from the store) is checked against that
+// place, one direct get: if the record there has this ID, the append is an
+// idempotent retry when it is exactly what is stored from there, else
+// eventsource.ErrDuplicateEvent. An ID in this layout whose place is gone
+// (its stream was deleted) or that another store made is an ordinary
+// supplied ID. The derived IDs rest on JetStream sequences, as positions do:
+// a copy of the events stream that renumbers them (a JetStream source) gives
+// its records other IDs and positions; a mirror or a backup keeps both.
+//
+// IDs the caller supplies are claimed in the index before the commit: a
+// message on <prefix>-ids.<encoded ID> published with expected subject
+// sequence 0, naming the stream, the version the event is to get and a token
+// of the append. Claims of one append are published together (about one
+// round trip); then the commit is published. A claim that already exists is
+// judged by the place it names:
 //
 //   - that place holds this event: the ID is stored. The append is an
 //     idempotent retry if it matches what is stored from there (the original
@@ -83,13 +104,15 @@
 // them and resolves as above. DeleteStream deletes the claims of the events
 // it removes, so their IDs can be used again.
 //
-// The cost: every event is written twice (the commit, and its claim), so an
-// append takes two round trips where a raw publish takes one, and the index
-// stream grows with one small message per event (about 100 bytes plus the
-// encoded ID). BENCHMARKS.md measures it (0.34–0.47× a raw publish for
-// one-event appends). Cheaper schemes were rejected: the duplicate window
-// forgets after minutes; checking only caller-supplied IDs misses a generated
-// ID supplied again later; a check after the commit is not atomic with it.
+// The cost: an append of generated IDs is one publish, about as fast as a
+// raw publish with the same expectation (see BENCHMARKS.md). An append of
+// supplied IDs writes each event twice (its claim, then the commit): two
+// round trips, and the index grows by one small message per supplied ID.
+// Rejected: claiming every ID (halves throughput); checking supplied IDs
+// only against each other (an ID read back from the store and supplied in
+// another stream would be stored twice); the server's duplicate window
+// alone (it forgets after minutes); a check after the commit (not atomic
+// with it).
 //
 // # Global positions
 //
@@ -129,10 +152,15 @@
 // Head reads the stream's last sequence and that commit's size. ListStreams
 // asks the server for the subjects of the events stream (all of them),
 // decodes, filters and sorts them in memory, then reads each listed stream's
-// version. DeleteStream purges the stream's subject up to the commit it
-// checked against the expected version (a commit landing after the check
-// survives); positions are never reused, and the stream starts again at
-// version 1.
+// version. DeleteStream publishes a tombstone on the stream's subject,
+// with the expected sequence of the commit it checked (so it is atomic with
+// the check; under writers that never pause, Any gives up the expectation
+// after a few rounds and deletes whatever precedes the tombstone), then
+// purges the subject up to it. The next append starts the stream again at
+// version 1; positions are never reused. A tombstone left by a process that
+// died before its purge is finished by the next one to append to (or read
+// the head of) that stream; until then ReadStream sees an empty stream,
+// while ReadAll still yields the old commits.
 //
 // Notify: appends through this Store signal at once; appends of other
 // processes arrive through one ordered consumer (new messages, headers only)

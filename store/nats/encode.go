@@ -129,8 +129,16 @@ func (s *Store) streamOf(subject string) (string, error) {
 //	(length-prefixed)
 //
 // The stream ID is the subject's; positions and the recorded time are the
-// message's sequence and timestamp.
+// message's sequence and timestamp. An empty event ID stands for one the
+// store generated, derived from the record's place (see generatedID).
 const commitFormat = 1
+
+// A tombstone is the one-byte body DeleteStream publishes on a stream's
+// subject, with the expected sequence of the stream's last commit: from it
+// on, the commits before it on the subject are deleted, and the stream
+// starts again at version 1. It is purged with them; one whose purge did
+// not finish is finished by the next process to read the stream's head.
+const tombstoneFormat = 2
 
 // commitSize is the encoded size of a commit of recs.
 func commitSize(first int64, recs []eventsource.Record) int {
@@ -190,8 +198,12 @@ type commit struct {
 
 func (c *commit) last() int64 { return c.first + int64(len(c.recs)) - 1 }
 
-// commitHeader reads only the versions of a commit.
+// commitHeader reads only the versions of a commit; a tombstone has none
+// (first and count 0).
 func commitHeader(data []byte) (first int64, count int, err error) {
+	if len(data) == 1 && data[0] == tombstoneFormat {
+		return 0, 0, nil
+	}
 	d := decoder{b: data}
 	if f := d.byte(); f != commitFormat {
 		return 0, 0, errCorrupt
@@ -209,7 +221,7 @@ var errCorrupt = errors.New("malformed commit")
 // their capacity capped), so a reader appending to one cannot reach another.
 func decodeCommit(data []byte, stream string, seq uint64, recorded time.Time) (commit, error) {
 	first, count, err := commitHeader(data)
-	if err != nil {
+	if err != nil || count == 0 {
 		return commit{}, err
 	}
 	d := decoder{b: data}
@@ -223,7 +235,9 @@ func decodeCommit(data []byte, stream string, seq uint64, recorded time.Time) (c
 		r.Version = first + int64(i)
 		r.Position = seq<<16 | uint64(i)
 		r.RecordedAt = recorded
-		r.EventID = d.str()
+		if r.EventID = d.str(); r.EventID == "" && !d.bad {
+			r.EventID = generatedID(stream, r.Version, seq, i)
+		}
 		r.Type = d.str()
 		r.Codec = d.str()
 		r.Data = d.bytes()

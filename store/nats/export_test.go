@@ -22,3 +22,8 @@ func PlantClaim(ctx context.Context, s *Store, eventID, stream string, version i
 
 // Subject is the subject of stream id's commits.
 func Subject(s *Store, id string) string { return s.streamSubject(id) }
+
+var (
+	GeneratedID      = generatedID
+	ParseGeneratedID = parseGeneratedID
+)

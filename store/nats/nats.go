@@ -46,18 +46,17 @@ type streamHandles struct {
 }
 
 type config struct {
-	stream      string
-	prefix      string
-	replicas    int
-	storage     jetstream.StorageType
-	maxAge      time.Duration
-	maxBytes    int64
-	dupWindow   time.Duration
-	maxData     int
-	batch       int
-	hops        int
-	anyAttempts int
-	logger      *slog.Logger
+	stream    string
+	prefix    string
+	replicas  int
+	storage   jetstream.StorageType
+	maxAge    time.Duration
+	maxBytes  int64
+	dupWindow time.Duration
+	maxData   int
+	batch     int
+	hops      int
+	logger    *slog.Logger
 }
 
 // Option configures a Store.
@@ -163,15 +162,14 @@ func validPrefix(p string) bool {
 // eventsource.ErrInvalidConfig.
 func New(js jetstream.JetStream, opts ...Option) *Store {
 	c := config{
-		stream:      "EVENTS",
-		prefix:      "es",
-		replicas:    1,
-		storage:     jetstream.FileStorage,
-		dupWindow:   2 * time.Minute,
-		maxData:     eventsource.DefaultMaxData,
-		batch:       256,
-		hops:        8,
-		anyAttempts: 100,
+		stream:    "EVENTS",
+		prefix:    "es",
+		replicas:  1,
+		storage:   jetstream.FileStorage,
+		dupWindow: 2 * time.Minute,
+		maxData:   eventsource.DefaultMaxData,
+		batch:     256,
+		hops:      8,
 	}
 	for _, o := range opts {
 		if o != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsource-go/eventsource"
@@ -24,27 +25,18 @@ type rawMsg struct {
 // scan calls fn with the messages on subject filter (wildcards allowed) from
 // sequence seq on, in sequence order, until fn says stop or the message at
 // end has been passed. End 0 stands for the last message on filter when the
-// read switches to a consumer; later messages are left for the next read.
-// The first few messages come one by one (one request each, ideal for short
-// reads and for polling the tail); a longer read switches to an ephemeral
-// consumer that fetches batches of WithBatchSize messages.
+// read starts; later messages are left for the next read. want bounds the
+// number of messages the read can meet (0: unknown). A read of a few
+// messages (at most 8, known from want or from the range of a read of all
+// subjects: a short read, or polling the tail) takes one direct request
+// each; a longer one uses an ephemeral consumer that fetches batches of
+// WithBatchSize messages.
 //
 // The consumer's count of pending messages decides nothing: NATS 2.9 counts
 // a wildcard filter wrongly (too many or too few, depending on map order),
 // which ended reads early or left them waiting for messages that did not
 // exist. The read ends at end, or when a direct get finds nothing more.
-func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
-	for hop := 0; hop < s.cfg.hops; hop++ {
-		m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
-		if !ok || err != nil {
-			return err
-		}
-		more, err := fn(m)
-		if err != nil || !more || m.seq == end {
-			return err
-		}
-		seq = m.seq + 1
-	}
+func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, end uint64, want int, fn func(rawMsg) (bool, error)) error {
 	if end == 0 {
 		var err error
 		if end, err = s.lastSeq(ctx, h, filter); err != nil {
@@ -53,6 +45,22 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 	}
 	if seq > end {
 		return nil
+	}
+	if filter == s.eventsSubject() && (want == 0 || end-seq < uint64(want)) {
+		want = int(min(end-seq+1, 1<<30))
+	}
+	if want > 0 && want <= s.cfg.hops {
+		for {
+			m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
+			if !ok || err != nil {
+				return err
+			}
+			more, err := fn(m)
+			if err != nil || !more || m.seq >= end {
+				return err
+			}
+			seq = m.seq + 1
+		}
 	}
 	cfg := jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -222,7 +230,8 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			yield(eventsource.Record{}, &eventsource.DecodeError{Stream: id, Type: "commit", Err: err})
 			return
 		}
-		if from > first+int64(count)-1 {
+		lastVersion := first + int64(count) - 1
+		if from > lastVersion { // also a deleted stream's tombstone: -1
 			return
 		}
 		// emit yields the records of c within [from, to]; done once past to.
@@ -249,8 +258,21 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			emit(c)
 			return
 		}
+		start, startVersion := uint64(1), int64(1)
+		if from-1 > int64(s.cfg.batch) {
+			// Many versions to skip: find the commit that holds from
+			// rather than scan the stream from its first.
+			seq, v, err := s.seek(ctx, h, subject, from, lm.seq)
+			if err != nil {
+				yield(eventsource.Record{}, err)
+				return
+			}
+			if seq > 0 {
+				start, startVersion = seq, v
+			}
+		}
 		stopped := false
-		err = s.scan(ctx, h, subject, 1, lm.seq, func(m rawMsg) (bool, error) {
+		err = s.scan(ctx, h, subject, start, lm.seq, int(min(lastVersion-startVersion+1, 1<<30)), func(m rawMsg) (bool, error) {
 			if f, n, err := commitHeader(m.data); err == nil && f+int64(n)-1 < from {
 				return true, nil // before the range: skip without unpacking
 			}
@@ -266,6 +288,39 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			yield(eventsource.Record{}, err)
 		}
 	}
+}
+
+// seek finds, by bisection over the sequences up to end (the stream's last
+// commit), the commit of the stream on subject that holds version v: its
+// sequence and first version, or 0 when no commit holds v (the stream's
+// early commits expired, say). Each step is one direct get, so a commit
+// among n messages is found in about log2(n) requests.
+func (s *Store) seek(ctx context.Context, h *streamHandles, subject string, v int64, end uint64) (uint64, int64, error) {
+	lo, hi := uint64(1), end // the commit, if any, lies in [lo, hi]
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		m, ok, err := s.nextMsg(ctx, h, subject, mid, hi)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok { // nothing of the stream in [mid, hi]
+			hi = mid - 1
+			continue
+		}
+		first, count, err := commitHeader(m.data)
+		if err != nil {
+			return 0, 0, &eventsource.DecodeError{Type: "commit", Err: fmt.Errorf("message %d: %w", m.seq, err)}
+		}
+		switch {
+		case first+int64(count)-1 < v: // also a tombstone: what precedes it is gone
+			lo = m.seq + 1
+		case first > v: // and nothing of the stream lies in [mid, m.seq)
+			hi = mid - 1
+		default:
+			return m.seq, first, nil
+		}
+	}
+	return 0, 0, nil
 }
 
 // ReadAll implements eventsource.Store. A record's position is its commit
@@ -292,7 +347,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 			filter = s.streamSubject(f.Streams[0])
 		}
 		stopped := false
-		err = s.scan(ctx, h, filter, seq, 0, func(m rawMsg) (bool, error) {
+		err = s.scan(ctx, h, filter, seq, 0, 0, func(m rawMsg) (bool, error) {
 			stream, err := s.streamOf(m.subject)
 			if err != nil {
 				return false, err
@@ -320,9 +375,10 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 }
 
 // Head implements eventsource.HeadReader: the position of the last record of
-// the newest commit. When that commit's stream has been deleted, it is the
-// largest position the commit could have held (its sequence << 16 | 0xFFFF),
-// still below every later position.
+// the newest commit. When that commit's stream has been deleted (or the
+// newest message is a deletion's tombstone), it is the largest position the
+// message could have held (its sequence << 16 | 0xFFFF), still below every
+// later position.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	h, err := s.handles(ctx)
 	if err != nil {
@@ -346,6 +402,9 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	_, count, err := commitHeader(m.Data)
 	if err != nil {
 		return 0, &eventsource.DecodeError{Type: "commit", Err: fmt.Errorf("message %d: %w", last, err)}
+	}
+	if count == 0 { // a tombstone
+		return last<<16 | 0xFFFF, nil
 	}
 	return last<<16 | uint64(count-1), nil
 }
@@ -398,10 +457,19 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 	}
 }
 
-// DeleteStream implements eventsource.StreamDeleter: it purges the stream's
-// subject up to the commit it checked against expected (a commit that lands
-// after that check survives), then deletes the claims of its event IDs, so
-// they can be used again. It reads the whole stream first to learn them.
+// DeleteStream implements eventsource.StreamDeleter. It publishes a
+// tombstone on the stream's subject with the expected sequence of the commit
+// it checked against expected: an append landing in between makes it check
+// again (and fail, for an exact version), and an append after it starts the
+// stream again at version 1. It then purges the subject up to the tombstone
+// and deletes the claims of the event IDs callers supplied, so they can be
+// used again (generated IDs are free once their place is gone); it reads
+// the stream first to learn them.
+//
+// With eventsource.Any or StreamExists, a stream that keeps growing under
+// the check (writers appending without pause) would starve the delete, so
+// after a few lost rounds the tombstone goes out without an expectation and
+// deletes whatever precedes it.
 func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
 	if err := eventsource.ValidateStreamID(id); err != nil {
 		return err
@@ -413,36 +481,112 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 	if err != nil {
 		return err
 	}
-	cur, err := s.readHead(ctx, h, id)
-	if err != nil {
+	d := &deletion{s: s, h: h, stream: id}
+	for round := 0; ; round++ {
+		cur, err := s.readHead(ctx, h, id)
+		if err != nil {
+			return err
+		}
+		if cur.version == 0 {
+			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
+		}
+		if !expected.Matches(cur.version) {
+			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: cur.version}
+		}
+		if err := d.collect(ctx, cur.seq); err != nil {
+			return err
+		}
+		var opts []jetstream.PublishOpt
+		if expected >= 0 || round < 3 {
+			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(cur.seq))
+		}
+		tomb := &natsgo.Msg{Subject: s.streamSubject(id), Data: []byte{tombstoneFormat}}
+		ack, err := s.js.PublishMsg(ctx, tomb, opts...)
+		if wrongSeq(err) {
+			continue // an append landed since the check
+		}
+		if err != nil {
+			return fmt.Errorf("nats: delete stream %q: %w", id, err)
+		}
+		s.heads.drop(id)
+		return d.finish(ctx, ack.Sequence)
+	}
+}
+
+// deletion learns, commit by commit, the event IDs a stream about to be
+// deleted holds (so each round of DeleteStream reads only what landed since
+// the last), then purges the stream and releases their claims.
+type deletion struct {
+	s       *Store
+	h       *streamHandles
+	stream  string
+	ids     []string // supplied event IDs of versions 1..version
+	version int64    // versions read so far
+	seq     uint64   // sequence of the commit that ends at version
+}
+
+// collect reads the stream's commits after the last one read, up to the
+// message at end. A tombstone met on the way ends what came before it.
+func (d *deletion) collect(ctx context.Context, end uint64) error {
+	if end <= d.seq {
+		return nil
+	}
+	s, id := d.s, d.stream
+	restart := false
+	err := s.scan(ctx, d.h, s.streamSubject(id), d.seq+1, end, 0, func(m rawMsg) (bool, error) {
+		c, err := s.decode(m, id)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case len(c.recs) == 0: // a tombstone: what precedes it is gone
+			d.ids, d.version, d.seq = nil, 0, m.seq
+			return true, nil
+		case c.first != d.version+1 && d.seq > 0: // the stream was deleted and began again
+			restart = true
+			return false, nil
+		}
+		for _, r := range c.recs {
+			if r.EventID != generatedID(id, r.Version, r.Position>>16, int(r.Position&0xffff)) {
+				d.ids = append(d.ids, r.EventID) // supplied by the caller, so claimed
+			}
+		}
+		d.version, d.seq = c.last(), m.seq // from the start, a stream may begin past 1 (WithMaxAge)
+		return true, nil
+	})
+	if err == nil && restart {
+		d.ids, d.version, d.seq = nil, 0, 0
+		return d.collect(ctx, end)
+	}
+	return err
+}
+
+// finish completes the deletion whose tombstone is at tomb: it learns the
+// IDs of the commits it has not read yet, finds their claims, purges the
+// subject up to the tombstone, then deletes those claim messages (a claim
+// made since, by a new append of the same ID, is another message and
+// stays). Whoever purges first has read every commit, so some finisher
+// releases every claim.
+func (d *deletion) finish(ctx context.Context, tomb uint64) error {
+	if err := d.collect(ctx, tomb-1); err != nil {
 		return err
 	}
-	if cur.version == 0 {
-		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
-	}
-	if !expected.Matches(cur.version) {
-		return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: cur.version}
-	}
-	var eventIDs []string
-	for r, err := range s.ReadStream(ctx, id, 1, cur.version) {
+	var claims []uint64
+	for _, eid := range d.ids {
+		c, found, err := d.s.readClaim(ctx, d.h, eid)
 		if err != nil {
 			return err
 		}
-		eventIDs = append(eventIDs, r.EventID)
-	}
-	if err := h.events.Purge(ctx, jetstream.WithPurgeSubject(s.streamSubject(id)), jetstream.WithPurgeSequence(cur.seq+1)); err != nil {
-		return fmt.Errorf("nats: delete stream %q: %w", id, err)
-	}
-	s.heads.drop(id)
-	for _, eid := range eventIDs {
-		c, found, err := s.readClaim(ctx, h, eid)
-		if err != nil {
-			return err
+		if found && c.seq > 0 && c.stream == d.stream && c.version <= d.version {
+			claims = append(claims, c.seq)
 		}
-		if found && c.stream == id && c.version <= cur.version {
-			if err := h.ids.DeleteMsg(ctx, c.seq); err != nil && !notFound(err) {
-				return fmt.Errorf("nats: delete stream %q: release event %q: %w", id, eid, err)
-			}
+	}
+	if err := d.h.events.Purge(ctx, jetstream.WithPurgeSubject(d.s.streamSubject(d.stream)), jetstream.WithPurgeSequence(tomb+1)); err != nil {
+		return fmt.Errorf("nats: delete stream %q: purge: %w", d.stream, err)
+	}
+	for _, seq := range claims {
+		if err := deleteClaim(ctx, d.h, seq); err != nil {
+			return fmt.Errorf("nats: delete stream %q: release an event ID claim: %w", d.stream, err)
 		}
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -358,6 +360,141 @@ func TestReadAllPurgedTail(t *testing.T) {
 			}
 			if n != 20 {
 				t.Fatalf("ReadAll: %d records, want 20", n)
+			}
+		})
+	}
+}
+
+// TestDeleteDuringAppends deletes a stream while writers append to it with
+// IDs of their own: whatever survives starts at version 1, and every ID the
+// delete removed can be used again (its claim is gone), also when the
+// delete had to finish without an expectation or an appender finished it.
+func TestDeleteDuringAppends(t *testing.T) {
+	for name, tgt := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t, tgt(t))
+			ctx := ctxFor(t)
+			for round := 0; round < 5; round++ {
+				stream := fmt.Sprintf("dda-%d", round)
+				var mu sync.Mutex
+				var appended []string
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				errs := make(chan error, 4)
+				for w := 0; w < 4; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; ; i++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							r := rec("E", "{}")
+							r.EventID = fmt.Sprintf("dda-%d-%d-%d", round, w, i)
+							if _, err := s.Append(ctx, stream, eventsource.Any, []eventsource.Record{r}); err != nil {
+								errs <- err
+								return
+							}
+							mu.Lock()
+							appended = append(appended, r.EventID)
+							mu.Unlock()
+						}
+					}()
+				}
+				for {
+					mu.Lock()
+					n := len(appended)
+					mu.Unlock()
+					if n >= 12 || len(errs) > 0 {
+						break
+					}
+					time.Sleep(200 * time.Microsecond)
+				}
+				err := s.DeleteStream(ctx, stream, eventsource.Any)
+				close(stop)
+				wg.Wait()
+				close(errs)
+				if err != nil {
+					t.Fatalf("DeleteStream: %v", err)
+				}
+				for err := range errs {
+					t.Fatalf("Append: %v", err)
+				}
+				kept := map[string]bool{}
+				for i, r := range readAll(t, s, stream) {
+					if r.Version != int64(i+1) {
+						t.Fatalf("record %d of the surviving stream has version %d", i, r.Version)
+					}
+					kept[r.EventID] = true
+				}
+				var again []eventsource.Record
+				for _, id := range appended {
+					if !kept[id] {
+						r := rec("E", "{}")
+						r.EventID = id
+						again = append(again, r)
+					}
+				}
+				if _, err := s.Append(ctx, stream+"-again", eventsource.NoStream, again); err != nil {
+					t.Fatalf("round %d: the %d deleted IDs supplied again: %v", round, len(again), err)
+				}
+			}
+		})
+	}
+}
+
+// TestReadStreamFromTheMiddle reads a stream from every version, with a
+// batch size small enough that reads past the first few versions find their
+// first commit by bisection, over commits of one to three events
+// interleaved with another stream's.
+func TestReadStreamFromTheMiddle(t *testing.T) {
+	for name, tgt := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t, tgt(t), esnats.WithBatchSize(2))
+			ctx := ctxFor(t)
+			for i := 0; i < 40; i++ {
+				batch := make([]eventsource.Record, 1+i%3)
+				for j := range batch {
+					batch[j] = rec("E", fmt.Sprintf(`{"i":%d,"j":%d}`, i, j))
+				}
+				if _, err := s.Append(ctx, "mid", eventsource.Any, batch); err != nil {
+					t.Fatal(err)
+				}
+				for k := 0; k < i%4; k++ {
+					if _, err := s.Append(ctx, "other", eventsource.Any, []eventsource.Record{rec("O", "{}")}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			whole := readAll(t, s, "mid")
+			n := int64(len(whole))
+			if n != 79 {
+				t.Fatalf("stream holds %d records, want 79", n)
+			}
+			for from := int64(1); from <= n+1; from++ {
+				for _, to := range []int64{0, from, from + 4} {
+					var got []eventsource.Record
+					for r, err := range s.ReadStream(ctx, "mid", from, to) {
+						if err != nil {
+							t.Fatalf("ReadStream(%d, %d): %v", from, to, err)
+						}
+						got = append(got, r)
+					}
+					want := whole[min(from-1, n):]
+					if to > 0 {
+						want = whole[min(from-1, n):min(to, n)]
+					}
+					if len(got) != len(want) {
+						t.Fatalf("ReadStream(%d, %d): %d records, want %d", from, to, len(got), len(want))
+					}
+					for i := range got {
+						if got[i].Version != want[i].Version || got[i].EventID != want[i].EventID || !bytes.Equal(got[i].Data, want[i].Data) {
+							t.Fatalf("ReadStream(%d, %d): record %d is version %d, want %d", from, to, i, got[i].Version, want[i].Version)
+						}
+					}
+				}
 			}
 		})
 	}
