@@ -14,7 +14,7 @@ type Record struct {
 	StreamID   string            // the stream the record belongs to
 	Version    int64             // position in its stream, from 1; assigned by Append
 	Position   uint64            // position in the global log, from 1; assigned by the store
-	EventID    string            // unique; Append generates one when empty
+	EventID    string            // unique in the store; when empty, Append generates one (a UUID; its form is the store's)
 	Type       string            // event type name
 	Codec      string            // name of the codec that wrote Data ("json", "gob", ...)
 	Data       []byte            // the encoded event

@@ -92,7 +92,8 @@ func WithMaxBytes(n int64) Option { return func(c *config) { c.maxBytes = n } }
 
 // WithDuplicateWindow sets the stream's duplicate window (2 minutes by
 // default): within it the server drops a second commit with the same
-// Nats-Msg-Id (a hash of the commit's event IDs and its stream).
+// Nats-Msg-Id (a hash of the commit's stream and the event IDs its caller
+// supplied; commits of generated IDs carry none).
 func WithDuplicateWindow(d time.Duration) Option { return func(c *config) { c.dupWindow = d } }
 
 // WithMaxDataSize sets the largest Data a record may have
