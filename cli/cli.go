@@ -63,7 +63,8 @@ The store is named by a URL, from --store or the ES_STORE environment variable
   memory://                       an empty in-memory store (for trying things)
   postgres://user@host:5432/db    PostgreSQL (?schema=…&prefix=… choose tables)
   mysql://user:pass@host:3306/db  MySQL or MariaDB (?prefix=…)
-  dynamodb://table?region=…       DynamoDB (?endpoint=http://127.0.0.1:4567 for dynalite)`,
+  dynamodb://table?region=…       DynamoDB (?endpoint=http://127.0.0.1:4567 for dynalite)
+  nats://host:4222                NATS JetStream (?stream=EVENTS&subject=es choose the streams)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -130,7 +131,11 @@ func (a *app) streamsCmd() *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d streams\n", n)
+			if n == 1 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "1 stream")
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d streams\n", n)
+			}
 			return nil
 		},
 	}
