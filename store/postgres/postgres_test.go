@@ -761,3 +761,49 @@ func TestDeleteStreamRacesAppends(t *testing.T) {
 	}
 	t.Logf("%d deletes", deletes)
 }
+
+// TestReadAllPlanWithoutStatistics: on an events table PostgreSQL has no
+// statistics for (just loaded, autovacuum off or not yet run), a page of
+// the global log from the middle is still an index scan that stops after a
+// page, never a scan and sort of everything after it, which made each of a
+// new connection's first pages (custom plans) cost a pass over the rest of
+// the log.
+func TestReadAllPlanWithoutStatistics(t *testing.T) {
+	s, schema := newStore(t)
+	ctx := ctxFor(t)
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE `+schema+`.es_events SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := s.Append(ctx, fmt.Sprint("plan-", i), eventsource.NoStream, recs(500, "P")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mid int64
+	if err := s.Pool().QueryRow(ctx, `SELECT position FROM `+schema+`.es_events ORDER BY position OFFSET 5000 LIMIT 1`).Scan(&mid); err != nil {
+		t.Fatal(err)
+	}
+	sql, err := postgres.ReadAllSQL(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Pool().Query(ctx, `EXPLAIN `+sql, mid, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "Index Scan using es_events_pkey") || strings.Contains(text, "Bitmap") || strings.Contains(text, "Sort") {
+		t.Fatalf("global-log page plan without statistics:\n%s", text)
+	}
+}

@@ -230,11 +230,22 @@ ORDER BY s.stream_id LIMIT $4`)
 // readAllSQL builds the global-log query for a filter: fixed fragments for
 // the filter fields that are set, every value a parameter. $1 is the first
 // position, $2 the batch size.
+//
+// The page is the first $2 matching rows from $1 on, of which those below
+// the visibility bound are kept: the same rows as "position >= $1 AND
+// position < bound ... LIMIT $2" (every row below the bound comes before
+// every row above it), but the planner cannot mistake it for a small range.
+// Without statistics (a table just loaded, autovacuum off) it estimated
+// that range at a few hundred rows and chose a bitmap scan and a sort of
+// everything after $1: each page cost a scan of the rest of the log, and a
+// catch-up grew quadratic. This form is an index scan that stops after $2
+// rows, with or without statistics, and however many rows wait above the
+// bound.
 func (q *queries) readAllSQL(f *filter) (string, []any) {
 	var b strings.Builder
 	args := []any{int64(0), 0}
-	b.WriteString(`SELECT ` + recordColumns + ` FROM ` + q.events + `
-WHERE position >= $1 AND position < ` + bound)
+	b.WriteString(`SELECT ` + recordColumns + ` FROM (SELECT ` + recordColumns + ` FROM ` + q.events + `
+WHERE position >= $1`)
 	param := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -254,6 +265,6 @@ WHERE position >= $1 AND position < ` + bound)
 	if f.metadata != "" {
 		b.WriteString(` AND metadata @> ` + param(f.metadata) + `::text::jsonb`)
 	}
-	b.WriteString(` ORDER BY position LIMIT $2`)
+	b.WriteString(` ORDER BY position LIMIT $2) page WHERE position < ` + bound + ` ORDER BY position`)
 	return b.String(), args
 }
