@@ -128,26 +128,32 @@
 //
 // ReadStream first reads the stream's last commit; when that holds the first
 // wanted version (loading an aggregate whose last append carried the rest,
-// or reading a recent tail) it is the only request. Otherwise the stream's
-// commits are read from its first: the first eight by direct requests
-// (STREAM.MSG.GET with next_by_subj), then through an ephemeral consumer
-// (AckNone, in memory, deleted after the read, expiring after a minute if
-// the reader dies) fetched WithBatchSize commits at a time. A read ends at
-// the last commit that existed when it switched to the consumer (later ones
-// are for the next read), never on the consumer's count of pending messages:
-// NATS 2.9 miscounts it for a wildcard filter (too many or too few, by map
-// order), which left reads waiting for commits that did not exist or ending
-// early. So ReadAll's consumer is unfiltered (the stream holds only the
-// store's subjects), and a fetch that comes back empty is checked with a
-// direct get before the read ends (the last commit may have been deleted
-// since). A read from the middle of a long stream still scans its earlier
-// commits (their bodies are not unpacked). ReadAll works the same way over
-// all subjects, from the commit of its start position; a filter with exactly
-// one stream (and no prefixes) is pushed down as the subject filter. Other
-// filters are applied in Go with eventsource.Filter.Match: stream-ID
-// prefixes cannot be pushed down (subject wildcards match whole tokens) and
-// 2.9 has one filter subject per consumer. Iterators release their consumer
-// on an early break and end with ctx's error when it is cancelled.
+// or reading a recent tail) it is the only request. Otherwise it needs the
+// commit that holds its first version: from version 1 (or within the first
+// WithBatchSize versions) that is the stream's first commit; further in, it
+// is found by bisection over the sequences, one direct get (STREAM.MSG.GET
+// with next_by_subj) per step, about log2(messages in the store) requests,
+// instead of a scan of the stream's earlier commits. From there, a read of
+// at most eight commits takes one direct get each; a longer one uses an
+// ephemeral consumer (AckNone, in memory, deleted after the read, expiring
+// after a minute if the reader dies) fetched WithBatchSize commits at a
+// time. ReadAll does the same from the commit of its start position, after
+// one request for the log's last sequence: polling the tail costs that one
+// request.
+//
+// Every read ends at the last message that existed when it started (later
+// ones are for the next read), never on the consumer's count of pending
+// messages: NATS 2.9 miscounts it for a wildcard filter (too many or too
+// few, by map order), which left reads waiting for commits that did not
+// exist or ending early. So ReadAll's consumer is unfiltered (the stream
+// holds only the store's subjects), and a fetch that comes back empty is
+// checked with a direct get before the read ends (the last commit may have
+// been deleted since). A filter with exactly one stream (and no prefixes)
+// is pushed down as the subject filter. Other filters are applied in Go
+// with eventsource.Filter.Match: stream-ID prefixes cannot be pushed down
+// (subject wildcards match whole tokens) and 2.9 has one filter subject per
+// consumer. Iterators release their consumer on an early break and end
+// with ctx's error when it is cancelled.
 //
 // Head reads the stream's last sequence and that commit's size. ListStreams
 // asks the server for the subjects of the events stream (all of them),
