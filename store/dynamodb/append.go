@@ -57,12 +57,30 @@ type appendOp struct {
 	token    string // names this append's claims
 }
 
+// run appends: it learns the stream's version, then claims the event IDs
+// while it allocates positions, then writes the commit. The version needs
+// no read on a first attempt that expects no stream (the commit after
+// version 0 needs no predecessor, and its write fails if the stream exists)
+// or exactly the version this Store's own last append to the stream left
+// (versions only grow, so a stale entry makes the write fail, never leave a
+// gap): two round trips in sequence then, three otherwise.
 func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 	s := a.s
 	for attempt := 0; ; attempt++ {
-		current, err := s.version(ctx, a.stream)
-		if err != nil {
-			return eventsource.AppendResult{}, err
+		current, cached := int64(0), false
+		switch {
+		case attempt > 0 || a.expected < 0:
+		case a.expected == eventsource.NoStream:
+			cached = true
+		default:
+			current, cached = s.heads.Get(a.stream)
+			cached = cached && current == int64(a.expected)
+		}
+		if !cached {
+			var err error
+			if current, err = s.version(ctx, a.stream); err != nil {
+				return eventsource.AppendResult{}, err
+			}
 		}
 		if !a.expected.Matches(current) {
 			if res, done, err := a.retried(ctx); done {
@@ -74,7 +92,16 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: stream %q: %d appends in a row lost the race: %w",
 				a.stream, attempt, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current})
 		}
+		allocated := make(chan allocation, 1)
+		go func() {
+			first, err := s.allocate(ctx, len(a.recs))
+			allocated <- allocation{first: first, at: time.Now(), err: err}
+		}()
 		stored, err := a.claim(ctx, current)
+		al := <-allocated
+		if (err != nil || stored) && al.err == nil {
+			s.void(al.first, len(a.recs))
+		}
 		if err != nil {
 			return eventsource.AppendResult{}, err
 		}
@@ -85,15 +112,29 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			// Unreachable: a stored event stays stored.
 			return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: an event ID is already stored", eventsource.ErrDuplicateEvent, a.stream)
 		}
-		res, err := a.commit(ctx, current)
+		if al.err != nil {
+			return eventsource.AppendResult{}, al.err
+		}
+		res, err := a.commit(ctx, current, al)
 		if errors.Is(err, errLost) {
 			// Another commit followed current first. Read again: with an
 			// exact expected version that ends in a conflict (or an
 			// idempotent retry); with Any or StreamExists, try again.
+			s.heads.Drop(a.stream)
 			continue
+		}
+		if err == nil {
+			s.heads.Put(a.stream, res.LastVersion)
 		}
 		return res, err
 	}
+}
+
+// allocation is a range of positions taken from the counter at a time.
+type allocation struct {
+	first uint64
+	at    time.Time // monotonic
+	err   error
 }
 
 // version returns the stream's current version: the end of its last commit.
@@ -381,17 +422,21 @@ func (s *Store) claims(ctx context.Context, recs []eventsource.Record) (map[stri
 	return out, nil
 }
 
-// commit allocates positions and writes the commit item after version base,
-// if no other commit did first (errLost).
-func (a *appendOp) commit(ctx context.Context, base int64) (eventsource.AppendResult, error) {
+// commit writes the commit item after version base at the positions of al,
+// if no other commit did first (errLost). Positions allocated too long ago
+// are voided and taken again.
+func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (eventsource.AppendResult, error) {
 	s := a.s
 	n := len(a.recs)
 	for late := 0; ; late++ {
-		first, err := s.allocate(ctx, n)
-		if err != nil {
-			return eventsource.AppendResult{}, err
+		if late > 0 {
+			first, err := s.allocate(ctx, n)
+			if err != nil {
+				return eventsource.AppendResult{}, err
+			}
+			al = allocation{first: first, at: time.Now()}
 		}
-		allocated := time.Now() // monotonic
+		first, allocated := al.first, al.at
 		testhook.BeforeCommit(ctx)
 		if err := s.check(ctx); err != nil {
 			s.void(first, n)
@@ -409,7 +454,7 @@ func (a *appendOp) commit(ctx context.Context, base int64) (eventsource.AppendRe
 		// commit after its positions' deadline.
 		pctx, cancel := context.WithDeadline(ctx, allocated.Add(s.gapTimeout/2))
 		now := time.Now().UTC()
-		_, err = s.client.PutItem(pctx, &dynamodb.PutItemInput{
+		_, err := s.client.PutItem(pctx, &dynamodb.PutItemInput{
 			TableName:           aws.String(s.table),
 			Item:                commitItem(a.stream, base, first, now, a.recs),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),

@@ -78,6 +78,38 @@ func benchAppend(b *testing.B, n int) {
 // PutItem of the same item.
 func BenchmarkAppend1(b *testing.B) { benchAppend(b, 1) }
 
+// BenchmarkAppend1Exact appends one event at a time to a growing stream at
+// the exact version of the previous append (how a repository saves),
+// beside one conditional PutItem of the same item.
+func BenchmarkAppend1Exact(b *testing.B) {
+	s, c, table := newStore(b)
+	ctx := context.Background()
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		stream, v := "exact-"+eventsource.NewEventID(), int64(0)
+		for b.Loop() {
+			if _, err := s.Append(ctx, stream, eventsource.Exact(v), benchRecords(1)); err != nil {
+				b.Fatal(err)
+			}
+			v++
+		}
+	})
+	b.Run("raw-PutItem", func(b *testing.B) {
+		b.ReportAllocs()
+		stream, v := "exact-"+eventsource.NewEventID(), 0
+		for b.Loop() {
+			_, err := c.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: aws.String(table), Item: rawItem(stream, v, 1),
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			v++
+		}
+	})
+}
+
 // BenchmarkAppend25 appends 25 events to a new stream, beside one
 // conditional PutItem of the same item.
 func BenchmarkAppend25(b *testing.B) { benchAppend(b, 25) }

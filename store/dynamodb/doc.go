@@ -43,16 +43,18 @@
 // (a strongly consistent Query, newest first, Limit 1): its current version
 // is that commit's sk+n, or 0. On a mismatch the result is a
 // *eventsource.ConcurrencyError (or an idempotent retry, below). Otherwise
-// the append claims its event IDs, allocates positions and puts its commit
-// at sk = N with the condition attribute_not_exists(pk). If that condition
-// fails, another commit followed N first: the append reports a conflict (or,
-// with eventsource.Any or StreamExists, reads again and retries, at most 100
-// times).
+// the append claims its event IDs while it allocates positions, then puts
+// its commit at sk = N with the condition attribute_not_exists(pk). If that
+// condition fails, another commit followed N first: the append reports a
+// conflict (or, with eventsource.Any or StreamExists, reads again and
+// retries, at most 100 times). The read is skipped on a first attempt that
+// expects no stream (N = 0) or exactly the version this Store's own last
+// append to the stream ended at (it remembers up to 4,096 streams).
 //
-// Why this is sound: a commit is only ever written at a base that a
-// consistent read returned as the stream's current version, that is at the
-// end of an existing commit (or at 0), and items are never changed or
-// deleted. So the commits of a stream form a chain 0 = b0 < b1 < … with
+// Why this is sound: a commit is only ever written at 0 or at the end of an
+// existing commit (a base that a consistent read returned as the stream's
+// current version, or the end of the commit this Store itself last wrote to
+// the stream), and items are never changed or deleted. So the commits of a stream form a chain 0 = b0 < b1 < … with
 // b(i+1) = b(i) + n(i): a new commit at the end of commit i lands only if
 // no item holds that key, that is only if commit i is the last. Two commits
 // that follow one version collide on the key, and no commit can start
@@ -179,10 +181,11 @@
 // # Costs
 //
 // An append of n events, when it wins at once: 1 consistent Query (the last
-// commit, RCU = its size / 4 KB), n claim PutItems (1 WCU each), 1 counter
-// UpdateItem (1 WCU), 1 PutItem of the commit (size / 1 KB WCU, twice: table
-// and index). Four round trips in sequence (the claims in parallel). A lost
-// race adds a void PutItem; a retry with Any repeats it all. An idempotent
+// commit, RCU = its size / 4 KB; skipped as above), n claim PutItems (1 WCU
+// each), 1 counter UpdateItem (1 WCU), 1 PutItem of the commit (size / 1 KB
+// WCU, twice: table and index). Two or three round trips in sequence (the
+// claims and the counter in parallel). A lost race or a refused append adds
+// a void PutItem for its positions; a retry with Any repeats it all. An idempotent
 // retry or a duplicate costs a BatchGetItem of the claims, a GetItem per
 // claim found and a short ReadStream.
 //

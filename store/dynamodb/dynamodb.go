@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/broadcast"
+	"github.com/eventsource-go/eventsource/internal/headcache"
 )
 
 // Store is an event store in one DynamoDB table. Build it with New or Open.
@@ -34,6 +35,7 @@ type Store struct {
 
 	changed *broadcast.Signal
 	closed  atomic.Bool
+	heads   *headcache.Cache[int64] // stream ID -> version after this Store's last append to it
 }
 
 // Option configures a Store.
@@ -78,6 +80,7 @@ func New(client *dynamodb.Client, table string, opts ...Option) *Store {
 		anyRetries: 100,
 		log:        slog.New(slog.DiscardHandler),
 		changed:    broadcast.New(),
+		heads:      headcache.New(func(a, b int64) bool { return a > b }),
 	}
 	for _, o := range opts {
 		o(s)

@@ -86,7 +86,7 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 	s := a.s
 	cur, cached := head{}, false
 	if a.expected >= 0 {
-		if c, ok := s.heads.get(a.stream); ok && c.version == int64(a.expected) {
+		if c, ok := s.heads.Get(a.stream); ok && c.version == int64(a.expected) {
 			cur, cached = c, true
 		}
 	}
@@ -137,14 +137,14 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			return s.duplicateAck(ctx, a.h, a.stream, a.recs, ack.Sequence)
 		case err == nil:
 			n := int64(len(a.recs))
-			s.heads.put(a.stream, head{version: cur.version + n, seq: ack.Sequence})
+			s.heads.Put(a.stream, head{version: cur.version + n, seq: ack.Sequence})
 			s.changed.Fire()
 			return eventsource.AppendResult{
 				StreamID: a.stream, FirstVersion: cur.version + 1, LastVersion: cur.version + n,
 				FirstPosition: ack.Sequence << 16, LastPosition: ack.Sequence<<16 | uint64(n-1),
 			}, nil
 		case wrongSeq(err):
-			s.heads.drop(a.stream)
+			s.heads.Drop(a.stream)
 			if err := backOff(ctx, attempt); err != nil {
 				a.releasable = true
 				return eventsource.AppendResult{}, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/broadcast"
+	"github.com/eventsource-go/eventsource/internal/headcache"
 )
 
 // Store is an eventsource.Store on NATS JetStream. It also implements
@@ -30,7 +31,7 @@ type Store struct {
 	setupMu sync.Mutex
 	events  atomic.Pointer[streamHandles] // nil until setup succeeded
 
-	heads headCache // stream ID -> (version, subject sequence) of its last commit
+	heads *headcache.Cache[head] // stream ID -> (version, subject sequence) of its last commit
 
 	changed *broadcast.Signal
 	closed  atomic.Bool
@@ -183,7 +184,7 @@ func New(js jetstream.JetStream, opts ...Option) *Store {
 	if c.batch < 1 {
 		c.batch = 1
 	}
-	s := &Store{js: js, cfg: c, changed: broadcast.New(), log: c.logger}
+	s := &Store{js: js, cfg: c, changed: broadcast.New(), log: c.logger, heads: headcache.New(newerHead)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -341,48 +342,9 @@ func notFound(err error) bool {
 	return errors.Is(err, jetstream.ErrMsgNotFound) || apiCode(err) == jetstream.JSErrCodeMessageNotFound
 }
 
-// headCache remembers the last commit of recently appended streams, so an
-// append that expects what this process last wrote skips a read. The server
-// checks the expectation anyway; a stale entry costs one retry.
-type headCache struct {
-	mu sync.Mutex
-	m  map[string]head
-}
-
 type head struct {
 	version int64
 	seq     uint64 // JetStream sequence of the commit that ends at version
 }
 
-const headCacheSize = 4096
-
-func (c *headCache) get(id string) (head, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h, ok := c.m[id]
-	return h, ok
-}
-
-func (c *headCache) put(id string, h head) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]head{}
-	}
-	if old, ok := c.m[id]; ok && old.seq > h.seq {
-		return
-	}
-	if len(c.m) >= headCacheSize {
-		for k := range c.m { // drop an arbitrary entry
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[id] = h
-}
-
-func (c *headCache) drop(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, id)
-}
+func newerHead(a, b head) bool { return a.seq > b.seq }

@@ -508,7 +508,7 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 		if err != nil {
 			return fmt.Errorf("nats: delete stream %q: %w", id, err)
 		}
-		s.heads.drop(id)
+		s.heads.Drop(id)
 		return d.finish(ctx, ack.Sequence)
 	}
 }
