@@ -28,6 +28,21 @@ const (
 // the server reports a deadlock or a lock wait timeout.
 const maxAttempts = 5
 
+// maxVisibilityWaits bounds the transactions one Append runs while the
+// append before it is committed but not yet visible (see appendTx).
+const maxVisibilityWaits = 50
+
+var (
+	// errTailUnknown: the log's last visible row is not the last position
+	// handed out, either because the append that took it is not visible
+	// yet or because its rows were deleted since. The precise check tells.
+	errTailUnknown = errors.New("mysql: the last position handed out is not among the visible rows")
+	// errNotVisible: the append that took the last position has committed
+	// (its lock on the counter is free) but is not yet visible to a new
+	// read view.
+	errNotVisible = errors.New("mysql: the previous append is not visible yet")
+)
+
 func errNumber(err error) uint16 {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
@@ -104,8 +119,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		}
 	}
 
+	precise, waits := false, 0
 	for attempt := 1; ; attempt++ {
-		res, err := s.appendTx(ctx, stream, expected, rows)
+		res, err := s.appendTx(ctx, stream, expected, rows, precise)
 		if err == nil {
 			s.signal.Fire()
 			return res, nil
@@ -115,6 +131,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		}
 		var c *conflict
 		switch {
+		case errors.Is(err, errTailUnknown):
+			precise = true
+			attempt--
+			continue
+		case errors.Is(err, errNotVisible) && waits < maxVisibilityWaits:
+			waits++
+			attempt--
 		case errors.As(err, &c):
 			res, done, err := s.retried(ctx, stream, expected, recs)
 			if done || err != nil {
@@ -156,7 +179,7 @@ func sleep(ctx context.Context, attempt int) error {
 // stream's row first and the position counter last, so appends cannot
 // deadlock on each other; the counter, which every append needs, is held
 // only for the INSERT of the events and the COMMIT.
-func (s *Store) appendTx(ctx context.Context, stream string, expected eventsource.ExpectedVersion, rows []eventRow) (res eventsource.AppendResult, err error) {
+func (s *Store) appendTx(ctx context.Context, stream string, expected eventsource.ExpectedVersion, rows []eventRow, precise bool) (res eventsource.AppendResult, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return res, err
@@ -231,9 +254,34 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 		base = int64(expected)
 	}
 
-	// The counter row stays locked until COMMIT: the next append takes its
-	// positions only after this one is visible, so positions are committed
-	// in order.
+	// The counter row stays locked until COMMIT, so positions are taken in
+	// commit order. That alone does not order what readers see: InnoDB
+	// (MariaDB 10.11 here, under load) can release a committing
+	// transaction's locks before a new read view sees its rows, so the next
+	// append could commit, and be read, before the one it followed — and a
+	// reader past it would never see the earlier positions. So an append
+	// proceeds only once the append that took the previous position is
+	// visible to a read view made after taking the counter: readers then
+	// see every append's positions only after all earlier ones (each
+	// append checked its predecessor before it committed).
+	//
+	// The check costs one statement: the highest visible position must be
+	// the counter's old value. When it is not (that append is not visible
+	// yet, or its rows were deleted since), the append runs again with the
+	// precise check, which reads the counter itself, locked and then as a
+	// read view sees it, before taking positions.
+	if precise {
+		var locked, seen uint64
+		if err := tx.QueryRowContext(ctx, s.q.lockPosition).Scan(&locked); err != nil {
+			return res, err
+		}
+		if err := tx.QueryRowContext(ctx, s.q.head).Scan(&seen); err != nil {
+			return res, err
+		}
+		if seen != locked {
+			return res, errNotVisible
+		}
+	}
 	r, err := tx.ExecContext(ctx, s.q.takePositions, n)
 	if err != nil {
 		return res, err
@@ -244,6 +292,15 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 	}
 	last := uint64(lastID)
 	first := last - uint64(n) + 1
+	if !precise && first > 1 {
+		var tail uint64
+		if err := tx.QueryRowContext(ctx, s.q.lastEvent).Scan(&tail); err != nil {
+			return res, err
+		}
+		if tail != first-1 {
+			return res, errTailUnknown
+		}
+	}
 
 	if err := s.insertEvents(ctx, tx, stream, base, first, rows); err != nil {
 		if errNumber(err) == errDupKey {

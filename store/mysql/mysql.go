@@ -218,6 +218,7 @@ func (s *Store) ready(ctx context.Context) error {
 type queries struct {
 	insertStream, updateStreamExact, updateStreamExists, upsertStream, streamVersion string
 	takePositions, insertEventsHead, insertEventsRow                                 string
+	lockPosition, lastEvent                                                          string
 	findIDs                                                                          string
 	readStream, readAll                                                              string
 	head, listStreams, lockStream, deleteEvents, deleteStream                        string
@@ -234,6 +235,8 @@ func newQueries(prefix string) queries {
 		upsertStream:       r.Replace("INSERT INTO {streams} (stream_id, version) VALUES (?, ?) ON DUPLICATE KEY UPDATE version = LAST_INSERT_ID(version + ?)"),
 		streamVersion:      r.Replace("SELECT version FROM {streams} WHERE stream_id = ?"),
 		takePositions:      r.Replace("UPDATE {position} SET position = LAST_INSERT_ID(position + ?) WHERE id = 1"),
+		lockPosition:       r.Replace("SELECT position FROM {position} WHERE id = 1 FOR UPDATE"),
+		lastEvent:          r.Replace("SELECT COALESCE(MAX(position), 0) FROM {events}"),
 		insertEventsHead:   r.Replace("INSERT INTO {events} ({cols}) VALUES "),
 		insertEventsRow:    "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
 		findIDs:            r.Replace("SELECT event_id, stream_id, version, position FROM {events} WHERE event_id IN "),
