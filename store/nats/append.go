@@ -240,6 +240,9 @@ func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (
 	}
 	if count == 0 {
 		d := &deletion{s: s, h: h, stream: stream}
+		if err := d.collect(ctx, m.Sequence-1, 0); err != nil {
+			return head{}, err
+		}
 		if err := d.finish(ctx, m.Sequence); err != nil {
 			return head{}, err
 		}

@@ -493,11 +493,12 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 		if !expected.Matches(cur.version) {
 			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: cur.version}
 		}
-		if err := d.collect(ctx, cur.seq); err != nil {
+		if err := d.collect(ctx, cur.seq, cur.version-d.version); err != nil {
 			return err
 		}
 		var opts []jetstream.PublishOpt
-		if expected >= 0 || round < 3 {
+		expecting := expected >= 0 || round < 3
+		if expecting {
 			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(cur.seq))
 		}
 		tomb := &natsgo.Msg{Subject: s.streamSubject(id), Data: []byte{tombstoneFormat}}
@@ -509,6 +510,11 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 			return fmt.Errorf("nats: delete stream %q: %w", id, err)
 		}
 		s.heads.Drop(id)
+		if !expecting { // commits may have landed since the check
+			if err := d.collect(ctx, ack.Sequence-1, 0); err != nil {
+				return err
+			}
+		}
 		return d.finish(ctx, ack.Sequence)
 	}
 }
@@ -526,14 +532,15 @@ type deletion struct {
 }
 
 // collect reads the stream's commits after the last one read, up to the
-// message at end. A tombstone met on the way ends what came before it.
-func (d *deletion) collect(ctx context.Context, end uint64) error {
+// message at end; want bounds how many there are (0: unknown). A tombstone
+// met on the way ends what came before it.
+func (d *deletion) collect(ctx context.Context, end uint64, want int64) error {
 	if end <= d.seq {
 		return nil
 	}
 	s, id := d.s, d.stream
 	restart := false
-	err := s.scan(ctx, d.h, s.streamSubject(id), d.seq+1, end, 0, func(m rawMsg) (bool, error) {
+	err := s.scan(ctx, d.h, s.streamSubject(id), d.seq+1, end, int(min(max(want, 0), 1<<30)), func(m rawMsg) (bool, error) {
 		c, err := s.decode(m, id)
 		if err != nil {
 			return false, err
@@ -556,21 +563,18 @@ func (d *deletion) collect(ctx context.Context, end uint64) error {
 	})
 	if err == nil && restart {
 		d.ids, d.version, d.seq = nil, 0, 0
-		return d.collect(ctx, end)
+		return d.collect(ctx, end, 0)
 	}
 	return err
 }
 
-// finish completes the deletion whose tombstone is at tomb: it learns the
-// IDs of the commits it has not read yet, finds their claims, purges the
-// subject up to the tombstone, then deletes those claim messages (a claim
-// made since, by a new append of the same ID, is another message and
+// finish completes the deletion whose tombstone is at tomb, once d has read
+// every commit before it: it finds the claims of their supplied IDs, purges
+// the subject up to the tombstone, then deletes those claim messages (a
+// claim made since, by a new append of the same ID, is another message and
 // stays). Whoever purges first has read every commit, so some finisher
 // releases every claim.
 func (d *deletion) finish(ctx context.Context, tomb uint64) error {
-	if err := d.collect(ctx, tomb-1); err != nil {
-		return err
-	}
 	var claims []uint64
 	for _, eid := range d.ids {
 		c, found, err := d.s.readClaim(ctx, d.h, eid)
