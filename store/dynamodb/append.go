@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -88,10 +89,6 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			}
 			return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
 		}
-		if attempt >= s.anyRetries {
-			return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: stream %q: %d appends in a row lost the race: %w",
-				a.stream, attempt, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current})
-		}
 		allocated := make(chan allocation, 1)
 		go func() {
 			first, err := s.allocate(ctx, len(a.recs))
@@ -119,8 +116,15 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 		if errors.Is(err, errLost) {
 			// Another commit followed current first. Read again: with an
 			// exact expected version that ends in a conflict (or an
-			// idempotent retry); with Any or StreamExists, try again.
+			// idempotent retry); with Any or StreamExists, try again
+			// (until ctx ends), after a growing, jittered pause once a few
+			// rounds were lost, so that writers racing one stream take turns.
 			s.heads.Drop(a.stream)
+			if attempt >= 2 {
+				if err := sleep(ctx, jitter(backoff(attempt-2))); err != nil {
+					return eventsource.AppendResult{}, err
+				}
+			}
 			continue
 		}
 		if err == nil {
@@ -512,6 +516,9 @@ func (s *Store) void(first uint64, n int) {
 		s.log.Warn("eventsource/dynamodb: could not void positions; readers will wait for them", "first", first, "n", n, "err", err)
 	}
 }
+
+// jitter returns a random duration in [d/2, d].
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
 
 func backoff(try int) time.Duration {
 	return min(time.Duration(1<<min(try, 10))*time.Millisecond, 200*time.Millisecond)

@@ -47,7 +47,8 @@
 // its commit at sk = N with the condition attribute_not_exists(pk). If that
 // condition fails, another commit followed N first: the append reports a
 // conflict (or, with eventsource.Any or StreamExists, reads again and
-// retries, at most 100 times). The read is skipped on a first attempt that
+// retries until it lands or ctx ends, pausing a little, with jitter, after
+// a few lost rounds). The read is skipped on a first attempt that
 // expects no stream (N = 0) or exactly the version this Store's own last
 // append to the stream ended at (it remembers up to 4,096 streams).
 //

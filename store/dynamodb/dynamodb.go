@@ -30,7 +30,6 @@ type Store struct {
 	maxData    int
 	gapTimeout time.Duration
 	poll       time.Duration
-	anyRetries int
 	log        *slog.Logger
 
 	changed *broadcast.Signal
@@ -77,7 +76,6 @@ func New(client *dynamodb.Client, table string, opts ...Option) *Store {
 		maxData:    DefaultMaxData,
 		gapTimeout: DefaultGapTimeout,
 		poll:       time.Second,
-		anyRetries: 100,
 		log:        slog.New(slog.DiscardHandler),
 		changed:    broadcast.New(),
 		heads:      headcache.New(func(a, b int64) bool { return a > b }),
