@@ -160,8 +160,6 @@ type commit struct {
 	recs   []types.AttributeValue
 }
 
-func (c *commit) lastVersion() int64 { return c.base + int64(c.n) }
-
 // decodeCommit reads the keys and counts of a commit or void item; its
 // records are decoded one by one with record.
 func decodeCommit(item map[string]types.AttributeValue) (commit, error) {
