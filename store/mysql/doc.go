@@ -67,7 +67,7 @@
 // and then by a read view must agree; if they do not, it waits a few
 // milliseconds and tries again. The check costs one indexed read per append,
 // lost in the noise of the commit flush in BENCHMARKS.md's runs; with it,
-// 65 runs of NoMissedEvents under load passed. The suite's DeleteStream
+// 100 runs of NoMissedEvents under load passed. The suite's DeleteStream
 // test takes the precise path (it appends after deleting the log's tail).
 //
 // ReadAll is then a plain keyset scan, WHERE position >= ? ORDER BY position
