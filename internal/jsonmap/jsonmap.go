@@ -6,7 +6,10 @@ package jsonmap
 
 import (
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
+
+	"github.com/eventsource-go/eventsource"
 )
 
 // Decode parses a JSON object whose values are all strings. Empty input and
@@ -20,6 +23,21 @@ func Decode(b []byte) (map[string]string, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// DecodeMetadata sets r.Metadata from a stored metadata column (JSON text;
+// empty for none). Bytes that are not a flat JSON object of strings are
+// eventsource.ErrCorruptData, naming the record.
+func DecodeMetadata(r *eventsource.Record, text []byte) error {
+	if len(text) == 0 {
+		return nil
+	}
+	m, err := Decode(text)
+	if err != nil {
+		return fmt.Errorf("%w: metadata of %q version %d: %w", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
+	}
+	r.Metadata = m
+	return nil
 }
 
 func space(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

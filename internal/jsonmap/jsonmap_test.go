@@ -2,8 +2,12 @@ package jsonmap
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/eventsource-go/eventsource"
 )
 
 var cases = []string{
@@ -53,4 +57,18 @@ func BenchmarkDecode(b *testing.B) {
 			json.Unmarshal(in, &m)
 		}
 	})
+}
+
+func TestDecodeMetadata(t *testing.T) {
+	r := eventsource.Record{StreamID: "s", Version: 3}
+	if err := DecodeMetadata(&r, nil); err != nil || r.Metadata != nil {
+		t.Fatalf("no metadata: %v, %v", r.Metadata, err)
+	}
+	if err := DecodeMetadata(&r, []byte(`{"k":"v"}`)); err != nil || r.Metadata["k"] != "v" {
+		t.Fatalf("metadata: %v, %v", r.Metadata, err)
+	}
+	err := DecodeMetadata(&r, []byte(`{"k":1}`))
+	if !errors.Is(err, eventsource.ErrCorruptData) || !strings.Contains(err.Error(), `"s" version 3`) {
+		t.Fatalf("corrupt metadata: %v, want ErrCorruptData naming the record", err)
+	}
 }

@@ -58,12 +58,8 @@ func scanRecords(rows *sql.Rows, capacity int) ([]eventsource.Record, error) {
 		if r.Data == nil {
 			r.Data = []byte{}
 		}
-		if md.Valid && md.String != "" {
-			m, err := jsonmap.Decode([]byte(md.String))
-			if err != nil {
-				return nil, fmt.Errorf("%w: metadata of %q version %d: %v", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
-			}
-			r.Metadata = m
+		if err := jsonmap.DecodeMetadata(&r, []byte(md.String)); err != nil {
+			return nil, err
 		}
 		out = append(out, r)
 	}

@@ -26,12 +26,8 @@ func scanRecord(rows pgx.Rows, r *eventsource.Record) error {
 	if err := rows.Scan(&pos, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, &r.RecordedAt); err != nil {
 		return err
 	}
-	if len(md) > 0 {
-		m, err := jsonmap.Decode(md)
-		if err != nil {
-			return fmt.Errorf("%w: metadata of %q version %d: %w", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
-		}
-		r.Metadata = m
+	if err := jsonmap.DecodeMetadata(r, md); err != nil {
+		return err
 	}
 	r.Position = uint64(pos)
 	r.RecordedAt = r.RecordedAt.UTC()

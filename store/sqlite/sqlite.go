@@ -506,12 +506,8 @@ func scanRecord(rows *sql.Rows) (eventsource.Record, error) {
 	if r.Data == nil {
 		r.Data = []byte{}
 	}
-	if md.Valid && md.String != "" {
-		m, err := jsonmap.Decode([]byte(md.String))
-		if err != nil {
-			return r, fmt.Errorf("%w: metadata of %q version %d: %w", eventsource.ErrCorruptData, r.StreamID, r.Version, err)
-		}
-		r.Metadata = m
+	if err := jsonmap.DecodeMetadata(&r, []byte(md.String)); err != nil {
+		return r, err
 	}
 	r.RecordedAt = time.Unix(0, at).UTC()
 	return r, nil
