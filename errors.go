@@ -31,6 +31,12 @@ var (
 	// versions out of sequence, events of two aggregates in one Save, bad
 	// metadata, nil event).
 	ErrInvalidEvent = errors.New("eventsource: invalid event")
+	// ErrInvalidCommand: a command passed to Apply is nil or names no
+	// aggregate.
+	ErrInvalidCommand = errors.New("eventsource: invalid command")
+	// ErrInvalidReservation: a Reserver call's scope, value or owner is
+	// empty, too long, or not UTF-8 without NUL.
+	ErrInvalidReservation = errors.New("eventsource: invalid reservation")
 	// ErrTooLarge: a payload or batch is larger than the store accepts.
 	ErrTooLarge = errors.New("eventsource: too large")
 	// ErrCorruptData: stored bytes could not be decoded. Returned as a
@@ -92,9 +98,9 @@ type UnknownEventTypeError struct {
 
 func (e *UnknownEventTypeError) Error() string {
 	if e.Codec != "" {
-		return fmt.Sprintf("eventsource: unknown codec %q for event type %q", e.Codec, e.Type)
+		return fmt.Sprintf("eventsource: unknown codec %q for event type %q (add it with Registry.AddCodec)", e.Codec, e.Type)
 	}
-	return fmt.Sprintf("eventsource: unknown event type %q", e.Type)
+	return fmt.Sprintf("eventsource: unknown event type %q (bind its Go type with Repository.Bind or Registry.Bind)", e.Type)
 }
 
 // Unwrap makes errors.Is(err, ErrUnknownEventType) true.

@@ -24,8 +24,11 @@ type EventTyper interface {
 	EventType() string
 }
 
-// Model is the embeddable base of an event. The repository fills in Version
-// and At when they are zero, and ID when it is empty (on Apply).
+// Model is the embeddable base of an event. On save the repository fills in
+// ID when it is empty, and Version and At when they are zero. On decoding,
+// Version is set to the stored record's version and a zero At to the time
+// the store recorded it, so an event read back through any path reports
+// where it really is.
 type Model struct {
 	ID      string    // aggregate ID
 	Version int64     // version of this event in its stream
@@ -41,7 +44,20 @@ func (m Model) EventVersion() int64 { return m.Version }
 // EventAt implements Event.
 func (m Model) EventAt() time.Time { return m.At }
 
-// setModel lets the repository and serializer fill in the model of an event
+// fromRecord sets the Model of an event decoded from rec to the record's
+// place: the store's version is the truth.
+func fromRecord(e Event, rec Record) {
+	if m := modelOf(e); m != nil {
+		if rec.Version > 0 {
+			m.Version = rec.Version
+		}
+		if m.At.IsZero() {
+			m.At = rec.RecordedAt
+		}
+	}
+}
+
+// model lets the repository and serializer fill in the model of an event
 // passed by pointer. It is promoted to every struct that embeds Model.
 func (m *Model) model() *Model { return m }
 

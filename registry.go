@@ -211,7 +211,9 @@ func (r *Registry) UnmarshalEvent(rec Record) (Event, error) {
 	return r.UnmarshalEventContext(context.Background(), rec)
 }
 
-// UnmarshalEventContext implements ContextSerializer. A type that is not
+// UnmarshalEventContext implements ContextSerializer. The event's Model, when
+// it embeds one, reports the record's version and time (see DecodeRecord). A
+// type that is not
 // bound is an *UnknownEventTypeError; bytes the codec rejects are a
 // *DecodeError. A codec error matching ErrShredded, or one after ctx ended,
 // is returned wrapped as it is, not as corrupt data.
@@ -243,6 +245,26 @@ func (r *Registry) UnmarshalEventContext(ctx context.Context, rec Record) (Event
 		}
 		return nil, &DecodeError{Stream: rec.StreamID, Version: rec.Version, Type: rec.Type, Err: err}
 	}
+	fromRecord(e, rec)
+	return e, nil
+}
+
+// DecodeRecord decodes rec with s (through its context variant when it has
+// one). An event that embeds Model reports the record's version, and the
+// time the store recorded it when the event had none: what every read path
+// that decodes (Load, queries, projections) gives its handlers.
+func DecodeRecord(ctx context.Context, s Serializer, rec Record) (Event, error) {
+	var e Event
+	var err error
+	if cs, ok := s.(ContextSerializer); ok {
+		e, err = cs.UnmarshalEventContext(ctx, rec)
+	} else {
+		e, err = s.UnmarshalEvent(rec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fromRecord(e, rec)
 	return e, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -18,7 +19,7 @@ type Repository[T Aggregate] struct {
 	ser    Serializer
 	log    *slog.Logger
 	prefix string
-	retry  RetryPolicy
+	policy RetryPolicy
 	err    error // configuration error, returned by every call
 }
 
@@ -62,22 +63,36 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // "user-"), so the global log can be filtered by category.
 func WithStreamPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
 
-// WithRetry sets how Apply retries after a concurrency conflict.
+// WithRetry sets how Apply retries after a concurrency conflict
+// (DefaultRetry unless set; NoRetry disables retries).
 func WithRetry(p RetryPolicy) Option { return func(c *config) { c.retry = p } }
 
-// RetryPolicy bounds Apply's retries on ErrConcurrency. Each retry reloads
-// the aggregate and runs the command again.
+// RetryPolicy bounds the retries of Apply (and of SaveExpecting with Any or
+// StreamExists) after a concurrency conflict. Each retry reloads the
+// aggregate and runs the command again, after a jittered wait that doubles
+// from Backoff up to MaxBackoff. Retries go on while the context allows and
+// neither bound below is reached.
 type RetryPolicy struct {
-	Attempts   int           // total attempts including the first; 1 disables retries
+	// Attempts caps the attempts, the first included: 1 disables retries,
+	// 0 or less sets no cap (MaxElapsed and the context bound them).
+	Attempts int
+	// MaxElapsed is the time after the first attempt when no further
+	// attempt starts; 0 or less sets no bound but the context.
+	MaxElapsed time.Duration
 	Backoff    time.Duration // wait before the second attempt; doubles each time, with jitter
 	MaxBackoff time.Duration // upper bound of one wait
 }
 
-// DefaultRetry is the policy Apply uses unless WithRetry says otherwise.
-var DefaultRetry = RetryPolicy{Attempts: 5, Backoff: 2 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+// DefaultRetry is the policy Apply uses unless WithRetry says otherwise: no
+// cap on attempts, none started after a minute, waits of 1 to 100 ms with
+// jitter. Many writers contending for one aggregate all get through.
+var DefaultRetry = RetryPolicy{MaxElapsed: time.Minute, Backoff: time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+
+// NoRetry makes Apply return the first concurrency conflict.
+var NoRetry = RetryPolicy{Attempts: 1}
 
 func (p RetryPolicy) wait(attempt int) time.Duration {
-	d := p.Backoff << (attempt - 1)
+	d := p.Backoff << min(attempt-1, 30)
 	if d <= 0 || (p.MaxBackoff > 0 && d > p.MaxBackoff) {
 		d = p.MaxBackoff
 	}
@@ -85,6 +100,47 @@ func (p RetryPolicy) wait(attempt int) time.Duration {
 		return 0
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// again reports whether another attempt may start after attempt, which began
+// the run at start.
+func (p RetryPolicy) again(attempt int, start time.Time) bool {
+	if p.Attempts > 0 && attempt >= p.Attempts {
+		return false
+	}
+	return p.MaxElapsed <= 0 || time.Since(start) < p.MaxElapsed
+}
+
+// retry calls try until it reports no conflict to retry, or the policy or
+// ctx ends the run.
+func (r *Repository[T]) retry(ctx context.Context, stream string, try func() (v int64, conflict bool, err error)) (int64, error) {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		v, conflict, err := try()
+		if !conflict || !r.policy.again(attempt, start) {
+			return v, err
+		}
+		d := r.policy.wait(attempt)
+		r.log.DebugContext(ctx, "eventsource: retrying after conflict",
+			slog.String("stream", stream), slog.Int("attempt", attempt), slog.Duration("wait", d))
+		if err := sleep(ctx, d); err != nil {
+			return v, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // New returns a repository for aggregates of prototype's type, which must be
@@ -95,7 +151,7 @@ func New[T Aggregate](prototype T, opts ...Option) *Repository[T] {
 	for _, o := range opts {
 		o(&c)
 	}
-	r := &Repository[T]{store: c.store, ser: c.ser, log: c.log, prefix: c.prefix, retry: c.retry, err: c.err}
+	r := &Repository[T]{store: c.store, ser: c.ser, log: c.log, prefix: c.prefix, policy: c.retry, err: c.err}
 	t := reflect.TypeOf(prototype)
 	switch {
 	case r.err != nil:
@@ -111,9 +167,6 @@ func New[T Aggregate](prototype T, opts ...Option) *Repository[T] {
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
-	}
-	if r.retry.Attempts < 1 {
-		r.retry.Attempts = 1
 	}
 	return r
 }
@@ -177,10 +230,7 @@ func (r *Repository[T]) load(ctx context.Context, id string, to int64) (T, int64
 		}
 		e, err := r.unmarshal(ctx, rec)
 		if err != nil {
-			return zero, version, fmt.Errorf("load %q: %w", stream, err)
-		}
-		if m := modelOf(e); m != nil && m.Version == 0 {
-			m.Version = rec.Version
+			return zero, version, fmt.Errorf("eventsource: load %q: %w", stream, err)
 		}
 		if err := agg.On(e); err != nil {
 			return zero, version, fmt.Errorf("eventsource: %q version %d: On(%s): %w", stream, rec.Version, rec.Type, err)
@@ -209,11 +259,15 @@ func (r *Repository[T]) History(ctx context.Context, id string) (History, error)
 	return h, err
 }
 
-// Save appends events of one aggregate in one atomic append. The expected
-// version is the first event's version minus one; when the first event's
-// version is zero the events are appended at the end of the stream with no
-// check (Any), and their versions are filled in. Events that embed Model and
-// are passed as pointers get zero Version and At filled in.
+// Save appends events of one aggregate in one atomic append, checking the
+// stream is where the events say: the expected version is the first event's
+// version minus one. A first event at version 0 (a Model left zero) starts a
+// new aggregate: the stream must not exist yet (NoStream). Events that embed
+// Model and are passed as pointers get a zero ID, Version and At filled in
+// (versions expected+1, expected+2, …); any other event must carry its
+// version. A stream that is not at the expected version is a
+// *ConcurrencyError and nothing is saved. To append at the end of a stream
+// whatever its version, say so with SaveExpecting(ctx, Any, events...).
 func (r *Repository[T]) Save(ctx context.Context, events ...Event) error {
 	if r.err != nil {
 		return r.err
@@ -221,21 +275,88 @@ func (r *Repository[T]) Save(ctx context.Context, events ...Event) error {
 	if len(events) == 0 {
 		return ErrNoEventsProduced
 	}
-	if events[0] == nil {
+	if isNil(events[0]) {
 		return fmt.Errorf("%w: nil event", ErrInvalidEvent)
 	}
-	id := events[0].AggregateID()
-	if v := events[0].EventVersion(); v > 0 {
-		_, err := r.save(ctx, id, v-1, Exact(v-1), events)
-		return err
+	v := events[0].EventVersion()
+	if v < 0 {
+		return fmt.Errorf("%w: event 0 of aggregate %q has version %d", ErrInvalidEvent, events[0].AggregateID(), v)
 	}
-	_, err := r.save(ctx, id, 0, Any, events)
+	_, err := r.save(ctx, events[0].AggregateID(), max(v-1, 0), events)
 	return err
 }
 
+// SaveExpecting appends events of one aggregate in one atomic append,
+// expecting its stream at expected: Exact(n) (NoStream is Exact(0)), Any or
+// StreamExists. With Any the events go at the end of the stream whatever its
+// version, and with StreamExists at the end of a stream that has events;
+// both still store each event's real version: the repository appends at the
+// version the store reports and, when another writer gets there first,
+// again as the RetryPolicy allows. Such events must leave their versions
+// zero (embed Model). It returns the stream's new version.
+func (r *Repository[T]) SaveExpecting(ctx context.Context, expected ExpectedVersion, events ...Event) (int64, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if len(events) == 0 {
+		return 0, ErrNoEventsProduced
+	}
+	if isNil(events[0]) {
+		return 0, fmt.Errorf("%w: nil event", ErrInvalidEvent)
+	}
+	id := events[0].AggregateID()
+	switch {
+	case expected >= 0:
+		return r.save(ctx, id, int64(expected), events)
+	case expected != Any && expected != StreamExists:
+		return 0, fmt.Errorf("%w: expected version %d", ErrInvalidEvent, int64(expected))
+	}
+	// Guess the stream's version and learn the real one from the conflict:
+	// no read of its own, and every stored event names its true version.
+	var filled []*Model // the versions this call fills in, cleared before each try
+	for _, e := range events {
+		if m := modelOf(e); m != nil && m.Version == 0 {
+			filled = append(filled, m)
+		}
+	}
+	base := int64(0)
+	if expected == StreamExists {
+		base = 1
+	}
+	guess := true // base is a guess, not a version the store reported
+	return r.retry(ctx, r.StreamID(id), func() (int64, bool, error) {
+		for {
+			for _, m := range filled {
+				m.Version = 0
+			}
+			v, err := r.save(ctx, id, base, events)
+			var ce *ConcurrencyError
+			if !errors.As(err, &ce) {
+				return v, false, err
+			}
+			if expected == StreamExists && ce.Actual == 0 {
+				return 0, false, &ConcurrencyError{Stream: ce.Stream, Expected: StreamExists, Actual: 0}
+			}
+			base = ce.Actual
+			if !guess {
+				return v, true, err // lost a race: the policy backs off
+			}
+			guess = false // the guess was wrong: try at once where the store said
+		}
+	})
+}
+
+func isNil(e Event) bool {
+	if e == nil {
+		return true
+	}
+	v := reflect.ValueOf(e)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 // save checks and completes events (IDs, versions, times), encodes them and
-// appends them. base is the version the events follow.
-func (r *Repository[T]) save(ctx context.Context, id string, base int64, expected ExpectedVersion, events []Event) (int64, error) {
+// appends them expecting the stream at version base.
+func (r *Repository[T]) save(ctx context.Context, id string, base int64, events []Event) (int64, error) {
 	if id == "" {
 		return 0, fmt.Errorf("%w: event without aggregate ID", ErrInvalidEvent)
 	}
@@ -244,15 +365,16 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, expecte
 	now := time.Now().UTC()
 	records := make([]Record, len(events))
 	for i, e := range events {
-		if e == nil || (reflect.ValueOf(e).Kind() == reflect.Pointer && reflect.ValueOf(e).IsNil()) {
+		if isNil(e) {
 			return 0, fmt.Errorf("%w: event %d of %q is nil", ErrInvalidEvent, i, stream)
 		}
+		want := base + int64(i) + 1
 		if m := modelOf(e); m != nil {
 			if m.ID == "" {
 				m.ID = id
 			}
-			if m.Version == 0 && expected != Any {
-				m.Version = base + int64(i) + 1
+			if m.Version == 0 {
+				m.Version = want
 			}
 			if m.At.IsZero() {
 				m.At = now
@@ -261,10 +383,11 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, expecte
 		if got := e.AggregateID(); got != id {
 			return 0, fmt.Errorf("%w: event %d belongs to %q, saving %q", ErrInvalidEvent, i, got, id)
 		}
-		if expected != Any {
-			if got, want := e.EventVersion(), base+int64(i)+1; got != want {
-				return 0, fmt.Errorf("%w: event %d of %q has version %d, want %d", ErrInvalidEvent, i, stream, got, want)
+		if got := e.EventVersion(); got != want {
+			if modelOf(e) == nil && got == 0 {
+				return 0, fmt.Errorf("%w: event %d of %q (%T) has version 0 and embeds no eventsource.Model, so its version cannot be filled in: set it to %d", ErrInvalidEvent, i, stream, e, want)
 			}
+			return 0, fmt.Errorf("%w: event %d of %q has version %d, want %d", ErrInvalidEvent, i, stream, got, want)
 		}
 		rec, err := r.marshal(ctx, e)
 		if err != nil {
@@ -274,16 +397,9 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, expecte
 		rec.Metadata = md
 		records[i] = rec
 	}
-	res, err := r.store.Append(ctx, stream, expected, records)
+	res, err := r.store.Append(ctx, stream, Exact(base), records)
 	if err != nil {
 		return 0, err
-	}
-	if expected == Any {
-		for i, e := range events {
-			if m := modelOf(e); m != nil {
-				m.Version = res.FirstVersion + int64(i)
-			}
-		}
 	}
 	return res.LastVersion, nil
 }
@@ -296,12 +412,14 @@ func (r *Repository[T]) marshal(ctx context.Context, e Event) (Record, error) {
 	return r.ser.MarshalEvent(e)
 }
 
-// unmarshal decodes rec with the serializer's context variant when it has one.
+// unmarshal decodes rec as DecodeRecord does; an event whose Model names no
+// aggregate (a redacted one) gets the aggregate ID of its stream.
 func (r *Repository[T]) unmarshal(ctx context.Context, rec Record) (Event, error) {
-	if cs, ok := r.ser.(ContextSerializer); ok {
-		return cs.UnmarshalEventContext(ctx, rec)
+	e, err := DecodeRecord(ctx, r.ser, rec)
+	if m := modelOf(e); err == nil && m != nil && m.ID == "" {
+		m.ID = strings.TrimPrefix(rec.StreamID, r.prefix)
 	}
-	return r.ser.UnmarshalEvent(rec)
+	return e, err
 }
 
 // Apply runs a command: it loads the aggregate (a new one if it has no
@@ -315,50 +433,36 @@ func (r *Repository[T]) Apply(ctx context.Context, cmd Command) (int64, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	if cmd == nil {
-		return 0, fmt.Errorf("%w: nil command", ErrInvalidEvent)
+	if cmd == nil || (reflect.ValueOf(cmd).Kind() == reflect.Pointer && reflect.ValueOf(cmd).IsNil()) {
+		return 0, fmt.Errorf("%w: nil command", ErrInvalidCommand)
 	}
 	id := cmd.AggregateID()
 	if id == "" {
-		return 0, fmt.Errorf("%w: %T has no aggregate ID", ErrInvalidEvent, cmd)
+		return 0, fmt.Errorf("%w: %T has no aggregate ID", ErrInvalidCommand, cmd)
 	}
-	for attempt := 1; ; attempt++ {
+	return r.retry(ctx, r.StreamID(id), func() (int64, bool, error) {
 		agg, version, err := r.load(ctx, id, 0)
 		if errors.Is(err, ErrNotFound) {
 			agg, err = r.New(), nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		h, ok := any(agg).(CommandHandler)
 		if !ok {
-			return 0, fmt.Errorf("%w: %T", ErrNoCommandHandler, agg)
+			return 0, false, fmt.Errorf("%w: %T", ErrNoCommandHandler, agg)
 		}
 		events, err := h.Apply(ctx, cmd)
 		if err != nil {
-			return version, fmt.Errorf("eventsource: %T on %q: %w", cmd, id, err)
+			return version, false, fmt.Errorf("eventsource: %T on %q: %w", cmd, id, err)
 		}
 		if len(events) == 0 {
-			return version, ErrNoEventsProduced
+			return version, false, ErrNoEventsProduced
 		}
-		v, err := r.save(ctx, id, version, Exact(version), events)
-		if err == nil {
-			return v, nil
+		v, err := r.save(ctx, id, version, events)
+		if err != nil {
+			return version, errors.Is(err, ErrConcurrency), err
 		}
-		if !errors.Is(err, ErrConcurrency) || attempt >= r.retry.Attempts {
-			return version, err
-		}
-		d := r.retry.wait(attempt)
-		r.log.DebugContext(ctx, "eventsource: retrying command after conflict",
-			slog.String("stream", r.StreamID(id)), slog.Int("attempt", attempt), slog.Duration("wait", d))
-		if d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return version, ctx.Err()
-			case <-t.C:
-			}
-		}
-	}
+		return v, false, nil
+	})
 }

@@ -2,6 +2,7 @@ package eventsource_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/parser"
@@ -157,9 +158,9 @@ func TestSaveAndLoad(t *testing.T) {
 	if h[1].Type != "cart.renamed" || h[0].Metadata["user"] != "ann" || h[0].Codec != "json" {
 		t.Fatalf("stored %+v", h[1])
 	}
-	// Zero versions: appended at the end, versions filled in.
+	// An unchecked append, asked for: at the end, versions filled in.
 	late := &ItemAdded{Model: eventsource.Model{ID: "c1"}, Name: "pear"}
-	if err := repo.Save(ctx, late); err != nil {
+	if _, err := repo.SaveExpecting(ctx, eventsource.Any, late); err != nil {
 		t.Fatal(err)
 	}
 	if late.Version != 3 {
@@ -272,10 +273,10 @@ func TestApply(t *testing.T) {
 	if v, err = repo.Apply(ctx, &Noop{eventsource.CommandModel{ID: "c1"}}); !errors.Is(err, eventsource.ErrNoEventsProduced) || v != 1 {
 		t.Fatalf("no events: %d, %v", v, err)
 	}
-	if _, err := repo.Apply(ctx, &Noop{}); !errors.Is(err, eventsource.ErrInvalidEvent) {
+	if _, err := repo.Apply(ctx, &Noop{}); !errors.Is(err, eventsource.ErrInvalidCommand) {
 		t.Fatalf("command without ID: %v", err)
 	}
-	if _, err := repo.Apply(ctx, nil); !errors.Is(err, eventsource.ErrInvalidEvent) {
+	if _, err := repo.Apply(ctx, nil); !errors.Is(err, eventsource.ErrInvalidCommand) {
 		t.Fatalf("nil command: %v", err)
 	}
 	nh := eventsource.New(&NotAHandler{}, eventsource.WithStore(memory.New()))
@@ -348,6 +349,41 @@ func TestApplyGivesUpAfterAttempts(t *testing.T) {
 	}
 }
 
+func TestApplyRetriesForAsLongAsThePolicySays(t *testing.T) {
+	ctx := context.Background()
+	store := racingStore{memory.New()}
+	repo := eventsource.New(&Cart{}, eventsource.WithStore(store),
+		eventsource.WithRetry(eventsource.RetryPolicy{MaxElapsed: 50 * time.Millisecond, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}))
+	if err := repo.Bind(&ItemAdded{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := repo.Apply(ctx, &AddItem{CommandModel: eventsource.CommandModel{ID: "c"}, Name: "mine"})
+	if !errors.Is(err, eventsource.ErrConcurrency) {
+		t.Fatalf("Apply = %v, want ErrConcurrency once MaxElapsed passed", err)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Fatalf("gave up after %v, before MaxElapsed", took)
+	}
+	if h, _ := store.Head(ctx); h < 10 {
+		t.Fatalf("only %d attempts in 50ms of 1-2ms waits: the policy capped attempts", h)
+	}
+	// The default has no cap on attempts: the context ends the run.
+	dflt := eventsource.New(&Cart{}, eventsource.WithStore(store))
+	if err := dflt.Bind(&ItemAdded{}); err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	before, _ := store.Head(ctx)
+	if _, err := dflt.Apply(tctx, &AddItem{CommandModel: eventsource.CommandModel{ID: "d"}, Name: "mine"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("default policy against endless conflicts: %v, want the context's deadline", err)
+	}
+	if after, _ := store.Head(ctx); after-before <= 5 {
+		t.Fatalf("default policy made %d attempts, the old cap was 5", after-before)
+	}
+}
+
 func TestCodecsSideBySide(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New()
@@ -415,6 +451,182 @@ func TestRootImportsOnlyStandardLibrary(t *testing.T) {
 			path := strings.Trim(imp.Path.Value, `"`)
 			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
 				t.Errorf("%s imports %s: the root package may import only the standard library", f, path)
+			}
+		}
+	}
+}
+
+// storedVersion is the Version field of a record's JSON data.
+func storedVersion(t *testing.T, r eventsource.Record) int64 {
+	t.Helper()
+	var m struct{ Version int64 }
+	if err := json.Unmarshal(r.Data, &m); err != nil {
+		t.Fatalf("record %d of %q: %v", r.Version, r.StreamID, err)
+	}
+	return m.Version
+}
+
+func TestSaveAtVersionZeroStartsANewAggregate(t *testing.T) {
+	ctx := context.Background()
+	repo, store := newRepo(t)
+	if err := repo.Save(ctx, &ItemAdded{Model: eventsource.Model{ID: "n"}, Name: "a"}, &ItemAdded{Model: eventsource.Model{ID: "n"}, Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	// Saving version 0 again is not an unchecked append: the aggregate exists.
+	err := repo.Save(ctx, &ItemAdded{Model: eventsource.Model{ID: "n"}, Name: "c"})
+	var ce *eventsource.ConcurrencyError
+	if !errors.As(err, &ce) || ce.Expected != eventsource.NoStream || ce.Actual != 2 {
+		t.Fatalf("second save at version 0: %v, want a conflict expecting no stream at 2", err)
+	}
+	h, _ := eventsource.ReadStreamAll(ctx, store, "n")
+	if len(h) != 2 {
+		t.Fatalf("%d records stored, want 2", len(h))
+	}
+	for _, r := range h {
+		if got := storedVersion(t, r); got != r.Version {
+			t.Fatalf("record %d stores Version %d", r.Version, got)
+		}
+	}
+}
+
+func TestSaveExpecting(t *testing.T) {
+	ctx := context.Background()
+	repo, store := newRepo(t)
+	add := func(id string) *ItemAdded { return &ItemAdded{Model: eventsource.Model{ID: id}, Name: "x"} }
+	if v, err := repo.SaveExpecting(ctx, eventsource.Any, add("a"), add("a")); err != nil || v != 2 {
+		t.Fatalf("Any on a new stream: %d, %v", v, err)
+	}
+	e := add("a")
+	if v, err := repo.SaveExpecting(ctx, eventsource.Any, e); err != nil || v != 3 || e.Version != 3 {
+		t.Fatalf("Any at the end: %d, %v, event version %d", v, err, e.Version)
+	}
+	if v, err := repo.SaveExpecting(ctx, eventsource.StreamExists, add("a")); err != nil || v != 4 {
+		t.Fatalf("StreamExists: %d, %v", v, err)
+	}
+	_, err := repo.SaveExpecting(ctx, eventsource.StreamExists, add("missing"))
+	var ce *eventsource.ConcurrencyError
+	if !errors.As(err, &ce) || ce.Expected != eventsource.StreamExists || ce.Actual != 0 {
+		t.Fatalf("StreamExists on a missing stream: %v", err)
+	}
+	if _, err := repo.SaveExpecting(ctx, eventsource.Exact(3), add("a")); !errors.Is(err, eventsource.ErrConcurrency) {
+		t.Fatalf("Exact(3) at 4: %v", err)
+	}
+	if v, err := repo.SaveExpecting(ctx, eventsource.Exact(4), add("a")); err != nil || v != 5 {
+		t.Fatalf("Exact(4): %d, %v", v, err)
+	}
+	if _, err := repo.SaveExpecting(ctx, eventsource.ExpectedVersion(-9), add("a")); !errors.Is(err, eventsource.ErrInvalidEvent) {
+		t.Fatalf("expected version -9: %v", err)
+	}
+	h, _ := eventsource.ReadStreamAll(ctx, store, "a")
+	for _, r := range h {
+		if got := storedVersion(t, r); got != r.Version {
+			t.Fatalf("record %d stores Version %d", r.Version, got)
+		}
+	}
+	if h, _ := eventsource.ReadStreamAll(ctx, store, "missing"); len(h) != 0 {
+		t.Fatalf("refused StreamExists stored %d records", len(h))
+	}
+}
+
+func TestSaveExpectingAnyUnderContention(t *testing.T) {
+	ctx := context.Background()
+	repo, store := newRepo(t)
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				_, err := repo.SaveExpecting(ctx, eventsource.Any, &ItemAdded{Model: eventsource.Model{ID: "hot"}, Name: "x"})
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ := eventsource.ReadStreamAll(ctx, store, "hot")
+	if len(h) != writers*each {
+		t.Fatalf("%d records, want %d", len(h), writers*each)
+	}
+	for _, r := range h {
+		if got := storedVersion(t, r); got != r.Version {
+			t.Fatalf("record %d stores Version %d", r.Version, got)
+		}
+	}
+}
+
+// EmailSet implements Event by hand, without Model.
+type EmailSet struct {
+	UserID  string
+	Version int64
+	At      time.Time
+	Email   string
+}
+
+func (e *EmailSet) AggregateID() string { return e.UserID }
+func (e *EmailSet) EventVersion() int64 { return e.Version }
+func (e *EmailSet) EventAt() time.Time  { return e.At }
+
+func TestSaveHandWrittenEventNeedsItsVersion(t *testing.T) {
+	ctx := context.Background()
+	repo, store := newRepo(t)
+	if err := repo.Bind(&EmailSet{}); err != nil {
+		t.Fatal(err)
+	}
+	err := repo.Save(ctx, &ItemAdded{Model: eventsource.Model{ID: "u"}}, &EmailSet{UserID: "u", Email: "a@example.com"})
+	if !errors.Is(err, eventsource.ErrInvalidEvent) || !strings.Contains(err.Error(), "set it to 2") {
+		t.Fatalf("hand-written event without a version: %v", err)
+	}
+	if _, err := repo.SaveExpecting(ctx, eventsource.Any, &EmailSet{UserID: "u", Email: "a@example.com"}); !errors.Is(err, eventsource.ErrInvalidEvent) {
+		t.Fatalf("unchecked append of a hand-written event without a version: %v", err)
+	}
+	if h, _ := store.Head(ctx); h != 0 {
+		t.Fatalf("refused saves stored %d records", h)
+	}
+	if err := repo.Save(ctx, &ItemAdded{Model: eventsource.Model{ID: "u"}}, &EmailSet{UserID: "u", Version: 2, Email: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Records stored with a zero Version in their data (as an unchecked Save
+// wrote them before) report the record's version and time on every path.
+func TestDecodedEventsReportTheirPlace(t *testing.T) {
+	ctx := context.Background()
+	repo, store := newRepo(t, eventsource.WithStreamPrefix("cart-"))
+	res, err := store.Append(ctx, "cart-old", eventsource.Any, []eventsource.Record{
+		{Type: "ItemAdded", Codec: "json", Data: []byte(`{"ID":"old","Version":0,"Name":"a"}`)},
+		{Type: "ItemAdded", Codec: "json", Data: []byte(`{"ID":"old","Version":0,"Name":"b"}`)},
+	})
+	if err != nil || res.LastVersion != 2 {
+		t.Fatal(res, err)
+	}
+	cart, err := repo.Load(ctx, "old")
+	if err != nil || cart.Version != 2 {
+		t.Fatalf("Load: %+v, %v", cart, err)
+	}
+	h, err := repo.History(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range h {
+		for name, decode := range map[string]func() (eventsource.Event, error){
+			"UnmarshalEvent": func() (eventsource.Event, error) { return repo.Serializer().UnmarshalEvent(r) },
+			"DecodeRecord":   func() (eventsource.Event, error) { return eventsource.DecodeRecord(ctx, repo.Serializer(), r) },
+		} {
+			e, err := decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.EventVersion() != r.Version || !e.EventAt().Equal(r.RecordedAt) || e.AggregateID() != "old" {
+				t.Fatalf("%s of record %d: version %d, at %v (recorded %v), aggregate %q",
+					name, r.Version, e.EventVersion(), e.EventAt(), r.RecordedAt, e.AggregateID())
 			}
 		}
 	}

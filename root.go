@@ -81,7 +81,7 @@ func (r *Repository[T]) SaveChanges(ctx context.Context, agg T) error {
 	if len(root.changes) == 0 {
 		return ErrNoEventsProduced
 	}
-	v, err := r.save(ctx, root.changes[0].AggregateID(), root.loaded, Exact(root.loaded), root.changes)
+	v, err := r.save(ctx, root.changes[0].AggregateID(), root.loaded, root.changes)
 	if err != nil {
 		return err
 	}

@@ -154,14 +154,15 @@ type Reserver interface {
 
 // ValidateReservation checks the arguments of a Reserver call the way every
 // store must: scope, value and owner are 1..255 bytes of UTF-8 without NUL
-// (owner may be empty only where the call takes none).
+// (owner may be empty only where the call takes none). Errors wrap
+// ErrInvalidReservation.
 func ValidateReservation(scope, value, owner string, needOwner bool) error {
 	check := func(what, s string, required bool) error {
 		if s == "" && !required {
 			return nil
 		}
 		if s == "" || len(s) > MaxStreamIDLength || !validText(s) {
-			return fmt.Errorf("%w: reservation %s must be 1..%d bytes of UTF-8 without NUL", ErrInvalidEvent, what, MaxStreamIDLength)
+			return fmt.Errorf("%w: %s must be 1..%d bytes of UTF-8 without NUL", ErrInvalidReservation, what, MaxStreamIDLength)
 		}
 		return nil
 	}

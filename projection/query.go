@@ -102,7 +102,7 @@ func (q *Query[S]) Run(ctx context.Context) (S, error) {
 			state, err = q.any(state, r)
 		} else if q.events != nil {
 			var e eventsource.Event
-			if e, err = q.ser.UnmarshalEvent(r); err == nil {
+			if e, err = eventsource.DecodeRecord(ctx, q.ser, r); err == nil {
 				state, err = q.events(state, e)
 			}
 		}

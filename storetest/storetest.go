@@ -85,6 +85,7 @@ func Run(t *testing.T, f Features, newStore NewStore) {
 		{"ListStreams", testListStreams, !f.ListStreams},
 		{"DeleteStream", testDeleteStream, !f.DeleteStream},
 		{"Reservations", testReservations, !f.Reservations},
+		{"ApplyUnderContention", testApplyUnderContention, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1116,8 +1117,8 @@ func testReservations(t *testing.T, f Features, s eventsource.Store) {
 		t.Fatalf("%d owners reserved one value", wins)
 	}
 	for _, bad := range []struct{ scope, value, owner string }{{"", "v", "o"}, {"s", "", "o"}, {"s", "v", ""}, {"s", "bad\xff", "o"}, {"s", strings.Repeat("v", 256), "o"}} {
-		if err := r.Reserve(ctx, bad.scope, bad.value, bad.owner); !errors.Is(err, eventsource.ErrInvalidEvent) {
-			t.Fatalf("Reserve(%q, %q, %q): %v, want ErrInvalidEvent", bad.scope, bad.value, bad.owner, err)
+		if err := r.Reserve(ctx, bad.scope, bad.value, bad.owner); !errors.Is(err, eventsource.ErrInvalidReservation) || errors.Is(err, eventsource.ErrInvalidEvent) {
+			t.Fatalf("Reserve(%q, %q, %q): %v, want ErrInvalidReservation", bad.scope, bad.value, bad.owner, err)
 		}
 	}
 }
