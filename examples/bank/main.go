@@ -64,8 +64,7 @@ func run(ctx context.Context, path, url string, encrypt bool) error {
 	repo := eventsource.New(&bank.Account{},
 		eventsource.WithStore(store),
 		eventsource.WithSerializer(serializer),
-		eventsource.WithStreamPrefix("account-"),
-		eventsource.WithRetry(eventsource.RetryPolicy{Attempts: 20, Backoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}),
+		eventsource.WithStreamPrefix("account-"), // the default retry policy resolves the tellers' conflicts below
 	)
 	if err := repo.Bind(&bank.AccountOpened{}, &bank.MoneyDeposited{}, &bank.MoneyWithdrawn{}); err != nil {
 		return err
