@@ -145,10 +145,15 @@ func (r *runner) Reset(ctx context.Context) error { return r.cps.Request(ctx, r.
 // Delete asks for the read model and checkpoint to be removed.
 func (r *runner) Delete(ctx context.Context) error { return r.cps.Request(ctx, r.name, RequestDelete) }
 
-// Skip asks a faulted projection to skip the event that faulted it.
+// Skip asks a faulted projection to skip the event that faulted it: the
+// next Run (or the running instance) records it in Checkpoint.Skipped and
+// goes on after it. Skip and Start may come in either order; Skip does
+// nothing once the event has been handled.
 func (r *runner) Skip(ctx context.Context) error { return r.cps.Request(ctx, r.name, RequestSkip) }
 
-// Start lets a stopped or faulted projection run again.
+// Start lets a stopped or faulted projection run again. On a faulted one
+// the next Run retries the event that faulted it, unless Skip was (or is
+// then) asked for.
 func (r *runner) Start(ctx context.Context) error {
 	return r.cps.SetStatus(ctx, r.name, StatusRunning)
 }
@@ -301,7 +306,10 @@ func (r *runner) handleRequest(ctx context.Context, cp *Checkpoint) (bool, error
 		}
 		return true, errors.Join(ErrDeleted, r.cps.Delete(ctx, r.name))
 	case RequestSkip:
-		if cp.Status == StatusFaulted && cp.FaultedAt > cp.Position {
+		// FaultedAt, not the status: Start may have set the status to
+		// running before this runner saw the request, and a fault's
+		// FaultedAt stays until the event is handled or skipped.
+		if cp.FaultedAt > cp.Position {
 			cp.Skipped = append(cp.Skipped, cp.FaultedAt)
 			cp.Position = cp.FaultedAt
 			r.log.WarnContext(ctx, "projection: skipping event on request", slog.String("projection", r.name), slog.Uint64("position", cp.FaultedAt))
@@ -364,6 +372,9 @@ func (r *runner) follow(ctx context.Context, cp *Checkpoint) error {
 func (r *runner) applyBatch(ctx context.Context, recs []eventsource.Record, cp *Checkpoint) error {
 	next := *cp
 	next.Position, next.Status = recs[len(recs)-1].Position, StatusRunning
+	if next.FaultedAt <= next.Position {
+		next.FaultedAt = 0 // the event that faulted it is handled now
+	}
 	err := r.save(ctx, recs, &next, RequestNone)
 	for attempt, wait := 0, r.policy.Backoff; err != nil && attempt < r.policy.Retries && retryable(err); attempt++ {
 		if serr := sleep(ctx, wait); serr != nil {

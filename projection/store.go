@@ -64,7 +64,7 @@ type Checkpoint struct {
 	State      []byte    // encoded state of a Projection; nil for read models
 	Status     Status    //
 	Error      string    // why it faulted
-	FaultedAt  uint64    // position of the event that faulted it
+	FaultedAt  uint64    // position of the event that faulted it; kept after Start until that event is handled or skipped
 	Skipped    []uint64  // positions skipped on request, oldest first
 	Request    Request   // pending control request
 	Owner      string    // lease holder, "" when free

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection"
+	"github.com/eventsource-go/eventsource/store/memory"
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
@@ -25,6 +26,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) projection.Store) {
 	t.Run("Leases", func(t *testing.T) { t.Parallel(); testLeases(t, newStore(t)) })
 	t.Run("SaveAndRequests", func(t *testing.T) { t.Parallel(); testSaveAndRequests(t, newStore(t)) })
+	t.Run("SkipThenStart", func(t *testing.T) { t.Parallel(); testSkipThenStart(t, newStore(t)) })
 }
 
 // Tally is the read model RunTx drives, written by each store's test for its
@@ -58,6 +60,7 @@ func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
 		{"ExactlyOnceAcrossKills", testExactlyOnce[Tx]},
 		{"ResetAndDelete", testResetAndDelete[Tx]},
 		{"FaultAndSkip", testFault[Tx]},
+		{"FaultSkipThenStart", testFaultSkipThenStart[Tx]},
 		{"StaleHolderCannotCommit", testStaleHolder[Tx]},
 	}
 	for _, tc := range tests {
@@ -155,6 +158,70 @@ func testSaveAndRequests(t *testing.T, cps projection.Store) {
 	if cp, _ := cps.Load(ctx, "p"); cp.Position != 0 || cp.Owner != "" || cp.Status != projection.StatusNew {
 		t.Fatalf("after Delete: %+v", cp)
 	}
+}
+
+// poisonFold counts events and fails on every one of type "Poison".
+func poisonFold(n int, r eventsource.Record) (int, error) {
+	if r.Type == "Poison" {
+		return n, errors.New("cannot handle poison")
+	}
+	return n + 1, nil
+}
+
+// testSkipThenStart faults a projection, then asks for a skip and a start
+// (in both orders, as an operator might): the next Run skips the event that
+// faulted it instead of faulting on it again.
+func testSkipThenStart(t *testing.T, cps projection.Store) {
+	ctx := context.Background()
+	events := memory.New()
+	for _, typ := range []string{"Tick", "Tick", "Tick", "Poison", "Tick", "Tick"} {
+		if _, err := events.Append(ctx, "s", eventsource.Any, []eventsource.Record{{Type: typ}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, order := range []string{"skip-start", "start-skip"} {
+		p := projection.NewProjection(order, events, cps, 0, poisonFold, projection.WithBatchSize(2), projection.WithPollInterval(10*time.Millisecond))
+		var fe *projection.FaultError
+		if err := p.Run(ctx); !errors.As(err, &fe) || fe.Position != 4 {
+			t.Fatalf("%s: Run = %v, want a fault at position 4", order, err)
+		}
+		first, then := p.Skip, p.Start
+		if order == "start-skip" {
+			first, then = p.Start, p.Skip
+		}
+		if err := first(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := then(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := runUntil(p.Run, func() bool { return p.Checkpoint().Position == 6 }); !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: Run after Skip and Start = %v, want it to skip position 4 and run on", order, err)
+		}
+		cp, err := cps.Load(ctx, order)
+		if err != nil || p.State() != 5 || fmt.Sprint(cp.Skipped) != "[4]" || cp.Position != 6 ||
+			cp.Status != projection.StatusRunning || cp.Error != "" || cp.Request != projection.RequestNone {
+			t.Fatalf("%s: state %d, checkpoint %+v, %v; want 5 events folded and position 4 skipped", order, p.State(), cp, err)
+		}
+	}
+}
+
+// runUntil runs run until reached reports true (or run returns), then
+// cancels it and returns what it returned.
+func runUntil(run func(context.Context) error, reached func() bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	for !reached() {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	cancel()
+	return <-done
 }
 
 func appendTicks(t testing.TB, s eventsource.Store, n int) {
@@ -269,6 +336,32 @@ func testFault[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	cp, _ = e.Checkpoints.Load(context.Background(), "tally")
 	if n, _ := applied(t, e.ReadModel); n != 19 || fmt.Sprint(cp.Skipped) != "[13]" {
 		t.Fatalf("after skip: %d applied, skipped %v", n, cp.Skipped)
+	}
+}
+
+// testFaultSkipThenStart: Skip then Start on a faulted projector skips the
+// event that faulted it, with the read model untouched by it.
+func testFaultSkipThenStart[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
+	ctx := context.Background()
+	appendTicks(t, events, 20)
+	e.ReadModel.FailAt(13)
+	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithBatchSize(5), projection.WithPollInterval(10*time.Millisecond))
+	var fe *projection.FaultError
+	if err := p.Run(ctx); !errors.As(err, &fe) || fe.Position != 13 {
+		t.Fatalf("Run = %v, want a fault at 13", err)
+	}
+	if err := p.Skip(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := runUntil(p.Run, func() bool { return p.Checkpoint().Position == 20 }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after Skip and Start = %v, want it to skip position 13 and run on", err)
+	}
+	cp, _ := e.Checkpoints.Load(ctx, "tally")
+	if n, _ := applied(t, e.ReadModel); n != 19 || fmt.Sprint(cp.Skipped) != "[13]" || cp.Status != projection.StatusRunning || cp.Error != "" {
+		t.Fatalf("after Skip and Start: %d applied, checkpoint %+v", n, cp)
 	}
 }
 
