@@ -44,36 +44,42 @@ type ErrorPolicy struct {
 }
 
 // Option configures a Projector or a Projection.
-type Option func(*runner)
+type Option interface{ applyRunner(*runner) }
+
+type runnerOption func(*runner)
+
+func (f runnerOption) applyRunner(r *runner) { f(r) }
 
 // WithBatchSize sets how many records are applied per transaction (100).
-func WithBatchSize(n int) Option { return func(r *runner) { r.batch = max(n, 1) } }
+func WithBatchSize(n int) Option { return runnerOption(func(r *runner) { r.batch = max(n, 1) }) }
 
 // WithLease sets the lease time-to-live (30s); an instance renews it every
 // third of that, and a standby takes over that long after a holder dies.
-func WithLease(ttl time.Duration) Option { return func(r *runner) { r.ttl = ttl } }
+func WithLease(ttl time.Duration) Option { return runnerOption(func(r *runner) { r.ttl = ttl }) }
 
 // WithOwner names this instance in leases (default: host name, process ID
 // and a random suffix).
-func WithOwner(id string) Option { return func(r *runner) { r.owner = id } }
+func WithOwner(id string) Option { return runnerOption(func(r *runner) { r.owner = id }) }
 
 // WithErrorPolicy sets what happens when the handler fails (fault at once).
-func WithErrorPolicy(p ErrorPolicy) Option { return func(r *runner) { r.policy = p } }
+func WithErrorPolicy(p ErrorPolicy) Option { return runnerOption(func(r *runner) { r.policy = p }) }
 
 // WithEventFilter narrows the records the projection sees, in the store.
-func WithEventFilter(f eventsource.Filter) Option { return func(r *runner) { r.filter = f } }
+func WithEventFilter(f eventsource.Filter) Option {
+	return runnerOption(func(r *runner) { r.filter = f })
+}
 
 // WithConditions adds conditions the projection's records must meet.
 func WithConditions(conds ...Condition) Option {
-	return func(r *runner) { r.where = append(r.where, conds...) }
+	return runnerOption(func(r *runner) { r.where = append(r.where, conds...) })
 }
 
 // WithPollInterval sets how often an idle projection checks for requests
 // and polls for new events when the store has no live signal (1s).
-func WithPollInterval(d time.Duration) Option { return func(r *runner) { r.poll = d } }
+func WithPollInterval(d time.Duration) Option { return runnerOption(func(r *runner) { r.poll = d }) }
 
 // WithLogger sets a logger. Silent by default.
-func WithLogger(l *slog.Logger) Option { return func(r *runner) { r.log = l } }
+func WithLogger(l *slog.Logger) Option { return runnerOption(func(r *runner) { r.log = l }) }
 
 // applier applies batches and writes the checkpoint with them, atomically.
 type applier interface {
@@ -99,14 +105,20 @@ type runner struct {
 	poll   time.Duration
 	log    *slog.Logger
 
-	mu sync.Mutex
-	cp Checkpoint // last saved
+	onCaughtUp func()
+
+	mu      sync.Mutex
+	cp      Checkpoint // last saved
+	holding bool       // this instance holds the lease
+	until   time.Time  // until when, at the latest (this process's clock)
 }
 
 func newRunner(name string, events eventsource.Store, cps Store, opts []Option) *runner {
 	r := &runner{name: name, events: events, cps: cps, batch: 100, ttl: 30 * time.Second, poll: time.Second}
 	for _, o := range opts {
-		o(r)
+		if o != nil {
+			o.applyRunner(r)
+		}
 	}
 	if r.owner == "" {
 		host, _ := os.Hostname()
@@ -129,11 +141,50 @@ func newRunner(name string, events eventsource.Store, cps Store, opts []Option) 
 // Name is the projection's name.
 func (r *runner) Name() string { return r.name }
 
-// Checkpoint returns the checkpoint this instance saved last.
+// Checkpoint returns the checkpoint this instance saved last, with Holder
+// set to this instance's owner while it holds the lease (it is running the
+// projection) and empty otherwise: after Run returns, while it stands by,
+// and once a lease it failed to renew has run out. Status reads what the
+// projection store says, whichever instance runs the projection.
 func (r *runner) Checkpoint() Checkpoint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cp
+	cp := r.cp
+	cp.Holder = ""
+	if r.holding && time.Now().Before(r.until) {
+		cp.Holder = r.owner
+	}
+	return cp
+}
+
+// Status reads the projection's checkpoint from the projection store. Its
+// Status is the state asked for (StatusRunning stays after Run returns, so
+// the next Run resumes); its Holder names the instance running the
+// projection now, in this process or another, and is empty when none holds
+// an unexpired lease.
+func (r *runner) Status(ctx context.Context) (Checkpoint, error) {
+	if r.cps == nil || r.name == "" {
+		return Checkpoint{}, fmt.Errorf("%w: projection needs a name and a projection store", eventsource.ErrInvalidConfig)
+	}
+	return r.cps.Load(ctx, r.name)
+}
+
+// acquire takes or renews the lease and notes until when this instance
+// holds it; an error means it may not hold it any more.
+func (r *runner) acquire(ctx context.Context) error {
+	start := time.Now() // before the store's clock starts the lease
+	err := r.cps.Acquire(ctx, r.name, r.owner, r.ttl)
+	r.mu.Lock()
+	r.holding, r.until = err == nil, start.Add(r.ttl)
+	r.mu.Unlock()
+	return err
+}
+
+// dropped notes that this instance no longer holds the lease.
+func (r *runner) dropped() {
+	r.mu.Lock()
+	r.holding = false
+	r.mu.Unlock()
 }
 
 // Stop asks the instance running the projection (here or elsewhere) to stop.
@@ -167,7 +218,7 @@ func (r *runner) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: projection needs a name, an event store and a projection store", eventsource.ErrInvalidConfig)
 	}
 	for {
-		err := r.cps.Acquire(ctx, r.name, r.owner, r.ttl)
+		err := r.acquire(ctx)
 		if errors.Is(err, ErrLeaseHeld) {
 			r.log.DebugContext(ctx, "projection: standing by", slog.String("projection", r.name))
 			if err := sleep(ctx, r.ttl/3); err != nil {
@@ -186,6 +237,7 @@ func (r *runner) Run(ctx context.Context) error {
 		}
 		err = r.process(ctx)
 		if errors.Is(err, ErrLeaseLost) {
+			r.dropped()
 			r.log.WarnContext(ctx, "projection: lease lost", slog.String("projection", r.name))
 			continue
 		}
@@ -199,9 +251,13 @@ func (r *runner) Run(ctx context.Context) error {
 
 // release gives up the lease, even when ctx has ended.
 func (r *runner) release(ctx context.Context) {
+	r.dropped()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = r.cps.Release(rctx, r.name, r.owner)
+	if err := r.cps.Release(rctx, r.name, r.owner); err != nil {
+		// The lease runs out by itself; a standby waits until then.
+		r.log.WarnContext(ctx, "projection: release failed", slog.String("projection", r.name), slog.Any("error", err))
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -223,13 +279,18 @@ func (r *runner) process(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	// Renew the lease; losing it stops processing at once.
+	// Renew the lease; losing it stops processing at once. Run releases
+	// the lease after process returns, so no renewal may still be on its
+	// way then.
+	renewed := make(chan struct{})
+	defer func() { cancel(nil); <-renewed }()
 	go func() {
+		defer close(renewed)
 		for {
 			if sleep(ctx, r.ttl/3) != nil {
 				return
 			}
-			if err := r.cps.Acquire(ctx, r.name, r.owner, r.ttl); err != nil {
+			if err := r.acquire(ctx); err != nil {
 				cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
 				return
 			}
@@ -350,7 +411,13 @@ func (r *runner) follow(ctx context.Context, cp *Checkpoint) error {
 			}
 		}
 	}()
-	sub := NewSubscription(r.events, From(cp.Position+1), WithFilter(r.filter), Where(r.where...), WithPolling(10*time.Millisecond, r.poll))
+	opts := []SubscriptionOption{From(cp.Position + 1), WithFilter(r.filter), Where(r.where...), WithPolling(10*time.Millisecond, r.poll)}
+	if r.onCaughtUp != nil {
+		// The subscription catches up only after the batches before have
+		// been applied and checkpointed.
+		opts = append(opts, OnCaughtUp(r.onCaughtUp))
+	}
+	sub := NewSubscription(r.events, opts...)
 	err := sub.RunBatches(ctx, r.batch, func(ctx context.Context, recs []eventsource.Record) error {
 		if err := r.applyBatch(ctx, recs, cp); err != nil {
 			return err

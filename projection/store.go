@@ -9,12 +9,16 @@ import (
 	"time"
 )
 
-// Status is where a persistent projection stands.
+// Status is where a persistent projection stands as far as its control
+// requests go: the state asked for, not whether an instance is processing
+// it now. That is Checkpoint.Holder: StatusRunning stays when Run returns
+// (its context ended, or its process died and its lease ran out), so the
+// next Run resumes, but Holder is then empty.
 type Status string
 
 const (
 	StatusNew       Status = ""          // never run
-	StatusRunning   Status = "running"   // an instance holds the lease and processes
+	StatusRunning   Status = "running"   // to run: processing while an instance holds the lease (Checkpoint.Holder), waiting for one otherwise
 	StatusStopped   Status = "stopped"   // stopped on request; Start lets it run again
 	StatusResetting Status = "resetting" // rebuilding from position 0
 	StatusDeleting  Status = "deleting"  // removing its read model and checkpoint
@@ -67,16 +71,24 @@ type Checkpoint struct {
 	FaultedAt  uint64    // position of the event that faulted it; kept after Start until that event is handled or skipped
 	Skipped    []uint64  // positions skipped on request, oldest first
 	Request    Request   // pending control request
-	Owner      string    // lease holder, "" when free
+	Owner      string    // last lease holder, "" when released; its lease may have expired
 	LeaseUntil time.Time // lease expiry
 	UpdatedAt  time.Time
+	// Holder is the instance running the projection now: Owner while its
+	// lease is unexpired, by the store's clock when Load read it, and ""
+	// when no instance holds the lease (never run, released when Run
+	// returned, or expired because its holder died or stopped renewing).
+	// Load sets it; Save ignores it.
+	Holder string
 }
 
 // Store keeps checkpoints and leases of persistent projections. All methods
 // are safe for concurrent use, also across processes for the SQL stores.
 type Store interface {
 	// Load returns the projection's checkpoint; a projection never run has
-	// a zero one (StatusNew) and no error.
+	// a zero one (StatusNew) and no error. It sets Holder to Owner if and
+	// only if the lease is unexpired by the clock Acquire judges leases
+	// with: Acquire by another owner would get ErrLeaseHeld.
 	Load(ctx context.Context, name string) (Checkpoint, error)
 	// Acquire takes the lease on name for owner until now+ttl, or renews
 	// it. Another owner's unexpired lease is ErrLeaseHeld.
@@ -135,6 +147,9 @@ func (m *MemoryStore) Load(ctx context.Context, name string) (Checkpoint, error)
 	}
 	cp.State = slices.Clone(cp.State)
 	cp.Skipped = slices.Clone(cp.Skipped)
+	if cp.Owner != "" && m.now().Before(cp.LeaseUntil) {
+		cp.Holder = cp.Owner
+	}
 	return cp, nil
 }
 

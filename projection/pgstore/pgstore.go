@@ -148,7 +148,9 @@ const cols = `name, position, state, status, error, faulted_at, skipped, request
 // load reads the projection's row, locking it (FOR UPDATE) when lock is
 // set; ok is false when there is no row.
 func (s *Store) load(ctx context.Context, q queryer, name string, lock bool) (cp projection.Checkpoint, ok bool, err error) {
-	query := `SELECT ` + cols + ` FROM ` + s.table + ` WHERE name = $1`
+	// holder: Acquire's test of a live lease, on the same clock.
+	query := `SELECT ` + cols + `, CASE WHEN owner <> '' AND lease_until > clock_timestamp() THEN owner ELSE '' END
+		FROM ` + s.table + ` WHERE name = $1`
 	if lock {
 		query += ` FOR UPDATE`
 	}
@@ -156,7 +158,7 @@ func (s *Store) load(ctx context.Context, q queryer, name string, lock bool) (cp
 	var status, request string
 	var skipped []int64
 	var until, updated *time.Time
-	err = q.QueryRow(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &cp.Error, &faulted, &skipped, &request, &cp.Owner, &until, &updated)
+	err = q.QueryRow(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &cp.Error, &faulted, &skipped, &request, &cp.Owner, &until, &updated, &cp.Holder)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return projection.Checkpoint{Name: name}, false, nil
 	}
@@ -178,7 +180,8 @@ func (s *Store) load(ctx context.Context, q queryer, name string, lock bool) (cp
 }
 
 // Load implements projection.Store. A projection never run has a zero
-// Checkpoint carrying only its Name.
+// Checkpoint carrying only its Name. Holder is the owner whose lease is
+// unexpired by the database's clock, the clock Acquire judges leases by.
 func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, error) {
 	if err := s.ensure(ctx); err != nil {
 		return projection.Checkpoint{}, err

@@ -1,5 +1,6 @@
 // Package projectiontest is the conformance suite of projection stores:
-// leases, checkpoints and control requests (Run), and, for stores that write
+// leases and their holders, checkpoints, control requests and the
+// projections that steer by them (Run), and, for stores that write
 // checkpoints inside a read model's transaction, exactly-once application
 // across kills, reset, delete and faults (RunTx). Each projection store's
 // tests call it against its real database.
@@ -26,7 +27,10 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) projection.Store) {
 	t.Run("Leases", func(t *testing.T) { t.Parallel(); testLeases(t, newStore(t)) })
 	t.Run("SaveAndRequests", func(t *testing.T) { t.Parallel(); testSaveAndRequests(t, newStore(t)) })
+	t.Run("Holder", func(t *testing.T) { t.Parallel(); testHolder(t, newStore(t)) })
 	t.Run("SkipThenStart", func(t *testing.T) { t.Parallel(); testSkipThenStart(t, newStore(t)) })
+	t.Run("StatusTellsWhoRuns", func(t *testing.T) { t.Parallel(); testStatusTellsWhoRuns(t, newStore(t)) })
+	t.Run("OnCaughtUp", func(t *testing.T) { t.Parallel(); testOnCaughtUp(t, newStore(t)) })
 }
 
 // Tally is the read model RunTx drives, written by each store's test for its
@@ -61,6 +65,7 @@ func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
 		{"ResetAndDelete", testResetAndDelete[Tx]},
 		{"FaultAndSkip", testFault[Tx]},
 		{"FaultSkipThenStart", testFaultSkipThenStart[Tx]},
+		{"CaughtUpAndHolder", testCaughtUpAndHolder[Tx]},
 		{"StaleHolderCannotCommit", testStaleHolder[Tx]},
 	}
 	for _, tc := range tests {
@@ -118,6 +123,57 @@ func testLeases(t *testing.T, cps projection.Store) {
 	}
 	if cp, _ := cps.Load(ctx, "never-run"); cp.Name != "never-run" || cp.Status != projection.StatusNew || cp.Position != 0 {
 		t.Fatalf("a projection never run: %+v", cp)
+	}
+}
+
+// testHolder: Load's Holder names the owner of a live lease only, by the
+// clock Acquire uses: Holder is empty exactly when another owner could take
+// the lease.
+func testHolder(t *testing.T, cps projection.Store) {
+	ctx := context.Background()
+	load := func(name string) projection.Checkpoint {
+		t.Helper()
+		cp, err := cps.Load(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	if cp := load("p"); cp.Holder != "" {
+		t.Fatalf("a projection never run has holder %q", cp.Holder)
+	}
+	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if cp := load("p"); cp.Holder != "a" || cp.Owner != "a" {
+		t.Fatalf("live lease: holder %q, owner %q; want a", cp.Holder, cp.Owner)
+	}
+	if err := cps.Acquire(ctx, "q", "a", -time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if cp := load("q"); cp.Holder != "" || cp.Owner != "a" {
+		t.Fatalf("expired lease: holder %q, owner %q; want no holder, owner a", cp.Holder, cp.Owner)
+	}
+	// A lease that runs out while it is watched.
+	if err := cps.Acquire(ctx, "r", "a", 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return load("r").Holder == "" })
+	if err := cps.Acquire(ctx, "r", "b", time.Hour); err != nil {
+		t.Fatalf("no holder, yet another owner cannot take the lease: %v", err)
+	}
+	// Save keeps the lease's holder whatever the checkpoint says.
+	if _, err := cps.Save(ctx, "a", projection.Checkpoint{Name: "p", Position: 3, Holder: "x"}, projection.RequestNone); err != nil {
+		t.Fatal(err)
+	}
+	if cp := load("p"); cp.Holder != "a" || cp.Position != 3 {
+		t.Fatalf("after Save: %+v", cp)
+	}
+	if err := cps.Release(ctx, "p", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if cp := load("p"); cp.Holder != "" {
+		t.Fatalf("released lease: holder %q", cp.Holder)
 	}
 }
 
@@ -203,6 +259,130 @@ func testSkipThenStart(t *testing.T, cps projection.Store) {
 			cp.Status != projection.StatusRunning || cp.Error != "" || cp.Request != projection.RequestNone {
 			t.Fatalf("%s: state %d, checkpoint %+v, %v; want 5 events folded and position 4 skipped", order, p.State(), cp, err)
 		}
+	}
+}
+
+// testStatusTellsWhoRuns: Status says both what was asked for and which
+// instance runs the projection now; when Run returns the status stays
+// "running" (the next Run resumes) but no instance holds it.
+func testStatusTellsWhoRuns(t *testing.T, cps projection.Store) {
+	ctx := context.Background()
+	events := memory.New()
+	appendTicks(t, events, 5)
+	newInstance := func(owner string, cps projection.Store) *projection.Projection[int] {
+		return projection.NewProjection("who", events, cps, 0, poisonFold, projection.WithOwner(owner),
+			projection.WithLease(time.Hour), projection.WithPollInterval(10*time.Millisecond))
+	}
+	refused := make(chan struct{}, 1)
+	one, two := newInstance("one", cps), newInstance("two", refusedAcquire{cps, refused})
+	status := func(p *projection.Projection[int]) projection.Checkpoint {
+		t.Helper()
+		cp, err := p.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	if st := status(one); st.Status != projection.StatusNew || st.Holder != "" {
+		t.Fatalf("before any Run: status %q, holder %q", st.Status, st.Holder)
+	}
+	ctx1, cancel1 := context.WithCancel(ctx)
+	done1 := make(chan error, 1)
+	go func() { done1 <- one.Run(ctx1) }()
+	waitFor(t, func() bool { return one.Checkpoint().Position == 5 })
+	if st, local := status(one), one.Checkpoint(); st.Status != projection.StatusRunning || st.Holder != "one" || local.Holder != "one" {
+		t.Fatalf("while one runs: status %q, holder %q, its own checkpoint's holder %q", st.Status, st.Holder, local.Holder)
+	}
+	// A standby sees who runs the projection, and that it is not itself.
+	ctx2, cancel2 := context.WithCancel(ctx)
+	defer cancel2()
+	done2 := make(chan error, 1)
+	go func() { done2 <- two.Run(ctx2) }()
+	select {
+	case <-refused:
+	case err := <-done2:
+		t.Fatalf("standby's Run = %v", err)
+	}
+	if st, local := status(two), two.Checkpoint(); st.Holder != "one" || local.Holder != "" {
+		t.Fatalf("standby two: holder %q in the store, %q in its own checkpoint", st.Holder, local.Holder)
+	}
+	cancel1()
+	if err := <-done1; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	// two stands by for a third of the hour-long lease: nobody runs it now.
+	if st, local := status(one), one.Checkpoint(); st.Status != projection.StatusRunning || st.Holder != "" || local.Holder != "" {
+		t.Fatalf("after Run returned: status %q, holder %q, its own checkpoint's holder %q; want running with no holder", st.Status, st.Holder, local.Holder)
+	}
+	cancel2()
+	if err := <-done2; !errors.Is(err, context.Canceled) {
+		t.Fatalf("standby's Run = %v", err)
+	}
+}
+
+// refusedAcquire signals each Acquire refused with ErrLeaseHeld.
+type refusedAcquire struct {
+	projection.Store
+	refused chan<- struct{}
+}
+
+func (s refusedAcquire) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
+	err := s.Store.Acquire(ctx, name, owner, ttl)
+	if errors.Is(err, projection.ErrLeaseHeld) {
+		select {
+		case s.refused <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// testOnCaughtUp: a projection's OnCaughtUp is called once everything
+// committed is folded and checkpointed, and again after new events.
+func testOnCaughtUp(t *testing.T, cps projection.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := memory.New()
+	appendTicks(t, events, 25)
+	saved := make(chan uint64, 10)
+	p := projection.NewProjection("caught-up", events, cps, 0, poisonFold, projection.WithBatchSize(4),
+		projection.OnCaughtUp(func() {
+			cp, err := cps.Load(ctx, "caught-up")
+			if err != nil {
+				t.Error(err)
+			}
+			saved <- cp.Position
+		}))
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	next := func() uint64 {
+		t.Helper()
+		select {
+		case pos := <-saved:
+			return pos
+		case err := <-done:
+			t.Fatalf("Run returned %v before catching up", err)
+		case <-ctx.Done():
+			t.Fatal("OnCaughtUp not called in 30s")
+		}
+		return 0
+	}
+	if pos := next(); pos != 25 || p.State() != 25 {
+		t.Fatalf("caught up with checkpoint %d and %d events folded, want 25", pos, p.State())
+	}
+	more := make([]eventsource.Record, 5) // one append, seen all at once
+	for i := range more {
+		more[i].Type = "Tick"
+	}
+	if _, err := events.Append(ctx, "later", eventsource.NoStream, more); err != nil {
+		t.Fatal(err)
+	}
+	if pos := next(); pos != 30 || p.State() != 30 {
+		t.Fatalf("caught up again with checkpoint %d and %d events folded, want 30", pos, p.State())
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
 	}
 }
 
@@ -362,6 +542,48 @@ func testFaultSkipThenStart[Tx any](t *testing.T, events eventsource.Store, e En
 	cp, _ := e.Checkpoints.Load(ctx, "tally")
 	if n, _ := applied(t, e.ReadModel); n != 19 || fmt.Sprint(cp.Skipped) != "[13]" || cp.Status != projection.StatusRunning || cp.Error != "" {
 		t.Fatalf("after Skip and Start: %d applied, checkpoint %+v", n, cp)
+	}
+}
+
+// testCaughtUpAndHolder: a projector's OnCaughtUp comes once the read model
+// holds every event and the checkpoint says so, while this instance holds
+// the lease; after Run returns the status still asks for running, and no
+// instance holds it.
+func testCaughtUpAndHolder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
+	appendTicks(t, events, 30)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	caughtUp := make(chan projection.Checkpoint, 10)
+	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithBatchSize(7), projection.WithOwner("p1"),
+		projection.OnCaughtUp(func() {
+			cp, err := e.Checkpoints.Load(ctx, "tally")
+			if err != nil {
+				t.Error(err)
+			}
+			caughtUp <- cp
+		}))
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var cp projection.Checkpoint
+	select {
+	case cp = <-caughtUp:
+	case err := <-done:
+		t.Fatalf("Run returned %v before catching up", err)
+	}
+	if n, counted := applied(t, e.ReadModel); cp.Position != 30 || n != 30 || counted != 30 {
+		t.Fatalf("caught up with checkpoint %d and %d events applied, want 30", cp.Position, n)
+	}
+	if cp.Holder != "p1" || cp.Status != projection.StatusRunning || p.Checkpoint().Holder != "p1" {
+		t.Fatalf("while running: status %q, holder %q, own checkpoint's holder %q", cp.Status, cp.Holder, p.Checkpoint().Holder)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+	st, err := p.Status(context.Background())
+	if err != nil || st.Status != projection.StatusRunning || st.Holder != "" || p.Checkpoint().Holder != "" {
+		t.Fatalf("after Run returned: status %q, holder %q (%v), own checkpoint's holder %q; want running with no holder",
+			st.Status, st.Holder, err, p.Checkpoint().Holder)
 	}
 }
 

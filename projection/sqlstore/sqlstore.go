@@ -101,10 +101,13 @@ func (s *Store) ensure(ctx context.Context) error {
 	return nil
 }
 
-// insertIgnore makes sure the projection's row exists.
+// insertIgnore makes sure the projection's row exists. On MySQL it locks
+// the row exclusively at once (INSERT IGNORE would take a shared lock that
+// the statements after it must upgrade: two such transactions, or one and a
+// concurrent Release, deadlock).
 func (s *Store) insertIgnore() string {
 	if s.dialect == MySQL {
-		return `INSERT IGNORE INTO ` + s.table + ` (name) VALUES (?)`
+		return `INSERT INTO ` + s.table + ` (name) VALUES (?) ON DUPLICATE KEY UPDATE name = name`
 	}
 	return `INSERT INTO ` + s.table + ` (name) VALUES (?) ON CONFLICT (name) DO NOTHING`
 }
@@ -137,6 +140,9 @@ func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (pro
 	if until > 0 {
 		cp.LeaseUntil = time.Unix(0, until)
 	}
+	if cp.Owner != "" && s.now().Before(cp.LeaseUntil) {
+		cp.Holder = cp.Owner // Acquire's test of a live lease
+	}
 	if updated > 0 {
 		cp.UpdatedAt = time.Unix(0, updated)
 	}
@@ -148,7 +154,8 @@ func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (pro
 	return cp, true, nil
 }
 
-// Load implements projection.Store.
+// Load implements projection.Store. Holder is the owner whose lease is
+// unexpired by this process's clock, the clock Acquire judges leases by.
 func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, error) {
 	if err := s.ensure(ctx); err != nil {
 		return projection.Checkpoint{}, err
