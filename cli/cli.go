@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -31,17 +34,113 @@ const DefaultStore = "sqlite://events.db"
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := New().ExecuteContext(ctx); err != nil {
-		if !errors.Is(err, context.Canceled) {
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "eventsource:") {
-				msg = "eventsource: " + msg
-			}
-			fmt.Fprintln(os.Stderr, msg)
-			return 1
+	return Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Exit codes of the tool, for scripts to branch on.
+const (
+	ExitOK       = 0 // success
+	ExitFailure  = 1 // anything else: an unreachable server, a store error
+	ExitUsage    = 2 // usage or bad input: unknown command or flag, bad URL, range or data
+	ExitNotFound = 3 // no such store, stream or records
+	ExitConflict = 4 // concurrency conflict: the expected version did not match, or the event ID is taken
+)
+
+const exitCodes = `Exit codes:
+  0  success
+  1  any other failure (an unreachable server, a store error)
+  2  usage or bad input (unknown command or flag, bad URL, range or data)
+  3  not found (no such store, stream or records)
+  4  concurrency conflict (--expected did not match, or the event ID is taken)`
+
+// Run runs the tool with args (without the program name) and returns its
+// exit code. An error is printed to stderr on one line.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := New()
+	cmd.SetArgs(args)
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, oneLine(err))
+	return ExitCode(err)
+}
+
+// ExitCode is the exit code the tool gives for err.
+func ExitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue),
+		errors.Is(err, eventsource.ErrInvalidConfig),
+		errors.Is(err, eventsource.ErrInvalidStreamID),
+		errors.Is(err, eventsource.ErrInvalidEvent),
+		errors.Is(err, eventsource.ErrTooLarge):
+		return ExitUsage
+	case errors.Is(err, eventsource.ErrNotFound):
+		return ExitNotFound
+	case errors.Is(err, eventsource.ErrConcurrency), errors.Is(err, eventsource.ErrDuplicateEvent):
+		return ExitConflict
+	}
+	return ExitFailure
+}
+
+// oneLine is err's message on one line, starting "eventsource: ": drivers
+// report one line per connection attempt, identical ones included.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, l)
 		}
 	}
-	return 0
+	msg := strings.Join(parts, "; ")
+	if !strings.HasPrefix(msg, "eventsource:") {
+		msg = "eventsource: " + msg
+	}
+	return msg
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// usageArgs makes an argument check's failure a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// group makes cmd a group of subcommands: named alone it prints its help,
+// with an unknown subcommand it fails (suggesting the nearest).
+func group(cmd *cobra.Command) *cobra.Command {
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", near[0])
+		} else {
+			msg += fmt.Sprintf("; see %q", cmd.CommandPath()+" --help")
+		}
+		return usageError{errors.New(msg)}
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	return cmd
 }
 
 type app struct {
@@ -64,28 +163,45 @@ The store is named by a URL, from --store or the ES_STORE environment variable
   postgres://user@host:5432/db    PostgreSQL (?schema=…&prefix=… choose tables)
   mysql://user:pass@host:3306/db  MySQL or MariaDB (?prefix=…)
   dynamodb://table?region=…       DynamoDB (?endpoint=http://127.0.0.1:4567 for dynalite)
-  nats://host:4222                NATS JetStream (?stream=EVENTS&subject=es choose the streams)`,
+  nats://host:4222                NATS JetStream (?stream=EVENTS&subject=es choose the streams)
+
+Any other URL parameter is refused. read, tail and streams list only read: they
+create nothing, and a missing store is "not found"; the first append creates it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Long += "\n\n" + exitCodes
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	def := os.Getenv("ES_STORE")
 	if def == "" {
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
 	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), dynamodbCmd())
-	return root
+	return group(root)
 }
 
+// open opens the store for a command that writes: a missing store is
+// created.
 func (a *app) open(cmd *cobra.Command) (storeurl.Store, error) {
 	return storeurl.Open(cmd.Context(), a.storeURL)
+}
+
+// openExisting opens the store for a command that only reads: nothing is
+// created, and a missing store is an error saying how to make one.
+func (a *app) openExisting(cmd *cobra.Command) (storeurl.Store, error) {
+	s, err := storeurl.Open(cmd.Context(), a.storeURL, storeurl.MustExist())
+	if errors.Is(err, eventsource.ErrNotFound) && !strings.HasPrefix(a.storeURL, "dynamodb:") {
+		err = fmt.Errorf("%w; the first append creates it (eventsource append STREAM --type TYPE)", err)
+	}
+	return s, err
 }
 
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the tool's version",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := "(devel)"
 			if bi, ok := debug.ReadBuildInfo(); ok {
@@ -101,15 +217,15 @@ func (a *app) versionCmd() *cobra.Command {
 }
 
 func (a *app) streamsCmd() *cobra.Command {
-	streams := &cobra.Command{Use: "streams", Short: "Work with streams"}
+	streams := group(&cobra.Command{Use: "streams", Short: "Work with streams"})
 	var prefix string
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List streams and their versions",
 		Example: "  eventsource streams list --prefix account-",
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd)
+			s, err := a.openExisting(cmd)
 			if err != nil {
 				return err
 			}
@@ -234,9 +350,20 @@ func (a *app) readCmd() *cobra.Command {
 		Short: "Print the records of a stream",
 		Example: `  eventsource read account-42
   eventsource read account-42 --from 10 --to 20 --json`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.open(cmd)
+			switch {
+			case from < 0:
+				return usagef("--from %d: versions start at 1", from)
+			case to < 0:
+				return usagef("--to %d: want a version, or 0 for the end", to)
+			case to != 0 && to < from:
+				return usagef("--from %d --to %d: the range is empty", from, to)
+			}
+			if err := eventsource.ValidateStreamID(args[0]); err != nil {
+				return err
+			}
+			s, err := a.openExisting(cmd)
 			if err != nil {
 				return err
 			}
@@ -276,24 +403,30 @@ func (a *app) tailCmd() *cobra.Command {
 interrupted (Ctrl-C). Filters narrow what is printed.`,
 		Example: `  eventsource tail --from-end
   eventsource tail --category account- --type MoneyDeposited --where teller=7`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd)
-			if err != nil {
-				return err
+			if fromEnd && cmd.Flags().Changed("from") {
+				return usagef("--from and --from-end: give one")
 			}
-			defer s.Close()
+			var caughtUp sync.Once
 			opts := []projection.SubscriptionOption{
 				projection.WithFilter(eventsource.Filter{Streams: streams, StreamPrefixes: categories, Types: types}),
-				projection.OnCaughtUp(func() { fmt.Fprintln(cmd.ErrOrStderr(), "-- caught up; following live (Ctrl-C to stop)") }),
+				projection.OnCaughtUp(func() {
+					caughtUp.Do(func() { fmt.Fprintln(cmd.ErrOrStderr(), "-- caught up; following live (Ctrl-C to stop)") })
+				}),
 			}
 			for _, w := range where {
 				k, v, ok := strings.Cut(w, "=")
 				if !ok || k == "" {
-					return fmt.Errorf("--where %q: want key=value", w)
+					return usagef("--where %q: want key=value", w)
 				}
 				opts = append(opts, projection.Where(projection.Meta(k).Eq(v)))
 			}
+			s, err := a.openExisting(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
 			if fromEnd {
 				h, ok := s.(eventsource.HeadReader)
 				if !ok {
@@ -337,7 +470,7 @@ func parseExpected(s string) (eventsource.ExpectedVersion, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("--expected %q: want a version (0, 1, …), any, no-stream or exists", s)
+		return 0, usagef("--expected %q: want a version (0, 1, …), any, no-stream or exists", s)
 	}
 	return eventsource.Exact(n), nil
 }
@@ -349,14 +482,20 @@ func (a *app) appendCmd() *cobra.Command {
 		Use:   "append STREAM",
 		Short: "Append one event to a stream",
 		Example: `  eventsource append account-42 --type MoneyDeposited --data '{"Amount":100}'
+  eventsource append account-42 --type Imported --data @event.json
+  jq -c .event in.json | eventsource append account-42 --type Imported --data -
   eventsource append account-42 --type MoneyDeposited --data '{"Amount":5}' --expected 3 --meta teller=7`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "" {
-				return fmt.Errorf("--type is required")
+				return usagef("--type is required")
 			}
-			if !json.Valid([]byte(data)) {
-				return fmt.Errorf("--data is not valid JSON: %s", data)
+			if err := eventsource.ValidateStreamID(args[0]); err != nil {
+				return err
+			}
+			body, err := readData(cmd.InOrStdin(), data)
+			if err != nil {
+				return err
 			}
 			ev, err := parseExpected(expected)
 			if err != nil {
@@ -366,7 +505,7 @@ func (a *app) appendCmd() *cobra.Command {
 			for _, m := range meta {
 				k, v, ok := strings.Cut(m, "=")
 				if !ok || k == "" {
-					return fmt.Errorf("--meta %q: want key=value", m)
+					return usagef("--meta %q: want key=value", m)
 				}
 				md[k] = v
 			}
@@ -375,7 +514,7 @@ func (a *app) appendCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			res, err := s.Append(cmd.Context(), args[0], ev, []eventsource.Record{{EventID: id, Type: typ, Codec: "json", Data: []byte(data), Metadata: md}})
+			res, err := s.Append(cmd.Context(), args[0], ev, []eventsource.Record{{EventID: id, Type: typ, Codec: "json", Data: body, Metadata: md}})
 			if err != nil {
 				return err
 			}
@@ -384,9 +523,45 @@ func (a *app) appendCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&typ, "type", "t", "", "event type name (required)")
-	cmd.Flags().StringVarP(&data, "data", "d", "{}", "event data, JSON")
+	cmd.Flags().StringVarP(&data, "data", "d", "{}", "event data, JSON; @FILE reads it from a file, - from standard input")
 	cmd.Flags().StringVarP(&expected, "expected", "e", "any", "expected version: a number, any, no-stream or exists")
 	cmd.Flags().StringArrayVarP(&meta, "meta", "m", nil, "metadata key=value (repeatable)")
 	cmd.Flags().StringVar(&id, "id", "", "event ID (default: a new UUID); repeat an append with the same ID to retry it safely")
 	return cmd
+}
+
+// readData is the event data --data names: the JSON itself, @FILE or - for
+// standard input; surrounding white space is dropped.
+func readData(stdin io.Reader, data string) ([]byte, error) {
+	var b []byte
+	var err error
+	switch {
+	case data == "-":
+		b, err = io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("--data -: read standard input: %w", err)
+		}
+		data = "standard input"
+	case strings.HasPrefix(data, "@"):
+		b, err = os.ReadFile(data[1:])
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--data %s: %w", data, err)}
+		}
+		data = data[1:]
+	default:
+		b = []byte(data)
+		data = "--data"
+	}
+	b = bytes.TrimSpace(b)
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line := 1 + bytes.Count(b[:se.Offset], []byte("\n"))
+			col := int(se.Offset) - bytes.LastIndexByte(b[:se.Offset], '\n') - 1
+			return nil, usagef("%s is not valid JSON: line %d, column %d: %v", data, line, col, err)
+		}
+		return nil, usagef("%s is not valid JSON: %v", data, err)
+	}
+	return b, nil
 }

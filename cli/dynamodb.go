@@ -11,14 +11,14 @@ import (
 
 func dynamodbCmd() *cobra.Command {
 	var endpoint, region string
-	cmd := &cobra.Command{
+	cmd := group(&cobra.Command{
 		Use:   "dynamodb",
 		Short: "Create and delete the DynamoDB table of an event store",
 		Long: `The DynamoDB store keeps its events in one table with a global secondary index.
 These commands create or delete that table and wait until it is ready or gone.
 Credentials and region come from the usual AWS sources; with --endpoint (a
 local server such as dynalite) dummy credentials are used.`,
-	}
+	})
 	cmd.PersistentFlags().StringVar(&endpoint, "endpoint", "", "DynamoDB API endpoint, e.g. http://127.0.0.1:4567 (default: AWS)")
 	cmd.PersistentFlags().StringVar(&region, "region", "", "AWS region (default: from the AWS configuration; us-east-1 with --endpoint)")
 
@@ -30,15 +30,17 @@ local server such as dynalite) dummy credentials are used.`,
 		Short: "Create the table and wait until it is active",
 		Example: `  eventsource dynamodb create-table --name bank --endpoint http://127.0.0.1:4567
   eventsource dynamodb create-table --name bank --region eu-west-1 --rcu 10 --wcu 10`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" {
-				return fmt.Errorf("--name is required")
-			}
-			if !onDemand && (rcu <= 0 || wcu <= 0) {
-				if cmd.Flags().Changed("rcu") || cmd.Flags().Changed("wcu") {
-					return fmt.Errorf("--rcu and --wcu must both be positive (or use --on-demand)")
-				}
+			provisioned := cmd.Flags().Changed("rcu") || cmd.Flags().Changed("wcu")
+			switch {
+			case name == "":
+				return usagef("--name is required")
+			case provisioned && onDemand:
+				return usagef("--on-demand and --rcu/--wcu: a table is either on demand or provisioned")
+			case provisioned && (rcu <= 0 || wcu <= 0):
+				return usagef("--rcu %d --wcu %d: give both, positive (or --on-demand)", rcu, wcu)
+			case !provisioned:
 				onDemand = true
 			}
 			client, err := esdynamodb.NewClient(cmd.Context(), endpoint, region)
@@ -49,12 +51,11 @@ local server such as dynalite) dummy credentials are used.`,
 			if !onDemand {
 				mode = fmt.Sprintf("%d RCU, %d WCU", rcu, wcu)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "creating table %q (%s)…\n", name, mode)
 			start := time.Now()
 			if err := esdynamodb.CreateTable(cmd.Context(), client, name, esdynamodb.TableOptions{OnDemand: onDemand, RCU: rcu, WCU: wcu}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "table %q is active (%s)\n", name, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "table %q is active (%s, created in %s)\n", name, mode, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -68,16 +69,15 @@ local server such as dynalite) dummy credentials are used.`,
 		Use:     "delete-table",
 		Short:   "Delete the table and wait until it is gone",
 		Example: `  eventsource dynamodb delete-table --name bank --endpoint http://127.0.0.1:4567`,
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if delName == "" {
-				return fmt.Errorf("--name is required")
+				return usagef("--name is required")
 			}
 			client, err := esdynamodb.NewClient(cmd.Context(), endpoint, region)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "deleting table %q…\n", delName)
 			if err := esdynamodb.DeleteTable(cmd.Context(), client, delName); err != nil {
 				return err
 			}

@@ -97,3 +97,49 @@ func dropMySQLTables(dsn, prefix string) {
 		db.Exec("DROP TABLE IF EXISTS `" + prefix + t + "`")
 	}
 }
+
+// A misspelt parameter is refused, naming the ones the scheme takes.
+func TestOpenRefusesUnknownParameters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	for raw, says := range map[string]string{
+		"sqlite://" + path + "?prefx=app_":        `"prefx" (sqlite:// takes prefix)`,
+		"nats://127.0.0.1:1?strem=X":              `"strem" (nats:// takes stream, subject)`,
+		"dynamodb://t?regoin=x":                   `"regoin" (dynamodb:// takes create, endpoint, region)`,
+		"memory://?prefix=x":                      `"prefix" (memory:// takes no parameters)`,
+		"mysql://root@127.0.0.1:1/test?prefixx=a": `"prefixx"`,
+	} {
+		_, err := storeurl.Open(context.Background(), raw)
+		if !errors.Is(err, eventsource.ErrInvalidConfig) || !strings.Contains(err.Error(), says) {
+			t.Errorf("Open(%q) = %v; want ErrInvalidConfig saying %s", raw, err, says)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a refused URL created %s", path)
+	}
+}
+
+// MustExist creates nothing and reports a missing store as not found; an
+// existing one opens.
+func TestMustExist(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	if _, err := storeurl.Open(ctx, "sqlite://"+path, storeurl.MustExist()); !errors.Is(err, eventsource.ErrNotFound) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("MustExist on a missing file = %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("MustExist created %s", path)
+	}
+	s, err := storeurl.Open(ctx, "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := storeurl.Open(ctx, "sqlite://"+path+"?prefix=other_", storeurl.MustExist()); !errors.Is(err, eventsource.ErrNotFound) || !strings.Contains(err.Error(), "other_schema_migrations") {
+		t.Fatalf("MustExist with another prefix = %v", err)
+	}
+	s, err = storeurl.Open(ctx, "sqlite://"+path, storeurl.MustExist())
+	if err != nil {
+		t.Fatalf("MustExist on a store = %v", err)
+	}
+	s.Close()
+}

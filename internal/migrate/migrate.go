@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/eventsource-go/eventsource"
 )
 
 // File is one migration.
@@ -71,4 +73,22 @@ func Statements(sql string) []string {
 		}
 	}
 	return out
+}
+
+// Verdict is what a store's Verify reports once it has looked at its
+// migrations table without creating anything: exists says whether table is
+// there and current is the highest migration it records. A missing table
+// wraps eventsource.ErrNotFound, a schema older than files wraps
+// eventsource.ErrInvalidConfig; a current (or newer) one is nil. store
+// starts the message ("postgres", "sqlite /path/events.db").
+func Verdict(store, table string, exists bool, current int, files []File) error {
+	if !exists {
+		return fmt.Errorf("%w: %s: no event store here: table %s does not exist (Migrate creates it, as does the first write of a store opened with auto-migration)",
+			eventsource.ErrNotFound, store, table)
+	}
+	if latest := files[len(files)-1].Version; current < latest {
+		return fmt.Errorf("%w: %s: the schema is at migration %d, this version needs %d: call Migrate",
+			eventsource.ErrInvalidConfig, store, current, latest)
+	}
+	return nil
 }

@@ -167,6 +167,9 @@ func (s *Store) version(ctx context.Context, stream string) (int64, error) {
 }
 
 func (s *Store) wrap(err error, format string, args ...any) error {
+	if nf := (*types.ResourceNotFoundException)(nil); errors.As(err, &nf) {
+		return s.missingTable()
+	}
 	return fmt.Errorf("eventsource/dynamodb: "+format+": %w", append(args, err)...)
 }
 

@@ -125,6 +125,39 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	return New(client, u.Host, opts...), nil
 }
 
+// ErrTableExists: CreateTable was asked for a table that exists (or is
+// being created or deleted).
+var ErrTableExists = errors.New("eventsource/dynamodb: table already exists")
+
+type tableExistsError struct{ name string }
+
+func (e tableExistsError) Error() string {
+	return fmt.Sprintf("eventsource/dynamodb: table %q already exists", e.name)
+}
+
+func (e tableExistsError) Is(target error) bool { return target == ErrTableExists }
+
+// Verify reports whether the store's table is there, without creating or
+// changing anything: a missing table is an error wrapping
+// eventsource.ErrNotFound that says how to create it. Calls on a missing
+// table fail with the same error.
+func (s *Store) Verify(ctx context.Context) error {
+	if s.closed.Load() {
+		return eventsource.ErrClosed
+	}
+	_, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+	if err != nil {
+		return s.wrap(err, "describe table %q", s.table)
+	}
+	return nil
+}
+
+// missingTable is the error of a call on a table that does not exist.
+func (s *Store) missingTable() error {
+	return fmt.Errorf("%w: eventsource/dynamodb: table %q does not exist: create it with `eventsource dynamodb create-table --name %s` or CreateTable, or open the store with create=true in its URL",
+		eventsource.ErrNotFound, s.table, s.table)
+}
+
 // NewClient returns a DynamoDB client for region (the AWS default when
 // empty) and, when endpoint is set, for a server at that address (dynalite,
 // DynamoDB Local): then, unless AWS_ACCESS_KEY_ID is set, it uses static
@@ -239,6 +272,9 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, name string, o Ta
 		in.GlobalSecondaryIndexes[0].ProvisionedThroughput = tp
 	}
 	if _, err := client.CreateTable(ctx, in); err != nil {
+		if inUse := (*types.ResourceInUseException)(nil); errors.As(err, &inUse) {
+			return tableExistsError{name}
+		}
 		return fmt.Errorf("eventsource/dynamodb: create table %q: %w", name, err)
 	}
 	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {

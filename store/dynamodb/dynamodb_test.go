@@ -114,8 +114,11 @@ func TestCreateDeleteTable(t *testing.T) {
 	if _, err := s.Append(ctx, "t-1", eventsource.NoStream, []eventsource.Record{rec("T")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := esdynamo.CreateTable(ctx, c, name, esdynamo.TableOptions{OnDemand: true}); err == nil {
-		t.Fatal("CreateTable of an existing table succeeded")
+	if err := esdynamo.CreateTable(ctx, c, name, esdynamo.TableOptions{OnDemand: true}); !errors.Is(err, esdynamo.ErrTableExists) || !strings.Contains(err.Error(), name) {
+		t.Fatalf("CreateTable of an existing table = %v; want ErrTableExists naming it", err)
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatalf("Verify = %v", err)
 	}
 	if err := esdynamo.DeleteTable(ctx, c, name); err != nil {
 		t.Fatal(err)
@@ -127,6 +130,21 @@ func TestCreateDeleteTable(t *testing.T) {
 	if err := esdynamo.DeleteTable(ctx, c, name); err == nil {
 		t.Fatal("DeleteTable of a missing table succeeded")
 	}
+	// Calls on a missing table say how to create it.
+	hint := "eventsource dynamodb create-table --name " + name
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, eventsource.ErrNotFound) || !strings.Contains(err.Error(), hint) || !strings.Contains(err.Error(), "create=true") {
+			t.Errorf("%s on a missing table = %v; want ErrNotFound saying %q or create=true", what, err, hint)
+		}
+	}
+	check("Verify", s.Verify(ctx))
+	_, err = s.Append(ctx, "t-1", eventsource.NoStream, []eventsource.Record{rec("T")})
+	check("Append", err)
+	_, err = eventsource.ReadStreamAll(ctx, s, "t-1")
+	check("ReadStream", err)
+	_, err = s.Head(ctx)
+	check("Head", err)
 }
 
 // allocate takes a position from the counter the way an append does, and

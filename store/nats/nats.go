@@ -58,6 +58,7 @@ type config struct {
 	batch     int
 	hops      int
 	logger    *slog.Logger
+	noSetup   bool
 }
 
 // Option configures a Store.
@@ -106,6 +107,12 @@ func WithMaxDataSize(n int) Option { return func(c *config) { c.maxData = n } }
 // once it has switched to a consumer (256 by default). A read holds at most
 // one batch in memory.
 func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
+
+// WithoutAutoSetup keeps the store from creating or updating its streams:
+// Open only connects, and calls use the streams as they are, failing with
+// an error that wraps eventsource.ErrNotFound when they are missing. Call
+// Setup to create them, Verify to check that they are there.
+func WithoutAutoSetup() Option { return func(c *config) { c.noSetup = true } }
 
 // WithLogger sets where the store logs (failed clean-ups of the event ID
 // index, a live consumer that stops). It is silent by default.
@@ -196,7 +203,8 @@ func New(js jetstream.JetStream, opts ...Option) *Store {
 }
 
 // Open connects to the NATS server at url, with a connection the store owns
-// and closes in Close, and creates or checks the streams.
+// and closes in Close, and creates or checks the streams (unless
+// WithoutAutoSetup is given).
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	probe := New(nil, opts...)
 	if err := probe.cfg.validate(); err != nil {
@@ -213,9 +221,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	s := New(js, opts...)
 	s.nc = nc
-	if err := s.Setup(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	if !s.cfg.noSetup {
+		if err := s.Setup(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -247,23 +257,65 @@ func (s *Store) Close() error {
 // are missing, or updates their configuration to the store's options. The
 // store calls it on first use; call it yourself to fail fast at start-up.
 func (s *Store) Setup(ctx context.Context) error {
-	_, err := s.handles(ctx)
+	_, err := s.setup(ctx, true)
 	return err
+}
+
+// Verify reports whether the store's streams are there, without creating
+// or changing anything: a missing one is an error wrapping
+// eventsource.ErrNotFound that names it.
+func (s *Store) Verify(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	_, err := s.lookup(ctx)
+	return err
+}
+
+// lookup finds the streams as they are.
+func (s *Store) lookup(ctx context.Context) (*streamHandles, error) {
+	var h streamHandles
+	for _, st := range []struct {
+		name string
+		to   *jetstream.Stream
+	}{{s.cfg.stream, &h.events}, {s.idsStream(), &h.ids}} {
+		found, err := s.js.Stream(ctx, st.name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("%w: nats: JetStream stream %s does not exist (Setup creates it, as does the first use of a store opened without WithoutAutoSetup)", eventsource.ErrNotFound, st.name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("nats: stream %s: %w", st.name, err)
+		}
+		*st.to = found
+	}
+	return &h, nil
+}
+
+// usable reports why the store cannot serve a call now.
+func (s *Store) usable(ctx context.Context) error {
+	if s.cfgErr != nil {
+		return s.cfgErr
+	}
+	if s.closed.Load() {
+		return eventsource.ErrClosed
+	}
+	return ctx.Err()
 }
 
 func (s *Store) eventsSubject() string { return s.cfg.prefix + ".>" }
 func (s *Store) idsSubject() string    { return s.cfg.prefix + "-ids.>" }
 func (s *Store) idsStream() string     { return s.cfg.stream + "_IDS" }
 
-// handles returns the streams, creating them on first use.
+// handles returns the streams, creating them on first use unless
+// WithoutAutoSetup was given.
 func (s *Store) handles(ctx context.Context) (*streamHandles, error) {
-	if s.cfgErr != nil {
-		return nil, s.cfgErr
-	}
-	if s.closed.Load() {
-		return nil, eventsource.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	return s.setup(ctx, !s.cfg.noSetup)
+}
+
+// setup returns the streams, found once and kept; create creates or
+// updates them first.
+func (s *Store) setup(ctx context.Context, create bool) (*streamHandles, error) {
+	if err := s.usable(ctx); err != nil {
 		return nil, err
 	}
 	if h := s.events.Load(); h != nil {
@@ -273,6 +325,13 @@ func (s *Store) handles(ctx context.Context) (*streamHandles, error) {
 	defer s.setupMu.Unlock()
 	if h := s.events.Load(); h != nil {
 		return h, nil
+	}
+	if !create {
+		h, err := s.lookup(ctx)
+		if err == nil {
+			s.events.Store(h)
+		}
+		return h, err
 	}
 	maxMsg := int32(-1)
 	if nc := s.js.Conn(); nc != nil && nc.MaxPayload() > 0 {

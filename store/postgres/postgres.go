@@ -133,8 +133,9 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 }
 
 // Open connects to the database at url (a PostgreSQL URL or DSN as pgxpool
-// accepts it), with a pool the store owns and closes in Close, and migrates
-// the schema (unless WithoutAutoMigrate is given).
+// accepts it), with a pool the store owns and closes in Close, checks the
+// connection and migrates the schema (unless WithoutAutoMigrate is given:
+// then nothing is created; Verify checks that the schema is there).
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	s := New(nil, opts...)
 	if err := s.cfg.validate(); err != nil {
@@ -145,6 +146,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	s.pool, s.ownPool, s.cfgErr = pool, true, nil
+	// Connect first: an unreachable server is a connection error, not a
+	// failed migration.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		cc := pool.Config().ConnConfig
+		return nil, wrap(ctx, err, "connect to %s:%d", cc.Host, cc.Port)
+	}
 	if s.cfg.autoMigrate {
 		if err := s.Migrate(ctx); err != nil {
 			pool.Close()

@@ -36,6 +36,7 @@ var migrations embed.FS
 type Store struct {
 	db      *sql.DB
 	ownDB   bool
+	path    string // the file Open opened, for messages; "" for New
 	prefix  string
 	maxData int
 	batch   int
@@ -85,34 +86,51 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,40}$|^$`)
 // DSN returns the data source name Open uses for the file at path: WAL
 // journal, a 10s busy timeout, synchronous=NORMAL, and transactions that take
 // the write lock when they begin. Use it to open a *sql.DB for New.
-func DSN(path string) string {
+func DSN(path string) string { return dsn(path, true) }
+
+// dsn is DSN, without switching the file to WAL when wal is false: that
+// writes to it, and a store opened WithoutAutoMigrate writes nothing until
+// Migrate (which switches it; the mode is kept in the file).
+func dsn(path string, wal bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)") // first, so the pragmas below wait too
-	q.Add("_pragma", "journal_mode(WAL)")
+	if wal {
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Open opens (creating if needed) the database file at path and its schema.
+// Open opens (creating if needed) the database file at path and migrates its
+// schema, unless WithoutAutoMigrate is given: then nothing is written until
+// Migrate is called (Verify checks that the schema is there).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: sqlite: empty path", eventsource.ErrInvalidConfig)
 	}
-	db, err := sql.Open("sqlite", DSN(path))
+	s, err := newStore(nil, opts)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, err
 	}
-	s, err := newStore(db, opts)
+	db, err := sql.Open("sqlite", dsn(path, s.auto))
 	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: open: %w", path, err)
+	}
+	s.db = db
+	s.ownDB, s.path = true, path
+	// Connect first, so that a path that cannot be opened, or a file that
+	// is not a database, is reported as such rather than as a migration.
+	if err := s.wrap("open", db.PingContext(ctx)); err != nil {
 		db.Close()
 		return nil, err
 	}
-	s.ownDB = true
-	if err := s.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
+	if s.auto {
+		if err := s.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -209,6 +227,9 @@ func isBusy(err error) bool {
 }
 
 func (s *Store) migrateOnce(ctx context.Context, files []migrate.File) error {
+	if _, err := s.db.ExecContext(ctx, `PRAGMA journal_mode = WAL`); err != nil {
+		return s.wrap("migrate", err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("migrate", err)
@@ -227,7 +248,7 @@ func (s *Store) migrateOnce(ctx context.Context, files []migrate.File) error {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, f.SQL); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", f.Name, err)
+			return fmt.Errorf("%s: migration %s: %w", s.label(), f.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`, f.Version, time.Now().UnixNano()); err != nil {
 			return s.wrap("migrate", err)
@@ -256,9 +277,18 @@ func (s *Store) wrap(op string, err error) error {
 		return err
 	}
 	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed") {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, eventsource.ErrClosed, err)
+		return fmt.Errorf("%s: %s: %w: %w", s.label(), op, eventsource.ErrClosed, err)
 	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
+	return fmt.Errorf("%s: %s: %w", s.label(), op, err)
+}
+
+// label starts the store's messages: "sqlite" and the file's path when
+// Open opened it.
+func (s *Store) label() string {
+	if s.path == "" {
+		return "sqlite"
+	}
+	return "sqlite " + s.path
 }
 
 func isUnique(err error) bool {
