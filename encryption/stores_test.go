@@ -322,7 +322,7 @@ func TestStores(t *testing.T) {
 						s.Redacted++
 					}
 					return s, nil
-				}, projection.WithPollInterval(10*time.Millisecond))
+				}, projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 			pctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- p.Run(pctx) }()

@@ -306,7 +306,7 @@ func TestResetStopStart(t *testing.T) {
 	events := memory.New()
 	cps := projection.NewMemoryStore()
 	appendN(t, events, "s", 30, "Tick", nil)
-	p := projection.NewProjection("p", events, cps, counts{}, countFold, projection.WithPollInterval(10*time.Millisecond))
+	p := projection.NewProjection("p", events, cps, counts{}, countFold, projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)

@@ -43,44 +43,6 @@ type ErrorPolicy struct {
 	Skip bool
 }
 
-// Option configures a Projector or a Projection.
-type Option interface{ applyRunner(*runner) }
-
-type runnerOption func(*runner)
-
-func (f runnerOption) applyRunner(r *runner) { f(r) }
-
-// WithBatchSize sets how many records are applied per transaction (100).
-func WithBatchSize(n int) Option { return runnerOption(func(r *runner) { r.batch = max(n, 1) }) }
-
-// WithLease sets the lease time-to-live (30s); an instance renews it every
-// third of that, and a standby takes over that long after a holder dies.
-func WithLease(ttl time.Duration) Option { return runnerOption(func(r *runner) { r.ttl = ttl }) }
-
-// WithOwner names this instance in leases (default: host name, process ID
-// and a random suffix).
-func WithOwner(id string) Option { return runnerOption(func(r *runner) { r.owner = id }) }
-
-// WithErrorPolicy sets what happens when the handler fails (fault at once).
-func WithErrorPolicy(p ErrorPolicy) Option { return runnerOption(func(r *runner) { r.policy = p }) }
-
-// WithEventFilter narrows the records the projection sees, in the store.
-func WithEventFilter(f eventsource.Filter) Option {
-	return runnerOption(func(r *runner) { r.filter = f })
-}
-
-// WithConditions adds conditions the projection's records must meet.
-func WithConditions(conds ...Condition) Option {
-	return runnerOption(func(r *runner) { r.where = append(r.where, conds...) })
-}
-
-// WithPollInterval sets how often an idle projection checks for requests
-// and polls for new events when the store has no live signal (1s).
-func WithPollInterval(d time.Duration) Option { return runnerOption(func(r *runner) { r.poll = d }) }
-
-// WithLogger sets a logger. Silent by default.
-func WithLogger(l *slog.Logger) Option { return runnerOption(func(r *runner) { r.log = l }) }
-
 // applier applies batches and writes the checkpoint with them, atomically.
 type applier interface {
 	init(ctx context.Context) error
@@ -96,14 +58,14 @@ type runner struct {
 	cps    Store
 	app    applier
 
-	batch  int
-	ttl    time.Duration
-	owner  string
-	policy ErrorPolicy
-	filter eventsource.Filter
-	where  []Condition
-	poll   time.Duration
-	log    *slog.Logger
+	batch         int
+	ttl           time.Duration
+	owner         string
+	policy        ErrorPolicy
+	filter        eventsource.Filter
+	where         []Condition
+	minPoll, poll time.Duration
+	log           *slog.Logger
 
 	onCaughtUp func()
 
@@ -114,7 +76,7 @@ type runner struct {
 }
 
 func newRunner(name string, events eventsource.Store, cps Store, opts []Option) *runner {
-	r := &runner{name: name, events: events, cps: cps, batch: 100, ttl: 30 * time.Second, poll: time.Second}
+	r := &runner{name: name, events: events, cps: cps, batch: 100, ttl: 30 * time.Second, minPoll: 10 * time.Millisecond, poll: time.Second}
 	for _, o := range opts {
 		if o != nil {
 			o.applyRunner(r)
@@ -132,8 +94,11 @@ func newRunner(name string, events eventsource.Store, cps Store, opts []Option) 
 	if r.ttl <= 0 {
 		r.ttl = 30 * time.Second
 	}
-	if r.poll <= 0 {
-		r.poll = time.Second
+	if r.minPoll <= 0 {
+		r.minPoll = time.Millisecond
+	}
+	if r.poll < r.minPoll {
+		r.poll = r.minPoll
 	}
 	return r
 }
@@ -411,7 +376,7 @@ func (r *runner) follow(ctx context.Context, cp *Checkpoint) error {
 			}
 		}
 	}()
-	opts := []SubscriptionOption{From(cp.Position + 1), WithFilter(r.filter), Where(r.where...), WithPolling(10*time.Millisecond, r.poll)}
+	opts := []SubscriptionOption{From(cp.Position + 1), WithFilter(r.filter), Where(r.where...), WithPolling(r.minPoll, r.poll)}
 	if r.onCaughtUp != nil {
 		// The subscription catches up only after the batches before have
 		// been applied and checkpointed.

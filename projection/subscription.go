@@ -36,64 +36,6 @@ type Subscription struct {
 	running  sync.Mutex
 }
 
-// SubscriptionOption configures a Subscription.
-type SubscriptionOption interface{ applySubscription(*Subscription) }
-
-type subscriptionOption func(*Subscription)
-
-func (f subscriptionOption) applySubscription(s *Subscription) { f(s) }
-
-// SharedOption configures a Subscription, a Projection and a Projector
-// alike (OnCaughtUp).
-type SharedOption interface {
-	SubscriptionOption
-	Option
-}
-
-// From starts the subscription at position p (inclusive); 0 or 1 reads the
-// whole log. To resume after a checkpoint c, use From(c+1).
-func From(p uint64) SubscriptionOption {
-	return subscriptionOption(func(s *Subscription) { s.from.Store(p) })
-}
-
-// WithFilter selects records in the store (streams, categories, types,
-// metadata equality).
-func WithFilter(f eventsource.Filter) SubscriptionOption {
-	return subscriptionOption(func(s *Subscription) { s.filter = f })
-}
-
-// Where adds conditions every delivered record must meet (all of them).
-func Where(conds ...Condition) SubscriptionOption {
-	return subscriptionOption(func(s *Subscription) { s.where = append(s.where, conds...) })
-}
-
-// WithPolling sets the backoff bounds of polling (10ms and 1s by default).
-func WithPolling(min, max time.Duration) SubscriptionOption {
-	return subscriptionOption(func(s *Subscription) { s.minPoll, s.maxPoll = min, max })
-}
-
-// OnCaughtUp calls f each time the subscription has delivered everything
-// committed so far, before it waits for more: once when it first reaches the
-// end of the log, and again after each burst of new records it catches up
-// with. f runs on Run's goroutine, which waits for it.
-//
-// Given to NewProjection or NewProjector, f is called each time the
-// projection has applied everything committed so far and its checkpoint,
-// saved in the projection store, says so: once the instance holding the
-// lease has caught up after it started, took over or acted on a control
-// request, and after each burst of new records.
-func OnCaughtUp(f func()) SharedOption { return caughtUp(f) }
-
-type caughtUp func()
-
-func (f caughtUp) applySubscription(s *Subscription) { s.onCaughtUp = f }
-func (f caughtUp) applyRunner(r *runner)             { r.onCaughtUp = f }
-
-// WithSubscriptionLogger sets a logger. Silent by default.
-func WithSubscriptionLogger(l *slog.Logger) SubscriptionOption {
-	return subscriptionOption(func(s *Subscription) { s.log = l })
-}
-
 // NewSubscription returns a subscription to store's global log. Nothing is
 // read until Run.
 func NewSubscription(store eventsource.Store, opts ...SubscriptionOption) *Subscription {

@@ -117,7 +117,7 @@ func run(ctx context.Context, path string, commands int) error {
 
 	// The projector follows the global log live, in the background.
 	projector := projection.NewProjector("bank", store, checkpoints, Bank{},
-		projection.WithEventFilter(eventsource.Filter{StreamPrefixes: []string{"account-"}}))
+		projection.WithFilter(eventsource.Filter{StreamPrefixes: []string{"account-"}}))
 	pctx, stopProjector := context.WithCancel(ctx)
 	defer stopProjector()
 	projected := make(chan error, 1)

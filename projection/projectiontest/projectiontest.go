@@ -236,7 +236,7 @@ func testSkipThenStart(t *testing.T, cps projection.Store) {
 		}
 	}
 	for _, order := range []string{"skip-start", "start-skip"} {
-		p := projection.NewProjection(order, events, cps, 0, poisonFold, projection.WithBatchSize(2), projection.WithPollInterval(10*time.Millisecond))
+		p := projection.NewProjection(order, events, cps, 0, poisonFold, projection.WithBatchSize(2), projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 		var fe *projection.FaultError
 		if err := p.Run(ctx); !errors.As(err, &fe) || fe.Position != 4 {
 			t.Fatalf("%s: Run = %v, want a fault at position 4", order, err)
@@ -271,7 +271,7 @@ func testStatusTellsWhoRuns(t *testing.T, cps projection.Store) {
 	appendTicks(t, events, 5)
 	newInstance := func(owner string, cps projection.Store) *projection.Projection[int] {
 		return projection.NewProjection("who", events, cps, 0, poisonFold, projection.WithOwner(owner),
-			projection.WithLease(time.Hour), projection.WithPollInterval(10*time.Millisecond))
+			projection.WithLease(time.Hour), projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	}
 	refused := make(chan struct{}, 1)
 	one, two := newInstance("one", cps), newInstance("two", refusedAcquire{cps, refused})
@@ -458,7 +458,7 @@ func testExactlyOnce[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) 
 
 func testResetAndDelete[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	appendTicks(t, events, 50)
-	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithPollInterval(10*time.Millisecond))
+	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -525,7 +525,7 @@ func testFaultSkipThenStart[Tx any](t *testing.T, events eventsource.Store, e En
 	ctx := context.Background()
 	appendTicks(t, events, 20)
 	e.ReadModel.FailAt(13)
-	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithBatchSize(5), projection.WithPollInterval(10*time.Millisecond))
+	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithBatchSize(5), projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	var fe *projection.FaultError
 	if err := p.Run(ctx); !errors.As(err, &fe) || fe.Position != 13 {
 		t.Fatalf("Run = %v, want a fault at 13", err)
