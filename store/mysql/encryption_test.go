@@ -7,7 +7,11 @@ import (
 	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/encryption/encryptiontest"
 	"github.com/eventsource-go/eventsource/encryption/sqlkeys"
+	"github.com/eventsource-go/eventsource/encryption/sqlkeys/sqlkeystest"
 )
+
+// Keys in MySQL (sqlkeys), with and without a master key.
+func TestKeyStore(t *testing.T) { sqlkeystest.Run(t, testDB(t), sqlkeys.MySQL) }
 
 // Crypto-shredding on MySQL, keys in the same database (sqlkeys).
 func TestEncryption(t *testing.T) {

@@ -10,8 +10,19 @@ import (
 	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/encryption/encryptiontest"
 	"github.com/eventsource-go/eventsource/encryption/sqlkeys"
+	"github.com/eventsource-go/eventsource/encryption/sqlkeys/sqlkeystest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 )
+
+// Keys in PostgreSQL (sqlkeys), with and without a master key.
+func TestKeyStore(t *testing.T) {
+	db, err := sql.Open("pgx", testenv.Postgres.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sqlkeystest.Run(t, db, sqlkeys.Postgres)
+}
 
 // Crypto-shredding on PostgreSQL, keys in the same database (sqlkeys).
 func TestEncryption(t *testing.T) {
