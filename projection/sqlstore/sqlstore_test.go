@@ -4,146 +4,31 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
-	_ "github.com/go-sql-driver/mysql"
-
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testenv"
-	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/projection/sqlstore"
+	"github.com/eventsource-go/eventsource/projection/sqlstore/sqlstoretest"
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
-// tally is projectiontest's read model in SQL.
-type tally struct {
-	db     *sql.DB
-	prefix string
-	mysql  bool
-	failAt uint64
-}
-
-func (m *tally) FailAt(p uint64) { m.failAt = p }
-
-func (m *tally) tablesQuery() string {
-	if m.mysql {
-		return `SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN (?, ?)`
-	}
-	return `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)`
-}
-
-// IsInitialized checks both tables: MySQL commits DDL at once, so a killed
-// Init can leave one.
-func (m *tally) IsInitialized(ctx context.Context, tx *sql.Tx) (bool, error) {
-	var n int
-	err := tx.QueryRowContext(ctx, m.tablesQuery(), m.prefix+"seen", m.prefix+"counts").Scan(&n)
-	return n == 2, err
-}
-
-func (m *tally) Init(ctx context.Context, tx *sql.Tx) error {
-	for _, ddl := range []string{
-		`CREATE TABLE IF NOT EXISTS ` + m.prefix + `seen (position BIGINT PRIMARY KEY)`,
-		`CREATE TABLE IF NOT EXISTS ` + m.prefix + `counts (stream VARCHAR(255) PRIMARY KEY, n BIGINT NOT NULL)`,
-	} {
-		if _, err := tx.ExecContext(ctx, ddl); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *tally) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record) error {
-	upsert := `INSERT INTO ` + m.prefix + `counts (stream, n) VALUES (?, 1) ON CONFLICT (stream) DO UPDATE SET n = n + 1`
-	if m.mysql {
-		upsert = `INSERT INTO ` + m.prefix + `counts (stream, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1`
-	}
-	for _, r := range recs {
-		if r.Position == m.failAt {
-			return errors.New("bad event")
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+m.prefix+`seen (position) VALUES (?)`, int64(r.Position)); err != nil {
-			return fmt.Errorf("position %d applied twice? %w", r.Position, err)
-		}
-		if _, err := tx.ExecContext(ctx, upsert, r.StreamID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *tally) Reset(ctx context.Context, tx *sql.Tx) error {
-	for _, t := range []string{"seen", "counts"} {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+m.prefix+t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *tally) Delete(ctx context.Context, tx *sql.Tx) error {
-	for _, t := range []string{"seen", "counts"} {
-		if _, err := tx.ExecContext(ctx, `DROP TABLE `+m.prefix+t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *tally) Applied(ctx context.Context) (positions, counted int, exists bool, err error) {
-	var n int
-	if err := m.db.QueryRowContext(ctx, m.tablesQuery(), m.prefix+"seen", m.prefix+"counts").Scan(&n); err != nil || n < 2 {
-		return 0, 0, false, err
-	}
-	if err := m.db.QueryRowContext(ctx, `SELECT count(*) FROM `+m.prefix+`seen`).Scan(&positions); err != nil {
-		return 0, 0, true, err
-	}
-	err = m.db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM `+m.prefix+`counts`).Scan(&counted)
-	return positions, counted, true, err
-}
-
+// SQLite here: the checkpoints and read model share the event store's
+// file, as an application on SQLite would. The MySQL module runs the suite
+// on MySQL.
 func TestSQLite(t *testing.T) {
-	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[*sql.Tx] {
-		// The checkpoints and read model share the event store's file, as an
-		// application on SQLite would.
+	sqlstoretest.Run(t, sqlstore.SQLite, func(t *testing.T) *sql.DB {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		cps, err := sqlstore.New(s.DB(), sqlstore.SQLite)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return projectiontest.Env[*sql.Tx]{Checkpoints: cps, ReadModel: &tally{db: s.DB(), prefix: "rm_"}}
-	})
-}
-
-func TestMySQL(t *testing.T) {
-	db, err := sql.Open("mysql", testenv.MySQL.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[*sql.Tx] {
-		prefix := fmt.Sprintf("t%d_", rand.Uint32())
-		cps, err := sqlstore.New(db, sqlstore.MySQL, sqlstore.WithTablePrefix(prefix))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			for _, tbl := range []string{"projections", "rm_seen", "rm_counts"} {
-				db.Exec(`DROP TABLE IF EXISTS ` + prefix + tbl)
-			}
-		})
-		return projectiontest.Env[*sql.Tx]{Checkpoints: cps, ReadModel: &tally{db: db, prefix: prefix + "rm_", mysql: true}}
+		return s.DB()
 	})
 }
 
 func TestBadConfiguration(t *testing.T) {
-	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/none") // never connected
+	db, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(t.TempDir(), "never.db"))) // never connected
 	if err != nil {
 		t.Fatal(err)
 	}
