@@ -10,11 +10,20 @@
 //	dynamodb://table?endpoint=http://127.0.0.1:4567&create=true  a local DynamoDB API (dynalite)
 //	nats://host:4222?stream=EVENTS&subject=es       NATS JetStream
 //
+// Each store package registers its schemes when it is linked, as
+// database/sql drivers do: importing storeurl links no store. Import the
+// ones a program may open, for their side effect if it uses nothing else:
+//
+//	import (
+//		"github.com/eventsource-go/eventsource/storeurl"
+//		_ "github.com/eventsource-go/eventsource/store/postgres"
+//		_ "github.com/eventsource-go/eventsource/store/sqlite"
+//	)
+//
 // Query parameters choose options; each scheme takes its own (Params lists
 // them) and refuses any other, so a misspelt one is an error rather than a
-// silent default. A postgres:// URL passes parameters it does not know to
-// pgx (sslmode=disable, …). Importing this package links every store's
-// driver; import a store's own package to link only that one.
+// silent default. (A postgres:// URL passes parameters it does not know to
+// pgx, as sslmode=disable.)
 package storeurl
 
 import (
@@ -22,19 +31,11 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
-
-	gomysql "github.com/go-sql-driver/mysql"
+	"sync"
 
 	"github.com/eventsource-go/eventsource"
-	esdynamodb "github.com/eventsource-go/eventsource/store/dynamodb"
-	"github.com/eventsource-go/eventsource/store/memory"
-	"github.com/eventsource-go/eventsource/store/mysql"
-	esnats "github.com/eventsource-go/eventsource/store/nats"
-	"github.com/eventsource-go/eventsource/store/postgres"
-	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
 // Store is an opened store; Close releases what Open made.
@@ -43,59 +44,80 @@ type Store interface {
 	Close() error
 }
 
-// Option changes how Open opens a store.
-type Option func(*options)
-
-type options struct {
-	mustExist bool
+// Options are what Open was asked for beyond the URL.
+type Options struct {
+	// MustExist: open only a store that exists and create nothing (no
+	// file, table, schema, stream); a missing one is an error wrapping
+	// eventsource.ErrNotFound that names what was looked for.
+	MustExist bool
 }
+
+// Option changes how Open opens a store.
+type Option func(*Options)
 
 // MustExist opens only a store that exists, and creates nothing: no SQLite
 // file, no tables or schema, no JetStream stream, no DynamoDB table (also
 // with create=true). A missing store is an error wrapping
 // eventsource.ErrNotFound that names what was looked for. Use it for
 // programs that only read.
-func MustExist() Option { return func(o *options) { o.mustExist = true } }
+func MustExist() Option { return func(o *Options) { o.MustExist = true } }
 
-// scheme is how Open opens the stores of one URL scheme.
-type scheme struct {
-	params      []string // the query parameters it takes
-	passThrough bool     // others go to the driver
-	open        func(ctx context.Context, u *url.URL, o options) (Store, error)
+// Scheme is how Open opens the stores of one URL scheme; a store package
+// registers it from an init function.
+type Scheme struct {
+	Name string // "sqlite", "postgres", …
+	// Params are the query parameters the scheme takes: Open refuses
+	// others, unless PassThrough is set (they go to the driver then).
+	Params      []string
+	PassThrough bool
+	// Open opens the store u names. Given o.MustExist it must create
+	// nothing; a store that has a Verify(ctx) error method is then also
+	// verified by Open.
+	Open func(ctx context.Context, u *url.URL, o Options) (Store, error)
 }
 
-var schemes = map[string]scheme{
-	"memory":     {open: openMemory},
-	"sqlite":     {params: []string{"prefix"}, open: openSQLite},
-	"postgres":   {params: []string{"prefix", "schema"}, passThrough: true, open: openPostgres},
-	"postgresql": {params: []string{"prefix", "schema"}, passThrough: true, open: openPostgres},
-	"mysql":      {params: append([]string{"prefix"}, mysqlParams...), open: openMySQL},
-	"dynamodb":   {params: []string{"create", "endpoint", "region"}, open: openDynamoDB},
-	"nats":       {params: []string{"stream", "subject"}, open: openNATS},
-}
+var (
+	mu      sync.RWMutex
+	schemes = map[string]Scheme{}
+)
 
-// mysqlParams are the go-sql-driver/mysql DSN parameters a mysql:// URL
-// may carry.
-var mysqlParams = []string{"allowCleartextPasswords", "allowNativePasswords", "charset", "readTimeout", "timeout", "tls", "writeTimeout"}
-
-// Schemes lists the URL schemes Open understands.
-var Schemes = []string{"sqlite", "memory", "postgres", "postgresql", "mysql", "dynamodb", "nats"}
-
-// Params returns the query parameters a scheme's URLs take, sorted; nil for
-// an unknown scheme.
-func Params(scheme string) []string {
-	s, ok := schemes[scheme]
-	if !ok {
-		return nil
+// Register makes a scheme available to Open. It panics if the name is
+// empty or taken, or Open is nil: a program that links two stores for one
+// scheme is built wrong.
+func Register(s Scheme) {
+	mu.Lock()
+	defer mu.Unlock()
+	if s.Name == "" || s.Open == nil {
+		panic("storeurl: Register needs a name and an Open function")
 	}
-	return slices.Sorted(slices.Values(s.params))
+	if _, dup := schemes[s.Name]; dup {
+		panic("storeurl: scheme " + s.Name + " registered twice")
+	}
+	s.Params = slices.Sorted(slices.Values(s.Params))
+	schemes[s.Name] = s
+}
+
+// Schemes lists the registered URL schemes, sorted.
+func Schemes() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return slices.Sorted(maps.Keys(schemes))
+}
+
+// Params returns the query parameters a registered scheme's URLs take,
+// sorted; nil for an unknown scheme.
+func Params(scheme string) []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return slices.Clone(schemes[scheme].Params)
 }
 
 // Open opens the store named by rawURL. A URL that cannot name a store (bad
 // syntax, unknown scheme or query parameter) is an error wrapping
-// eventsource.ErrInvalidConfig.
+// eventsource.ErrInvalidConfig; the error of an unknown scheme lists the
+// registered ones.
 func Open(ctx context.Context, rawURL string, opts ...Option) (Store, error) {
-	var o options
+	var o Options
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -103,28 +125,30 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (Store, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("%w: store URL %q: want scheme://…, one of %s", eventsource.ErrInvalidConfig, redact(rawURL), strings.Join(Schemes, ", "))
+		return nil, fmt.Errorf("%w: store URL %q: want scheme://…, one of %s", eventsource.ErrInvalidConfig, Redact(rawURL), known())
 	}
+	mu.RLock()
 	sc, ok := schemes[u.Scheme]
+	mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: store URL scheme %q: want one of %s", eventsource.ErrInvalidConfig, u.Scheme, strings.Join(Schemes, ", "))
+		return nil, fmt.Errorf("%w: store URL scheme %q: want one of %s (a store registers its scheme when its package is imported)", eventsource.ErrInvalidConfig, u.Scheme, known())
 	}
-	if !sc.passThrough {
+	if !sc.PassThrough {
 		for _, k := range slices.Sorted(maps.Keys(u.Query())) {
-			if !slices.Contains(sc.params, k) {
-				known := "no parameters"
-				if len(sc.params) > 0 {
-					known = strings.Join(Params(u.Scheme), ", ")
+			if !slices.Contains(sc.Params, k) {
+				takes := "no parameters"
+				if len(sc.Params) > 0 {
+					takes = strings.Join(sc.Params, ", ")
 				}
-				return nil, fmt.Errorf("%w: store URL %s: unknown parameter %q (%s:// takes %s)", eventsource.ErrInvalidConfig, redact(rawURL), k, u.Scheme, known)
+				return nil, fmt.Errorf("%w: store URL %s: unknown parameter %q (%s:// takes %s)", eventsource.ErrInvalidConfig, Redact(rawURL), k, u.Scheme, takes)
 			}
 		}
 	}
-	s, err := sc.open(ctx, u, o)
+	s, err := sc.Open(ctx, u, o)
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := s.(interface{ Verify(context.Context) error }); ok && o.mustExist {
+	if v, ok := s.(interface{ Verify(context.Context) error }); ok && o.MustExist {
 		if err := v.Verify(ctx); err != nil {
 			s.Close()
 			return nil, err
@@ -133,110 +157,15 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (Store, error) {
 	return s, nil
 }
 
-func openMemory(context.Context, *url.URL, options) (Store, error) { return memory.New(), nil }
-
-func openSQLite(ctx context.Context, u *url.URL, o options) (Store, error) {
-	path := u.Host + u.Path
-	if u.Opaque != "" {
-		path = u.Opaque
+func known() string {
+	if names := Schemes(); len(names) > 0 {
+		return strings.Join(names, ", ")
 	}
-	if path == "" {
-		return nil, fmt.Errorf("%w: %q names no file (sqlite://events.db or sqlite:///abs/path.db)", eventsource.ErrInvalidConfig, u.Redacted())
-	}
-	var opts []sqlite.Option
-	if q := u.Query(); q.Has("prefix") {
-		opts = append(opts, sqlite.WithTablePrefix(q.Get("prefix")))
-	}
-	if o.mustExist {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%w: sqlite %s does not exist", eventsource.ErrNotFound, path)
-		}
-		opts = append(opts, sqlite.WithoutAutoMigrate())
-	}
-	return sqlite.Open(ctx, path, opts...)
+	return "(none registered: import a store package)"
 }
 
-func openPostgres(ctx context.Context, u *url.URL, o options) (Store, error) {
-	q := u.Query()
-	var opts []postgres.Option
-	if q.Has("prefix") {
-		opts = append(opts, postgres.WithTablePrefix(q.Get("prefix")))
-	}
-	if q.Has("schema") {
-		opts = append(opts, postgres.WithSchema(q.Get("schema")))
-	}
-	if o.mustExist {
-		opts = append(opts, postgres.WithoutAutoMigrate())
-	}
-	q.Del("prefix")
-	q.Del("schema")
-	v := *u
-	v.RawQuery = q.Encode()
-	return postgres.Open(ctx, v.String(), opts...)
-}
-
-func openMySQL(ctx context.Context, u *url.URL, o options) (Store, error) {
-	cfg := gomysql.NewConfig()
-	cfg.Net = "tcp"
-	cfg.Addr = u.Host
-	if u.Port() == "" {
-		cfg.Addr = u.Hostname() + ":3306"
-	}
-	if u.User != nil {
-		cfg.User = u.User.Username()
-		cfg.Passwd, _ = u.User.Password()
-	}
-	cfg.DBName = strings.TrimPrefix(u.Path, "/")
-	q := u.Query()
-	var opts []mysql.Option
-	if q.Has("prefix") {
-		opts = append(opts, mysql.WithTablePrefix(q.Get("prefix")))
-	}
-	if o.mustExist {
-		opts = append(opts, mysql.WithoutAutoMigrate())
-	}
-	// The driver parses its own parameters from the DSN.
-	dsn := cfg.FormatDSN()
-	q.Del("prefix")
-	if len(q) > 0 {
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		dsn += sep + q.Encode()
-	}
-	return mysql.Open(ctx, dsn, opts...)
-}
-
-func openDynamoDB(ctx context.Context, u *url.URL, o options) (Store, error) {
-	v := *u
-	if o.mustExist {
-		q := v.Query()
-		q.Del("create")
-		v.RawQuery = q.Encode()
-	}
-	return esdynamodb.Open(ctx, v.String())
-}
-
-func openNATS(ctx context.Context, u *url.URL, o options) (Store, error) {
-	q := u.Query()
-	var opts []esnats.Option
-	if q.Has("stream") {
-		opts = append(opts, esnats.WithStreamName(q.Get("stream")))
-	}
-	if q.Has("subject") {
-		opts = append(opts, esnats.WithSubjectPrefix(q.Get("subject")))
-	}
-	if o.mustExist {
-		opts = append(opts, esnats.WithoutAutoSetup())
-	}
-	v := *u
-	v.RawQuery = ""
-	return esnats.Open(ctx, v.String(), opts...)
-}
-
-// redact hides a password in a URL for error messages.
-func redact(raw string) string {
+// Redact hides a password in a URL, for messages.
+func Redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
 		return u.Redacted()
 	}

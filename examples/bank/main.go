@@ -23,6 +23,12 @@ import (
 	"github.com/eventsource-go/eventsource/codec/jsoncodec"
 	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/examples/internal/bank"
+	_ "github.com/eventsource-go/eventsource/store/dynamodb" // the stores -store may name
+	_ "github.com/eventsource-go/eventsource/store/memory"
+	_ "github.com/eventsource-go/eventsource/store/mysql"
+	_ "github.com/eventsource-go/eventsource/store/nats"
+	_ "github.com/eventsource-go/eventsource/store/postgres"
+	_ "github.com/eventsource-go/eventsource/store/sqlite"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 
