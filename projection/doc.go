@@ -11,18 +11,18 @@
 //     by global position, a category, everything) into a state.
 //   - Projection: a named, persistent fold whose state is saved with its
 //     checkpoint in one write.
-//   - Projector: drives the user's ReadModel; with a SQL TxStore the read
+//   - Projector: drives the user's ReadModel; with a SQL TxCheckpointStore the read
 //     model's writes and the checkpoint commit in one transaction, so each
 //     event is applied exactly once even if the process is killed at any
 //     point. Elsewhere delivery is at least once.
 //
-// Projections and projectors hold a lease in their projection Store, so two
+// Projections and projectors hold a lease in their checkpoint store, so two
 // instances never process at once; a standby takes over when the holder's
 // lease expires. Their status (running, stopped, resetting, deleting,
 // faulted) and control requests (Stop, Reset, Delete, Skip, Start) live in
-// the projection store too, so one process can steer another's projection.
+// the checkpoint store too, so one process can steer another's projection.
 //
-//	checkpoints, _ := sqlstore.New(db, sqlstore.SQLite)
+//	checkpoints, _ := sqlcheckpoint.New(db, sqlcheckpoint.SQLite)
 //	p := projection.NewProjector("balances", events, checkpoints, &Balances{})
 //	err := p.Run(ctx)
 package projection

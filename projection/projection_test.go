@@ -211,7 +211,7 @@ func runUntil(t *testing.T, run func(context.Context) error, reached func() bool
 
 func TestProjectionSurvivesKills(t *testing.T) {
 	events := memory.New()
-	cps := projection.NewMemoryStore()
+	cps := projection.NewMemoryCheckpointStore()
 	const total = 600
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -249,7 +249,7 @@ func TestProjectionSurvivesKills(t *testing.T) {
 
 func TestLeaseOneInstanceAtATime(t *testing.T) {
 	events := memory.New()
-	cps := projection.NewMemoryStore()
+	cps := projection.NewMemoryCheckpointStore()
 	appendN(t, events, "s", 100, "Tick", nil)
 	var mu sync.Mutex
 	active := map[string]int{}
@@ -304,7 +304,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestResetStopStart(t *testing.T) {
 	events := memory.New()
-	cps := projection.NewMemoryStore()
+	cps := projection.NewMemoryCheckpointStore()
 	appendN(t, events, "s", 30, "Tick", nil)
 	p := projection.NewProjection("p", events, cps, counts{}, countFold, projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -349,7 +349,7 @@ func TestResetStopStart(t *testing.T) {
 
 func TestFaultAndSkip(t *testing.T) {
 	events := memory.New()
-	cps := projection.NewMemoryStore()
+	cps := projection.NewMemoryCheckpointStore()
 	appendN(t, events, "s", 10, "Tick", nil)
 	appendN(t, events, "s", 1, "Poison", nil)
 	appendN(t, events, "s", 5, "Tick", nil)
@@ -400,5 +400,5 @@ func TestFaultAndSkip(t *testing.T) {
 }
 
 func TestMemoryStoreConformance(t *testing.T) {
-	projectiontest.Run(t, func(*testing.T) projection.Store { return projection.NewMemoryStore() })
+	projectiontest.Run(t, func(*testing.T) projection.CheckpointStore { return projection.NewMemoryCheckpointStore() })
 }

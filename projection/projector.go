@@ -55,7 +55,7 @@ type applier interface {
 type runner struct {
 	name   string
 	events eventsource.Store
-	cps    Store
+	cps    CheckpointStore
 	app    applier
 
 	batch         int
@@ -75,7 +75,7 @@ type runner struct {
 	until   time.Time  // until when, at the latest (this process's clock)
 }
 
-func newRunner(name string, events eventsource.Store, cps Store, opts []Option) *runner {
+func newRunner(name string, events eventsource.Store, cps CheckpointStore, opts []Option) *runner {
 	r := &runner{name: name, events: events, cps: cps, batch: 100, ttl: 30 * time.Second, minPoll: 10 * time.Millisecond, poll: time.Second}
 	for _, o := range opts {
 		if o != nil {
@@ -110,7 +110,7 @@ func (r *runner) Name() string { return r.name }
 // set to this instance's owner while it holds the lease (it is running the
 // projection) and empty otherwise: after Run returns, while it stands by,
 // and once a lease it failed to renew has run out. Status reads what the
-// projection store says, whichever instance runs the projection.
+// checkpoint store says, whichever instance runs the projection.
 func (r *runner) Checkpoint() Checkpoint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -122,14 +122,14 @@ func (r *runner) Checkpoint() Checkpoint {
 	return cp
 }
 
-// Status reads the projection's checkpoint from the projection store. Its
+// Status reads the projection's checkpoint from the checkpoint store. Its
 // Status is the state asked for (StatusRunning stays after Run returns, so
 // the next Run resumes); its Holder names the instance running the
 // projection now, in this process or another, and is empty when none holds
 // an unexpired lease.
 func (r *runner) Status(ctx context.Context) (Checkpoint, error) {
 	if r.cps == nil || r.name == "" {
-		return Checkpoint{}, fmt.Errorf("%w: projection needs a name and a projection store", eventsource.ErrInvalidConfig)
+		return Checkpoint{}, fmt.Errorf("%w: projection needs a name and a checkpoint store", eventsource.ErrInvalidConfig)
 	}
 	return r.cps.Load(ctx, r.name)
 }
@@ -180,7 +180,7 @@ func (r *runner) Start(ctx context.Context) error {
 // standby and takes over when that lease expires.
 func (r *runner) Run(ctx context.Context) error {
 	if r.events == nil || r.cps == nil || r.name == "" {
-		return fmt.Errorf("%w: projection needs a name, an event store and a projection store", eventsource.ErrInvalidConfig)
+		return fmt.Errorf("%w: projection needs a name, an event store and a checkpoint store", eventsource.ErrInvalidConfig)
 	}
 	for {
 		err := r.acquire(ctx)
@@ -457,7 +457,7 @@ func retryable(err error) bool {
 }
 
 // Projector keeps a ReadModel up to date from the global log. With a SQL
-// TxStore the read model's writes and the checkpoint commit in one
+// TxCheckpointStore the read model's writes and the checkpoint commit in one
 // transaction, so each event is applied exactly once even if the process is
 // killed at any point.
 type Projector[Tx any] struct {
@@ -466,7 +466,7 @@ type Projector[Tx any] struct {
 
 // NewProjector returns a projector named name applying events to rm, with
 // its checkpoint in cps.
-func NewProjector[Tx any](name string, events eventsource.Store, cps TxStore[Tx], rm ReadModel[Tx], opts ...Option) *Projector[Tx] {
+func NewProjector[Tx any](name string, events eventsource.Store, cps TxCheckpointStore[Tx], rm ReadModel[Tx], opts ...Option) *Projector[Tx] {
 	r := newRunner(name, events, cps, opts)
 	r.app = &readModelApplier[Tx]{name: name, cps: cps, rm: rm}
 	return &Projector[Tx]{r}
@@ -474,7 +474,7 @@ func NewProjector[Tx any](name string, events eventsource.Store, cps TxStore[Tx]
 
 type readModelApplier[Tx any] struct {
 	name string
-	cps  TxStore[Tx]
+	cps  TxCheckpointStore[Tx]
 	rm   ReadModel[Tx]
 }
 
@@ -528,7 +528,7 @@ type Projection[S any] struct {
 // NewProjection returns a projection named name folding events into a state
 // that starts as initial, saved in cps. fold must not keep references into
 // the state it is given other than the one it returns.
-func NewProjection[S any](name string, events eventsource.Store, cps Store, initial S, fold func(S, eventsource.Record) (S, error), opts ...Option) *Projection[S] {
+func NewProjection[S any](name string, events eventsource.Store, cps CheckpointStore, initial S, fold func(S, eventsource.Record) (S, error), opts ...Option) *Projection[S] {
 	r := newRunner(name, events, cps, opts)
 	a := &stateApplier[S]{cps: cps, initial: initial, state: initial, fold: fold}
 	r.app = a
@@ -543,7 +543,7 @@ func (p *Projection[S]) State() S {
 }
 
 type stateApplier[S any] struct {
-	cps     Store
+	cps     CheckpointStore
 	initial S
 	fold    func(S, eventsource.Record) (S, error)
 	mu      sync.Mutex

@@ -184,7 +184,7 @@ func Run(t *testing.T, open Backend) {
 		}
 		last = rec.Position
 	}
-	p := projection.NewProjection("emails", store, projection.NewMemoryStore(), counts{},
+	p := projection.NewProjection("emails", store, projection.NewMemoryCheckpointStore(), counts{},
 		func(s counts, rec eventsource.Record) (counts, error) {
 			e, err := redacting.UnmarshalEventContext(ctx, rec)
 			if err != nil {

@@ -24,7 +24,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/examples/internal/bank"
 	"github.com/eventsource-go/eventsource/projection"
-	"github.com/eventsource-go/eventsource/projection/sqlstore"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint"
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
@@ -110,7 +110,7 @@ func run(ctx context.Context, path string, commands int) error {
 		return err
 	}
 	defer store.Close()
-	checkpoints, err := sqlstore.New(store.DB(), sqlstore.SQLite)
+	checkpoints, err := sqlcheckpoint.New(store.DB(), sqlcheckpoint.SQLite)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,8 @@
-// Package projectiontest is the conformance suite of projection stores:
+// Package projectiontest is the conformance suite of checkpoint stores:
 // leases and their holders, checkpoints, control requests and the
 // projections that steer by them (Run), and, for stores that write
 // checkpoints inside a read model's transaction, exactly-once application
-// across kills, reset, delete and faults (RunTx). Each projection store's
+// across kills, reset, delete and faults (RunTx). Each checkpoint store's
 // tests call it against its real database.
 package projectiontest
 
@@ -22,9 +22,9 @@ import (
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
-// Run tests the projection.Store contract on stores from newStore (fresh and
+// Run tests the projection.CheckpointStore contract on stores from newStore (fresh and
 // empty for each subtest).
-func Run(t *testing.T, newStore func(t *testing.T) projection.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) projection.CheckpointStore) {
 	t.Run("Leases", func(t *testing.T) { t.Parallel(); testLeases(t, newStore(t)) })
 	t.Run("SaveAndRequests", func(t *testing.T) { t.Parallel(); testSaveAndRequests(t, newStore(t)) })
 	t.Run("Holder", func(t *testing.T) { t.Parallel(); testHolder(t, newStore(t)) })
@@ -45,10 +45,10 @@ type Tally[Tx any] interface {
 	FailAt(p uint64)
 }
 
-// Env is one RunTx subtest's world: a fresh projection store and read model
+// Env is one RunTx subtest's world: a fresh checkpoint store and read model
 // in one database.
 type Env[Tx any] struct {
-	Checkpoints projection.TxStore[Tx]
+	Checkpoints projection.TxCheckpointStore[Tx]
 	ReadModel   Tally[Tx]
 }
 
@@ -56,7 +56,7 @@ type Env[Tx any] struct {
 // of the subtest's own: the exactly-once promise depends on the read model
 // and the checkpoint sharing a database, not on where the events are.
 func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
-	Run(t, func(t *testing.T) projection.Store { return newEnv(t).Checkpoints })
+	Run(t, func(t *testing.T) projection.CheckpointStore { return newEnv(t).Checkpoints })
 	tests := []struct {
 		name string
 		fn   func(*testing.T, eventsource.Store, Env[Tx])
@@ -81,7 +81,7 @@ func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
 	}
 }
 
-func testLeases(t *testing.T, cps projection.Store) {
+func testLeases(t *testing.T, cps projection.CheckpointStore) {
 	ctx := context.Background()
 	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func testLeases(t *testing.T, cps projection.Store) {
 // testHolder: Load's Holder names the owner of a live lease only, by the
 // clock Acquire uses: Holder is empty exactly when another owner could take
 // the lease.
-func testHolder(t *testing.T, cps projection.Store) {
+func testHolder(t *testing.T, cps projection.CheckpointStore) {
 	ctx := context.Background()
 	load := func(name string) projection.Checkpoint {
 		t.Helper()
@@ -177,7 +177,7 @@ func testHolder(t *testing.T, cps projection.Store) {
 	}
 }
 
-func testSaveAndRequests(t *testing.T, cps projection.Store) {
+func testSaveAndRequests(t *testing.T, cps projection.CheckpointStore) {
 	ctx := context.Background()
 	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
 		t.Fatal(err)
@@ -227,7 +227,7 @@ func poisonFold(n int, r eventsource.Record) (int, error) {
 // testSkipThenStart faults a projection, then asks for a skip and a start
 // (in both orders, as an operator might): the next Run skips the event that
 // faulted it instead of faulting on it again.
-func testSkipThenStart(t *testing.T, cps projection.Store) {
+func testSkipThenStart(t *testing.T, cps projection.CheckpointStore) {
 	ctx := context.Background()
 	events := memory.New()
 	for _, typ := range []string{"Tick", "Tick", "Tick", "Poison", "Tick", "Tick"} {
@@ -265,11 +265,11 @@ func testSkipThenStart(t *testing.T, cps projection.Store) {
 // testStatusTellsWhoRuns: Status says both what was asked for and which
 // instance runs the projection now; when Run returns the status stays
 // "running" (the next Run resumes) but no instance holds it.
-func testStatusTellsWhoRuns(t *testing.T, cps projection.Store) {
+func testStatusTellsWhoRuns(t *testing.T, cps projection.CheckpointStore) {
 	ctx := context.Background()
 	events := memory.New()
 	appendTicks(t, events, 5)
-	newInstance := func(owner string, cps projection.Store) *projection.Projection[int] {
+	newInstance := func(owner string, cps projection.CheckpointStore) *projection.Projection[int] {
 		return projection.NewProjection("who", events, cps, 0, poisonFold, projection.WithOwner(owner),
 			projection.WithLease(time.Hour), projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	}
@@ -322,12 +322,12 @@ func testStatusTellsWhoRuns(t *testing.T, cps projection.Store) {
 
 // refusedAcquire signals each Acquire refused with ErrLeaseHeld.
 type refusedAcquire struct {
-	projection.Store
+	projection.CheckpointStore
 	refused chan<- struct{}
 }
 
 func (s refusedAcquire) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
-	err := s.Store.Acquire(ctx, name, owner, ttl)
+	err := s.CheckpointStore.Acquire(ctx, name, owner, ttl)
 	if errors.Is(err, projection.ErrLeaseHeld) {
 		select {
 		case s.refused <- struct{}{}:
@@ -339,7 +339,7 @@ func (s refusedAcquire) Acquire(ctx context.Context, name, owner string, ttl tim
 
 // testOnCaughtUp: a projection's OnCaughtUp is called once everything
 // committed is folded and checkpointed, and again after new events.
-func testOnCaughtUp(t *testing.T, cps projection.Store) {
+func testOnCaughtUp(t *testing.T, cps projection.CheckpointStore) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	events := memory.New()

@@ -4,12 +4,12 @@ import (
 	"database/sql"
 	"testing"
 
-	"github.com/eventsource-go/eventsource/projection/sqlstore"
-	"github.com/eventsource-go/eventsource/projection/sqlstore/sqlstoretest"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint/sqlcheckpointtest"
 )
 
-// Projection checkpoints and a read model in MySQL (sqlstore), exactly
+// Projection checkpoints and a read model in MySQL (sqlcheckpoint), exactly
 // once.
 func TestCheckpoints(t *testing.T) {
-	sqlstoretest.Run(t, sqlstore.MySQL, func(t *testing.T) *sql.DB { return testDB(t) })
+	sqlcheckpointtest.Run(t, sqlcheckpoint.MySQL, func(t *testing.T) *sql.DB { return testDB(t) })
 }

@@ -1,4 +1,4 @@
-package sqlstore_test
+package sqlcheckpoint_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/projection/sqlstore"
-	"github.com/eventsource-go/eventsource/projection/sqlstore/sqlstoretest"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint/sqlcheckpointtest"
 	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
@@ -17,7 +17,7 @@ import (
 // file, as an application on SQLite would. The MySQL module runs the suite
 // on MySQL.
 func TestSQLite(t *testing.T) {
-	sqlstoretest.Run(t, sqlstore.SQLite, func(t *testing.T) *sql.DB {
+	sqlcheckpointtest.Run(t, sqlcheckpoint.SQLite, func(t *testing.T) *sql.DB {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -35,14 +35,14 @@ func TestBadConfiguration(t *testing.T) {
 	defer db.Close()
 	for _, c := range []struct {
 		db *sql.DB
-		d  sqlstore.Dialect
-		o  []sqlstore.Option
+		d  sqlcheckpoint.Dialect
+		o  []sqlcheckpoint.Option
 	}{
-		{nil, sqlstore.SQLite, nil},
+		{nil, sqlcheckpoint.SQLite, nil},
 		{db, 0, nil},
-		{db, sqlstore.MySQL, []sqlstore.Option{sqlstore.WithTablePrefix("bad prefix;")}},
+		{db, sqlcheckpoint.MySQL, []sqlcheckpoint.Option{sqlcheckpoint.WithTablePrefix("bad prefix;")}},
 	} {
-		if _, err := sqlstore.New(c.db, c.d, c.o...); !errors.Is(err, eventsource.ErrInvalidConfig) {
+		if _, err := sqlcheckpoint.New(c.db, c.d, c.o...); !errors.Is(err, eventsource.ErrInvalidConfig) {
 			t.Errorf("New(%v, %v): %v, want ErrInvalidConfig", c.db, c.d, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package pgstore
+package pgcheckpoint
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/eventsource-go/eventsource/projection"
 )
 
-// Store is a projection.TxStore[pgx.Tx] on PostgreSQL. It is safe for
+// Store is a projection.TxCheckpointStore[pgx.Tx] on PostgreSQL. It is safe for
 // concurrent use, also by several processes sharing the table.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -27,7 +27,7 @@ type Store struct {
 	created  bool
 }
 
-var _ projection.TxStore[pgx.Tx] = (*Store)(nil)
+var _ projection.TxCheckpointStore[pgx.Tx] = (*Store)(nil)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -54,7 +54,7 @@ var (
 // is an error wrapping eventsource.ErrInvalidConfig.
 func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("%w: pgstore: nil pool", eventsource.ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: pgcheckpoint: nil pool", eventsource.ErrInvalidConfig)
 	}
 	s := &Store{pool: pool, prefix: "es_"}
 	for _, o := range opts {
@@ -63,10 +63,10 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		}
 	}
 	if !prefixRE.MatchString(s.prefix) {
-		return nil, fmt.Errorf("%w: pgstore: table prefix %q: want at most 30 ASCII letters, digits and underscores", eventsource.ErrInvalidConfig, s.prefix)
+		return nil, fmt.Errorf("%w: pgcheckpoint: table prefix %q: want at most 30 ASCII letters, digits and underscores", eventsource.ErrInvalidConfig, s.prefix)
 	}
 	if s.schema != "" && !schemaRE.MatchString(s.schema) {
-		return nil, fmt.Errorf("%w: pgstore: schema %q: want 1..63 ASCII letters, digits and underscores, not starting with a digit", eventsource.ErrInvalidConfig, s.schema)
+		return nil, fmt.Errorf("%w: pgcheckpoint: schema %q: want 1..63 ASCII letters, digits and underscores, not starting with a digit", eventsource.ErrInvalidConfig, s.schema)
 	}
 	if s.schema == "" {
 		s.table = pgx.Identifier{s.prefix + "projections"}.Sanitize()
@@ -135,7 +135,7 @@ func wrap(ctx context.Context, err error, format string, args ...any) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = errors.Join(ctxErr, err)
 	}
-	return fmt.Errorf("pgstore: "+format+": %w", append(args, err)...)
+	return fmt.Errorf("pgcheckpoint: "+format+": %w", append(args, err)...)
 }
 
 // queryer is the pool or a transaction.
@@ -179,7 +179,7 @@ func (s *Store) load(ctx context.Context, q queryer, name string, lock bool) (cp
 	return cp, true, nil
 }
 
-// Load implements projection.Store. A projection never run has a zero
+// Load implements projection.CheckpointStore. A projection never run has a zero
 // Checkpoint carrying only its Name. Holder is the owner whose lease is
 // unexpired by the database's clock, the clock Acquire judges leases by.
 func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, error) {
@@ -190,7 +190,7 @@ func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, e
 	return cp, err
 }
 
-// Acquire implements projection.Store. In one transaction it makes sure the
+// Acquire implements projection.CheckpointStore. In one transaction it makes sure the
 // row exists, locks it, and takes or renews the lease unless another
 // owner's lease is unexpired (an error wrapping projection.ErrLeaseHeld).
 //
@@ -231,7 +231,7 @@ func (s *Store) Acquire(ctx context.Context, name, owner string, ttl time.Durati
 	})
 }
 
-// Release implements projection.Store. It does nothing unless owner holds
+// Release implements projection.CheckpointStore. It does nothing unless owner holds
 // the lease.
 func (s *Store) Release(ctx context.Context, name, owner string) error {
 	if err := s.ensure(ctx); err != nil {
@@ -244,7 +244,7 @@ func (s *Store) Release(ctx context.Context, name, owner string) error {
 	return nil
 }
 
-// Save implements projection.Store: SaveTx in a transaction of its own.
+// Save implements projection.CheckpointStore: SaveTx in a transaction of its own.
 func (s *Store) Save(ctx context.Context, owner string, cp projection.Checkpoint, handled projection.Request) (projection.Request, error) {
 	var req projection.Request
 	err := s.InTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -255,7 +255,7 @@ func (s *Store) Save(ctx context.Context, owner string, cp projection.Checkpoint
 	return req, err
 }
 
-// SaveTx implements projection.TxStore. It locks the projection's row
+// SaveTx implements projection.TxCheckpointStore. It locks the projection's row
 // (SELECT … FOR UPDATE) in tx before checking the owner, so an instance
 // that lost its lease gets an error wrapping projection.ErrLeaseLost and
 // cannot commit, and a takeover waits until tx ends. It writes cp's
@@ -291,7 +291,7 @@ func (s *Store) SaveTx(ctx context.Context, tx pgx.Tx, owner string, cp projecti
 	return req, nil
 }
 
-// Request implements projection.Store, creating the row if it is missing.
+// Request implements projection.CheckpointStore, creating the row if it is missing.
 func (s *Store) Request(ctx context.Context, name string, r projection.Request) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
@@ -304,7 +304,7 @@ func (s *Store) Request(ctx context.Context, name string, r projection.Request) 
 	return nil
 }
 
-// SetStatus implements projection.Store: it sets the status and clears the
+// SetStatus implements projection.CheckpointStore: it sets the status and clears the
 // error without a lease, creating the row if it is missing.
 func (s *Store) SetStatus(ctx context.Context, name string, st projection.Status) error {
 	if err := s.ensure(ctx); err != nil {
@@ -318,7 +318,7 @@ func (s *Store) SetStatus(ctx context.Context, name string, st projection.Status
 	return nil
 }
 
-// Delete implements projection.Store.
+// Delete implements projection.CheckpointStore.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
@@ -329,7 +329,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// InTx implements projection.TxStore: it runs fn in a transaction of the
+// InTx implements projection.TxCheckpointStore: it runs fn in a transaction of the
 // pool (READ COMMITTED, the server's default) and commits if fn returns
 // nil, rolling back otherwise. An error of fn while ctx is done also
 // matches ctx's error. A commit that fails after ctx ended returns ctx's

@@ -1,8 +1,8 @@
-// Package sqlstoretest runs the projection store suite (projectiontest's
-// RunTx) on sqlstore over one database, with a read model in the
+// Package sqlcheckpointtest runs the checkpoint store suite (projectiontest's
+// RunTx) on sqlcheckpoint over one database, with a read model in the
 // same database: exactly-once across kills, reset, delete and faults. The
 // tests of each dialect's module run it against their real server.
-package sqlstoretest
+package sqlcheckpointtest
 
 import (
 	"context"
@@ -14,17 +14,17 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
-	"github.com/eventsource-go/eventsource/projection/sqlstore"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint"
 )
 
-// Run runs the suite with d's projection store; open returns the database
+// Run runs the suite with d's checkpoint store; open returns the database
 // of one test (a shared one is fine: each test has its own table prefix,
 // and its tables are dropped when it ends).
-func Run(t *testing.T, d sqlstore.Dialect, open func(t *testing.T) *sql.DB) {
-	env := func(t *testing.T) (*sqlstore.Store, *tally) {
+func Run(t *testing.T, d sqlcheckpoint.Dialect, open func(t *testing.T) *sql.DB) {
+	env := func(t *testing.T) (*sqlcheckpoint.Store, *tally) {
 		db := open(t)
 		prefix := fmt.Sprintf("t%d_", rand.Uint32())
-		cps, err := sqlstore.New(db, d, sqlstore.WithTablePrefix(prefix))
+		cps, err := sqlcheckpoint.New(db, d, sqlcheckpoint.WithTablePrefix(prefix))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func Run(t *testing.T, d sqlstore.Dialect, open func(t *testing.T) *sql.DB) {
 				_, _ = db.Exec(`DROP TABLE IF EXISTS ` + prefix + tbl)
 			}
 		})
-		return cps, &tally{db: db, prefix: prefix + "rm_", mysql: d == sqlstore.MySQL}
+		return cps, &tally{db: db, prefix: prefix + "rm_", mysql: d == sqlcheckpoint.MySQL}
 	}
 	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[*sql.Tx] {
 		cps, rm := env(t)

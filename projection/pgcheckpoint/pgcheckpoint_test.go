@@ -1,4 +1,4 @@
-package pgstore_test
+package pgcheckpoint_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/pgtest"
 	"github.com/eventsource-go/eventsource/projection"
-	"github.com/eventsource-go/eventsource/projection/pgstore"
+	"github.com/eventsource-go/eventsource/projection/pgcheckpoint"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
 )
 
@@ -97,7 +97,7 @@ func TestConformance(t *testing.T) {
 	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[pgx.Tx] {
 		p := pgtest.Pool(t)
 		schema := pgtest.Schema(t, "es_p_")
-		cps, err := pgstore.New(p, pgstore.WithSchema(schema))
+		cps, err := pgcheckpoint.New(p, pgcheckpoint.WithSchema(schema))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,12 +107,12 @@ func TestConformance(t *testing.T) {
 
 func TestBadConfiguration(t *testing.T) {
 	p := pgtest.Pool(t)
-	for _, bad := range []pgstore.Option{pgstore.WithTablePrefix("bad prefix;"), pgstore.WithSchema("1x"), pgstore.WithSchema(`a"b`)} {
-		if _, err := pgstore.New(p, bad); !errors.Is(err, eventsource.ErrInvalidConfig) {
+	for _, bad := range []pgcheckpoint.Option{pgcheckpoint.WithTablePrefix("bad prefix;"), pgcheckpoint.WithSchema("1x"), pgcheckpoint.WithSchema(`a"b`)} {
+		if _, err := pgcheckpoint.New(p, bad); !errors.Is(err, eventsource.ErrInvalidConfig) {
 			t.Fatalf("bad option: %v", err)
 		}
 	}
-	if _, err := pgstore.New(nil); !errors.Is(err, eventsource.ErrInvalidConfig) {
+	if _, err := pgcheckpoint.New(nil); !errors.Is(err, eventsource.ErrInvalidConfig) {
 		t.Fatalf("nil pool: %v", err)
 	}
 }
@@ -130,7 +130,7 @@ func TestConcurrentCreate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := pgstore.New(p, pgstore.WithSchema(schema), pgstore.WithTablePrefix("c_"))
+			s, err := pgcheckpoint.New(p, pgcheckpoint.WithSchema(schema), pgcheckpoint.WithTablePrefix("c_"))
 			if err == nil {
 				err = s.SetStatus(context.Background(), fmt.Sprint("p", i), projection.StatusStopped)
 			}

@@ -25,7 +25,7 @@ const (
 	StatusFaulted   Status = "faulted"   // a handler failed; see Checkpoint.Error
 )
 
-// Request is a control request left in the projection store for whichever
+// Request is a control request left in the checkpoint store for whichever
 // instance runs the projection (it may be in another process).
 type Request string
 
@@ -61,7 +61,7 @@ func (e *FaultError) Error() string {
 // Unwrap returns ErrFaulted and the handler's error.
 func (e *FaultError) Unwrap() []error { return []error{ErrFaulted, e.Err} }
 
-// Checkpoint is what a projection store keeps for one projection.
+// Checkpoint is what a checkpoint store keeps for one projection.
 type Checkpoint struct {
 	Name       string
 	Position   uint64    // last position handled; 0 before the first
@@ -82,9 +82,9 @@ type Checkpoint struct {
 	Holder string
 }
 
-// Store keeps checkpoints and leases of persistent projections. All methods
+// CheckpointStore keeps checkpoints and leases of persistent projections. All methods
 // are safe for concurrent use, also across processes for the SQL stores.
-type Store interface {
+type CheckpointStore interface {
 	// Load returns the projection's checkpoint; a projection never run has
 	// a zero one (StatusNew) and no error. It sets Holder to Owner if and
 	// only if the lease is unexpired by the clock Acquire judges leases
@@ -109,11 +109,11 @@ type Store interface {
 	Delete(ctx context.Context, name string) error
 }
 
-// TxStore is a Store whose checkpoint can be written inside the read
+// TxCheckpointStore is a CheckpointStore whose checkpoint can be written inside the read
 // model's own transaction: the read model's writes and the checkpoint
 // commit together, so each event is applied exactly once.
-type TxStore[Tx any] interface {
-	Store
+type TxCheckpointStore[Tx any] interface {
+	CheckpointStore
 	// InTx runs fn in a transaction, committing if it returns nil.
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// SaveTx is Save inside tx. It locks the projection's row, so an
@@ -121,21 +121,21 @@ type TxStore[Tx any] interface {
 	SaveTx(ctx context.Context, tx Tx, owner string, cp Checkpoint, handled Request) (Request, error)
 }
 
-// MemoryStore is a Store in process memory, for tests and for projections
+// MemoryCheckpointStore is a CheckpointStore in process memory, for tests and for projections
 // whose state may be rebuilt at each start.
-type MemoryStore struct {
+type MemoryCheckpointStore struct {
 	mu  sync.Mutex
 	cps map[string]Checkpoint
 	now func() time.Time
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{cps: map[string]Checkpoint{}, now: time.Now}
+// NewMemoryCheckpointStore returns an empty MemoryCheckpointStore.
+func NewMemoryCheckpointStore() *MemoryCheckpointStore {
+	return &MemoryCheckpointStore{cps: map[string]Checkpoint{}, now: time.Now}
 }
 
-// Load implements Store.
-func (m *MemoryStore) Load(ctx context.Context, name string) (Checkpoint, error) {
+// Load implements CheckpointStore.
+func (m *MemoryCheckpointStore) Load(ctx context.Context, name string) (Checkpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return Checkpoint{}, err
 	}
@@ -153,8 +153,8 @@ func (m *MemoryStore) Load(ctx context.Context, name string) (Checkpoint, error)
 	return cp, nil
 }
 
-// Acquire implements Store.
-func (m *MemoryStore) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
+// Acquire implements CheckpointStore.
+func (m *MemoryCheckpointStore) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -170,8 +170,8 @@ func (m *MemoryStore) Acquire(ctx context.Context, name, owner string, ttl time.
 	return nil
 }
 
-// Release implements Store.
-func (m *MemoryStore) Release(ctx context.Context, name, owner string) error {
+// Release implements CheckpointStore.
+func (m *MemoryCheckpointStore) Release(ctx context.Context, name, owner string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if cp, ok := m.cps[name]; ok && cp.Owner == owner {
@@ -181,8 +181,8 @@ func (m *MemoryStore) Release(ctx context.Context, name, owner string) error {
 	return nil
 }
 
-// Save implements Store.
-func (m *MemoryStore) Save(ctx context.Context, owner string, cp Checkpoint, handled Request) (Request, error) {
+// Save implements CheckpointStore.
+func (m *MemoryCheckpointStore) Save(ctx context.Context, owner string, cp Checkpoint, handled Request) (Request, error) {
 	if err := ctx.Err(); err != nil {
 		return RequestNone, err
 	}
@@ -202,8 +202,8 @@ func (m *MemoryStore) Save(ctx context.Context, owner string, cp Checkpoint, han
 	return cur.Request, nil
 }
 
-// Request implements Store.
-func (m *MemoryStore) Request(ctx context.Context, name string, r Request) error {
+// Request implements CheckpointStore.
+func (m *MemoryCheckpointStore) Request(ctx context.Context, name string, r Request) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cp := m.cps[name]
@@ -212,8 +212,8 @@ func (m *MemoryStore) Request(ctx context.Context, name string, r Request) error
 	return nil
 }
 
-// SetStatus implements Store.
-func (m *MemoryStore) SetStatus(ctx context.Context, name string, s Status) error {
+// SetStatus implements CheckpointStore.
+func (m *MemoryCheckpointStore) SetStatus(ctx context.Context, name string, s Status) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cp := m.cps[name]
@@ -222,8 +222,8 @@ func (m *MemoryStore) SetStatus(ctx context.Context, name string, s Status) erro
 	return nil
 }
 
-// Delete implements Store.
-func (m *MemoryStore) Delete(ctx context.Context, name string) error {
+// Delete implements CheckpointStore.
+func (m *MemoryCheckpointStore) Delete(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.cps, name)

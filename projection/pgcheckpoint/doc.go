@@ -1,12 +1,12 @@
-// Package pgstore keeps projection checkpoints and leases in PostgreSQL
-// through pgx v5. It is a projection.TxStore[pgx.Tx]: a read model in the
+// Package pgcheckpoint keeps projection checkpoints and leases in PostgreSQL
+// through pgx v5. It is a projection.TxCheckpointStore[pgx.Tx]: a read model in the
 // same database writes its rows in the transaction that also writes the
 // projection's checkpoint, so each event is applied exactly once, even when
 // the process is killed at any point. Where the events come from does not
 // matter (store/postgres, SQLite, anything); the promise rests on the read
 // model and the checkpoint sharing one database.
 //
-//	cps, err := pgstore.New(pool, pgstore.WithSchema("app"))
+//	cps, err := pgcheckpoint.New(pool, pgcheckpoint.WithSchema("app"))
 //	p := projection.NewProjector("balances", events, cps, &Balances{})
 //	err = p.Run(ctx)
 //
@@ -81,11 +81,11 @@
 // Lease times are taken from the database's clock (clock_timestamp()), not
 // from the processes': the instances of a projection may run on hosts whose
 // clocks disagree, and they still agree on when a lease expires. (The SQLite
-// and MySQL store, projection/sqlstore, uses the process clock instead.)
+// and MySQL store, projection/sqlcheckpoint, uses the process clock instead.)
 // Acquire locks the row (SELECT … FOR UPDATE) and takes the lease only if it
 // is free, already this owner's, or expired. SaveTx locks the row in the
 // caller's transaction and checks the owner before writing, so an instance
 // whose lease was taken over cannot commit a batch: its transaction fails
 // with projection.ErrLeaseLost, and the read model's writes roll back with
 // it.
-package pgstore
+package pgcheckpoint

@@ -1,16 +1,16 @@
-// Package sqlstore keeps projection checkpoints and leases in a SQL database
+// Package sqlcheckpoint keeps projection checkpoints and leases in a SQL database
 // through database/sql: SQLite and MySQL/MariaDB. It is a
-// projection.TxStore[*sql.Tx], so a read model in the same database commits
+// projection.TxCheckpointStore[*sql.Tx], so a read model in the same database commits
 // its writes and its checkpoint in one transaction (exactly once).
 //
-//	cps, err := sqlstore.New(db, sqlstore.SQLite)
+//	cps, err := sqlcheckpoint.New(db, sqlcheckpoint.SQLite)
 //	p := projection.NewProjector("balances", events, cps, &Balances{})
 //	err = p.Run(ctx)
 //
 // Lease times come from the clock of the process that writes them, so the
 // instances of one projection need clocks that agree to well within the
 // lease time-to-live.
-package sqlstore
+package sqlcheckpoint
 
 import (
 	"context"
@@ -35,7 +35,7 @@ const (
 	MySQL                     // go-sql-driver/mysql, MySQL 8 or MariaDB 10.6+
 )
 
-// Store is a projection.TxStore[*sql.Tx].
+// Store is a projection.TxCheckpointStore[*sql.Tx].
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
@@ -46,7 +46,7 @@ type Store struct {
 	created bool
 }
 
-var _ projection.TxStore[*sql.Tx] = (*Store)(nil)
+var _ projection.TxCheckpointStore[*sql.Tx] = (*Store)(nil)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -60,14 +60,14 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,50}$`)
 // New returns a Store in db. Its table is created on first use.
 func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 	if db == nil || (d != SQLite && d != MySQL) {
-		return nil, fmt.Errorf("%w: sqlstore needs a *sql.DB and a dialect", eventsource.ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: sqlcheckpoint needs a *sql.DB and a dialect", eventsource.ErrInvalidConfig)
 	}
 	s := &Store{db: db, dialect: d, table: "es_projections", now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
 	if !identifier.MatchString(s.table) {
-		return nil, fmt.Errorf("%w: sqlstore: table name %q", eventsource.ErrInvalidConfig, s.table)
+		return nil, fmt.Errorf("%w: sqlcheckpoint: table name %q", eventsource.ErrInvalidConfig, s.table)
 	}
 	return s, nil
 }
@@ -95,7 +95,7 @@ func (s *Store) ensure(ctx context.Context) error {
 		ddl = strings.Replace(ddl, "BLOB", "LONGBLOB", 1) + ` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`
 	}
 	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
-		return fmt.Errorf("sqlstore: create %s: %w", s.table, err)
+		return fmt.Errorf("sqlcheckpoint: create %s: %w", s.table, err)
 	}
 	s.created = true
 	return nil
@@ -133,7 +133,7 @@ func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (pro
 		return projection.Checkpoint{Name: name}, false, nil
 	}
 	if err != nil {
-		return cp, false, fmt.Errorf("sqlstore: load %q: %w", name, err)
+		return cp, false, fmt.Errorf("sqlcheckpoint: load %q: %w", name, err)
 	}
 	cp.Position, cp.FaultedAt = uint64(pos), uint64(faulted)
 	cp.Status, cp.Request, cp.Error = projection.Status(status), projection.Request(request), errText.String
@@ -148,13 +148,13 @@ func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (pro
 	}
 	if skipped.Valid && skipped.String != "" {
 		if err := json.Unmarshal([]byte(skipped.String), &cp.Skipped); err != nil {
-			return cp, false, fmt.Errorf("%w: sqlstore: skipped positions of %q: %w", eventsource.ErrCorruptData, name, err)
+			return cp, false, fmt.Errorf("%w: sqlcheckpoint: skipped positions of %q: %w", eventsource.ErrCorruptData, name, err)
 		}
 	}
 	return cp, true, nil
 }
 
-// Load implements projection.Store. Holder is the owner whose lease is
+// Load implements projection.CheckpointStore. Holder is the owner whose lease is
 // unexpired by this process's clock, the clock Acquire judges leases by.
 func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, error) {
 	if err := s.ensure(ctx); err != nil {
@@ -164,14 +164,14 @@ func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, e
 	return cp, err
 }
 
-// Acquire implements projection.Store.
+// Acquire implements projection.CheckpointStore.
 func (s *Store) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
 	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.insertIgnore(), name); err != nil {
-			return fmt.Errorf("sqlstore: acquire %q: %w", name, err)
+			return fmt.Errorf("sqlcheckpoint: acquire %q: %w", name, err)
 		}
 		cp, _, err := s.load(ctx, tx, name, true)
 		if err != nil {
@@ -183,25 +183,25 @@ func (s *Store) Acquire(ctx context.Context, name, owner string, ttl time.Durati
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE `+s.table+` SET owner = ?, lease_until = ? WHERE name = ?`, owner, now.Add(ttl).UnixNano(), name)
 		if err != nil {
-			return fmt.Errorf("sqlstore: acquire %q: %w", name, err)
+			return fmt.Errorf("sqlcheckpoint: acquire %q: %w", name, err)
 		}
 		return nil
 	})
 }
 
-// Release implements projection.Store.
+// Release implements projection.CheckpointStore.
 func (s *Store) Release(ctx context.Context, name, owner string) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
 	_, err := s.db.ExecContext(ctx, `UPDATE `+s.table+` SET owner = '', lease_until = 0 WHERE name = ? AND owner = ?`, name, owner)
 	if err != nil {
-		return fmt.Errorf("sqlstore: release %q: %w", name, err)
+		return fmt.Errorf("sqlcheckpoint: release %q: %w", name, err)
 	}
 	return nil
 }
 
-// Save implements projection.Store.
+// Save implements projection.CheckpointStore.
 func (s *Store) Save(ctx context.Context, owner string, cp projection.Checkpoint, handled projection.Request) (projection.Request, error) {
 	var req projection.Request
 	err := s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -212,7 +212,7 @@ func (s *Store) Save(ctx context.Context, owner string, cp projection.Checkpoint
 	return req, err
 }
 
-// SaveTx implements projection.TxStore. The row is locked (SELECT … FOR
+// SaveTx implements projection.TxCheckpointStore. The row is locked (SELECT … FOR
 // UPDATE on MySQL; SQLite's write transaction locks the database) before the
 // owner is checked, so an instance that lost its lease cannot commit.
 func (s *Store) SaveTx(ctx context.Context, tx *sql.Tx, owner string, cp projection.Checkpoint, handled projection.Request) (projection.Request, error) {
@@ -238,17 +238,17 @@ func (s *Store) SaveTx(ctx context.Context, tx *sql.Tx, owner string, cp project
 	_, err = tx.ExecContext(ctx, `UPDATE `+s.table+` SET position = ?, state = ?, status = ?, error = ?, faulted_at = ?, skipped = ?, request = ?, updated_at = ? WHERE name = ?`,
 		int64(cp.Position), cp.State, string(cp.Status), cp.Error, int64(cp.FaultedAt), skipped, string(req), s.now().UnixNano(), cp.Name)
 	if err != nil {
-		return projection.RequestNone, fmt.Errorf("sqlstore: save %q: %w", cp.Name, err)
+		return projection.RequestNone, fmt.Errorf("sqlcheckpoint: save %q: %w", cp.Name, err)
 	}
 	return req, nil
 }
 
-// Request implements projection.Store.
+// Request implements projection.CheckpointStore.
 func (s *Store) Request(ctx context.Context, name string, r projection.Request) error {
 	return s.set(ctx, name, `request = ?`, string(r))
 }
 
-// SetStatus implements projection.Store.
+// SetStatus implements projection.CheckpointStore.
 func (s *Store) SetStatus(ctx context.Context, name string, st projection.Status) error {
 	return s.set(ctx, name, `status = ?, error = ''`, string(st))
 }
@@ -259,27 +259,27 @@ func (s *Store) set(ctx context.Context, name, assign string, v any) error {
 	}
 	return s.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.insertIgnore(), name); err != nil {
-			return fmt.Errorf("sqlstore: %q: %w", name, err)
+			return fmt.Errorf("sqlcheckpoint: %q: %w", name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE `+s.table+` SET `+assign+` WHERE name = ?`, v, name); err != nil {
-			return fmt.Errorf("sqlstore: %q: %w", name, err)
+			return fmt.Errorf("sqlcheckpoint: %q: %w", name, err)
 		}
 		return nil
 	})
 }
 
-// Delete implements projection.Store.
+// Delete implements projection.CheckpointStore.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := s.ensure(ctx); err != nil {
 		return err
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE name = ?`, name); err != nil {
-		return fmt.Errorf("sqlstore: delete %q: %w", name, err)
+		return fmt.Errorf("sqlcheckpoint: delete %q: %w", name, err)
 	}
 	return nil
 }
 
-// InTx implements projection.TxStore.
+// InTx implements projection.TxCheckpointStore.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
