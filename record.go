@@ -80,24 +80,32 @@ type AppendResult struct {
 	LastPosition  uint64 // global position of the last appended record
 }
 
-// Limits every store enforces, so that a record valid on one is valid on all.
+// The lengths of a record's identifiers, rules of the record format that
+// every store keeps to, and two sizes the stores start from. What a store
+// accepts in one append differs from store to store: each declares its own
+// Limits, and PortableLimits are what all of them accept.
 const (
 	MaxStreamIDLength = 255     // bytes
-	MaxTypeLength     = 255     // bytes
+	MaxTypeLength     = 255     // bytes, of a type or codec name
 	MaxEventIDLength  = 128     // bytes
 	MaxMetadataKey    = 255     // bytes
-	DefaultMaxData    = 1 << 20 // bytes of Data per record, unless a store is configured otherwise
-	MaxRecordsPerCall = 1 << 16 // records in one append
+	DefaultMaxData    = 1 << 20 // bytes of Data per record: the stores' default (DynamoDB's is 256 KiB, NATS takes what fits a message)
+	MaxRecordsPerCall = 1 << 16 // the most records any store takes in one append
 )
 
 // ValidateStreamID reports why id cannot name a stream, wrapping
-// ErrInvalidStreamID, or nil.
+// ErrInvalidStreamID (and ErrTooLarge for an ID over MaxStreamIDLength), or
+// nil.
 func ValidateStreamID(id string) error {
+	return validateStreamID(id, MaxStreamIDLength)
+}
+
+func validateStreamID(id string, most int) error {
 	switch {
 	case id == "":
 		return fmt.Errorf("%w: empty", ErrInvalidStreamID)
-	case len(id) > MaxStreamIDLength:
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidStreamID, len(id), MaxStreamIDLength)
+	case len(id) > most:
+		return fmt.Errorf("%w: %w: %d bytes, at most %d", ErrInvalidStreamID, ErrTooLarge, len(id), most)
 	case !utf8.ValidString(id):
 		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidStreamID, id)
 	case strings.IndexByte(id, 0) >= 0:
@@ -108,12 +116,15 @@ func ValidateStreamID(id string) error {
 
 func validText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
-// ValidateAppend checks an append's arguments the way every store must, and
-// fills in missing event IDs in place. maxData is the largest Data a record
-// may have (DefaultMaxData when ≤ 0). Errors wrap ErrInvalidStreamID,
-// ErrInvalidEvent or ErrTooLarge.
-func ValidateAppend(stream string, expected ExpectedVersion, records []Record, maxData int) error {
-	if err := ValidateStreamID(stream); err != nil {
+// ValidateAppend checks an append's arguments the way every store must,
+// against the store's limits (normalized, see Limits.Normalize), and fills
+// in missing event IDs in place. Errors wrap ErrInvalidStreamID,
+// ErrInvalidEvent, ErrNoEventsProduced, ErrDuplicateEvent or ErrTooLarge; an
+// identifier over its length matches both ErrTooLarge and
+// ErrInvalidStreamID or ErrInvalidEvent.
+func ValidateAppend(stream string, expected ExpectedVersion, records []Record, limits Limits) error {
+	l := limits.Normalize()
+	if err := validateStreamID(stream, l.MaxStreamIDLength); err != nil {
 		return err
 	}
 	if expected < StreamExists {
@@ -122,34 +133,63 @@ func ValidateAppend(stream string, expected ExpectedVersion, records []Record, m
 	if len(records) == 0 {
 		return fmt.Errorf("%w: stream %q: no records to append", ErrNoEventsProduced, stream)
 	}
-	if len(records) > MaxRecordsPerCall {
-		return fmt.Errorf("%w: %d records in one append, at most %d", ErrTooLarge, len(records), MaxRecordsPerCall)
+	if len(records) > l.MaxRecordsPerAppend {
+		return fmt.Errorf("%w: stream %q: %d records in one append, at most %d", ErrTooLarge, stream, len(records), l.MaxRecordsPerAppend)
 	}
-	if maxData <= 0 {
-		maxData = DefaultMaxData
+	name := func(i int, what, s string, most int) error {
+		switch {
+		case len(s) > most:
+			return fmt.Errorf("%w: %w: record %d of stream %q: %s of %d bytes, at most %d", ErrInvalidEvent, ErrTooLarge, i, stream, what, len(s), most)
+		case !validText(s):
+			return fmt.Errorf("%w: record %d of stream %q: %s must be UTF-8 without NUL", ErrInvalidEvent, i, stream, what)
+		}
+		return nil
 	}
 	for i := range records {
 		r := &records[i]
-		switch {
-		case r.StreamID != "" && r.StreamID != stream:
+		if r.StreamID != "" && r.StreamID != stream {
 			return fmt.Errorf("%w: record %d names stream %q, appending to %q", ErrInvalidEvent, i, r.StreamID, stream)
-		case r.Type == "" || len(r.Type) > MaxTypeLength || !validText(r.Type):
-			return fmt.Errorf("%w: record %d: type name must be 1..%d bytes of UTF-8 without NUL", ErrInvalidEvent, i, MaxTypeLength)
-		case len(r.Codec) > MaxTypeLength || !validText(r.Codec):
-			return fmt.Errorf("%w: record %d: bad codec name", ErrInvalidEvent, i)
-		case len(r.EventID) > MaxEventIDLength || !validText(r.EventID):
-			return fmt.Errorf("%w: record %d: event id must be at most %d bytes of UTF-8 without NUL", ErrInvalidEvent, i, MaxEventIDLength)
-		case len(r.Data) > maxData:
-			return fmt.Errorf("%w: record %d of stream %q: %d bytes of data, at most %d", ErrTooLarge, i, stream, len(r.Data), maxData)
 		}
+		if r.Type == "" {
+			return fmt.Errorf("%w: record %d of stream %q: no type name", ErrInvalidEvent, i, stream)
+		}
+		if err := name(i, "type name", r.Type, l.MaxTypeLength); err != nil {
+			return err
+		}
+		if err := name(i, "codec name", r.Codec, l.MaxTypeLength); err != nil {
+			return err
+		}
+		if err := name(i, "event ID", r.EventID, l.MaxEventIDLength); err != nil {
+			return err
+		}
+		if len(r.Data) > l.MaxDataBytes {
+			return fmt.Errorf("%w: record %d of stream %q: %d bytes of data, at most %d", ErrTooLarge, i, stream, len(r.Data), l.MaxDataBytes)
+		}
+		if len(r.Metadata) > l.MaxMetadataKeys {
+			return fmt.Errorf("%w: record %d of stream %q: %d metadata keys, at most %d", ErrTooLarge, i, stream, len(r.Metadata), l.MaxMetadataKeys)
+		}
+		size := 0
 		for k, v := range r.Metadata {
-			if k == "" || len(k) > MaxMetadataKey || !validText(k) || !validText(v) {
-				return fmt.Errorf("%w: record %d: metadata keys must be 1..%d bytes and keys and values UTF-8 without NUL", ErrInvalidEvent, i, MaxMetadataKey)
+			if k == "" {
+				return fmt.Errorf("%w: record %d of stream %q: empty metadata key", ErrInvalidEvent, i, stream)
 			}
+			if err := name(i, "metadata key", k, l.MaxMetadataKeyLength); err != nil {
+				return err
+			}
+			if !validText(v) {
+				return fmt.Errorf("%w: record %d of stream %q: metadata value of %q must be UTF-8 without NUL", ErrInvalidEvent, i, stream, k)
+			}
+			size += len(k) + len(v)
+		}
+		if size > l.MaxMetadataBytes {
+			return fmt.Errorf("%w: record %d of stream %q: %d bytes of metadata, at most %d", ErrTooLarge, i, stream, size, l.MaxMetadataBytes)
 		}
 		if r.EventID == "" {
 			r.EventID = NewEventID()
 		}
+	}
+	if n := AppendSize(records); n > l.MaxAppendBytes {
+		return fmt.Errorf("%w: stream %q: an append of %d records counts %d bytes, at most %d", ErrTooLarge, stream, len(records), n, l.MaxAppendBytes)
 	}
 	if len(records) > 1 {
 		seen := make(map[string]struct{}, len(records))

@@ -38,9 +38,6 @@ type Features struct {
 	// and committing an append (stores of this module do), so the suite can
 	// make commits finish out of order and cancel appends mid-flight.
 	CommitHook bool
-	// MaxDataSize is the store's configured limit on a record's Data
-	// (eventsource.DefaultMaxData when 0).
-	MaxDataSize int
 	// Writers and AppendsPerWriter size the concurrent-writers test
 	// (8 and 40 when 0).
 	Writers, AppendsPerWriter int
@@ -52,9 +49,6 @@ type NewStore func(t *testing.T) eventsource.Store
 
 // Run runs the whole suite. Subtests run in parallel, each on its own store.
 func Run(t *testing.T, f Features, newStore NewStore) {
-	if f.MaxDataSize <= 0 {
-		f.MaxDataSize = eventsource.DefaultMaxData
-	}
 	if f.Writers <= 0 {
 		f.Writers = 8
 	}
@@ -86,6 +80,7 @@ func Run(t *testing.T, f Features, newStore NewStore) {
 		{"DeleteStream", testDeleteStream, !f.DeleteStream},
 		{"Reservations", testReservations, !f.Reservations},
 		{"ApplyUnderContention", testApplyUnderContention, false},
+		{"Limits", testLimits, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,8 +170,11 @@ func testRoundTrip(t *testing.T, f Features, s eventsource.Store) {
 		{Type: "Binary", Codec: "gob", Data: binary, Metadata: map[string]string{"user": "ünïcode ✓", "empty": "", "quote": `'"\`}},
 		{Type: "Empty", Codec: "json", EventID: "my-own-id-1"},
 		{Type: "Zeros", Data: []byte{0, 0, 0, 1}},
-		{Type: "Large", Codec: "json", Data: bytes.Repeat([]byte("x"), f.MaxDataSize)},
 	}
+	// The largest Data the store takes, in this append.
+	l := eventsource.LimitsOf(s)
+	large := min(l.MaxDataBytes, l.MaxAppendBytes-eventsource.AppendSize(in)-eventsource.AppendSize([]eventsource.Record{{Type: "Large", Codec: "json"}}))
+	in = append(in, eventsource.Record{Type: "Large", Codec: "json", Data: bytes.Repeat([]byte("x"), large)})
 	before := time.Now().Add(-time.Minute)
 	res := mustAppend(t, s, "roundtrip-1", eventsource.NoStream, in...)
 	if res.StreamID != "roundtrip-1" || res.FirstVersion != 1 || res.LastVersion != 4 {
@@ -493,7 +491,7 @@ func testAtomicAppend(t *testing.T, f Features, s eventsource.Store) {
 		bad  eventsource.Record
 		want error
 	}{
-		{"oversized", eventsource.Record{Type: "Big", Data: make([]byte, f.MaxDataSize+1)}, eventsource.ErrTooLarge},
+		{"oversized", eventsource.Record{Type: "Big", Data: make([]byte, eventsource.LimitsOf(s).MaxDataBytes+1)}, eventsource.ErrTooLarge},
 		{"no type", eventsource.Record{Data: []byte("{}")}, eventsource.ErrInvalidEvent},
 		{"bad metadata", eventsource.Record{Type: "M", Metadata: map[string]string{"k": "\xff"}}, eventsource.ErrInvalidEvent},
 		{"NUL in metadata key", eventsource.Record{Type: "M", Metadata: map[string]string{"a\x00": "v"}}, eventsource.ErrInvalidEvent},

@@ -32,15 +32,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.maxData); err != nil {
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	for i := range recs {
 		recs[i].StreamID = stream
-	}
-	if n := itemSize(stream, recs); n > maxItemSize {
-		return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: an append of %d records takes about %d bytes; one DynamoDB item holds at most %d",
-			eventsource.ErrTooLarge, stream, len(recs), n, maxItemSize)
 	}
 	a := &appendOp{s: s, stream: stream, expected: expected, recs: recs, token: eventsource.NewEventID()}
 	res, err := a.run(ctx)

@@ -156,11 +156,13 @@
 // # Limits
 //
 //   - One append is one item, so it must fit DynamoDB's 400 KB item limit
-//     (names and values counted; the store estimates from above and leaves
-//     2 KB of room). A larger append fails with eventsource.ErrTooLarge before
-//     anything is written; a commit is never split across items. Each
-//     record's Data is also bounded by WithMaxDataSize (256 KiB by default).
-//     In practice: up to about 2,000 events of 100 bytes in one append.
+//     (attribute names and values counted). Limits declares what fits:
+//     398 KiB of eventsource.AppendSize (the rest is left for the item's
+//     keys, counts and time) and 7,689 records; a larger append fails with
+//     eventsource.ErrTooLarge before anything is written; a commit is never
+//     split across items. Each record's Data is also bounded by
+//     WithMaxDataSize (256 KiB by default, at most 407,499 bytes). In
+//     practice: up to about 2,400 events of 100 bytes in one append.
 //   - The counter is one partition key written by every append: DynamoDB
 //     allows about 1,000 WCU/s per partition key, so at most about 1,000
 //     appends/s per table, whatever their streams. One stream's commits also

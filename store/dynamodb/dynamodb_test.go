@@ -63,11 +63,18 @@ func newStore(t testing.TB, opts ...esdynamo.Option) (*esdynamo.Store, *dynamodb
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, CommitHook: true, Reservations: true,
-		MaxDataSize: esdynamo.DefaultMaxData,
 	}, func(t *testing.T) eventsource.Store {
 		s, _, _ := newStore(t, esdynamo.WithPollInterval(100*time.Millisecond))
 		return s
 	})
+}
+
+// TestDefaultLimits: the conformance suite tests the default limits; they
+// cover the portable ones, which they bound.
+func TestDefaultLimits(t *testing.T) {
+	if l, p := esdynamo.New(nil, "t").Limits(), eventsource.PortableLimits(); !l.Covers(p) || !p.Covers(l) {
+		t.Fatalf("default limits %+v are not the portable ones %+v", l, p)
+	}
 }
 
 func ctxFor(t *testing.T) context.Context {

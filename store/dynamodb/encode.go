@@ -15,10 +15,6 @@ import (
 	"github.com/eventsource-go/eventsource"
 )
 
-// maxItemSize is DynamoDB's item limit (400 KB) less room for the
-// estimate's error.
-const maxItemSize = 400*1024 - 2048
-
 func streamKey(stream string) string { return "s#" + stream }
 func claimKey(eventID string) string { return "e#" + eventID }
 func voidKey(first uint64) string    { return "v#" + strconv.FormatUint(first, 10) }
@@ -32,21 +28,6 @@ func str(v string) *types.AttributeValueMemberS { return &types.AttributeValueMe
 
 func key(pk string, sk int64) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: num(sk)}
-}
-
-// itemSize estimates, from above, the size DynamoDB counts for the commit of
-// recs to stream: attribute names and values, 3 bytes per list or map and 1
-// per element.
-func itemSize(stream string, recs []eventsource.Record) int {
-	n := 128 + len(stream) // keys, counts, positions, time, index keys
-	for i := range recs {
-		r := &recs[i]
-		n += 24 + len(r.EventID) + len(r.Type) + len(r.Codec) + len(r.Data)
-		for k, v := range r.Metadata {
-			n += 2*binary.MaxVarintLen64 + len(k) + len(v)
-		}
-	}
-	return n
 }
 
 // commitItem is the item holding one append.

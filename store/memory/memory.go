@@ -129,7 +129,7 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(id, expected, recs, s.maxData); err != nil {
+	if err := eventsource.ValidateAppend(id, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	for i := range recs {

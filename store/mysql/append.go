@@ -99,7 +99,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.cfg.maxData); err != nil {
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	rows := make([]eventRow, len(recs))

@@ -36,6 +36,12 @@
 // COMMIT the outcome is unknown to the client; retrying with the same event
 // IDs is safe (it is idempotent).
 //
+// One append holds at most 65,536 records and 64 MiB (eventsource.AppendSize;
+// the records go in as many INSERTs as max_allowed_packet needs). Each record
+// is one row of one INSERT, so Limits lowers the Data a record may have to
+// what the server's max_allowed_packet holds with the data and metadata
+// escaped (about 7.8 MiB with MariaDB's default 16 MiB packet).
+//
 // # Global order
 //
 // ReadAll must never skip: once a reader has seen position P, no record

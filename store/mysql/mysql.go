@@ -57,8 +57,8 @@ type Option func(*config)
 func WithTablePrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
 // WithMaxDataSize sets the largest Data a record may have
-// (eventsource.DefaultMaxData by default). It must stay well below the
-// server's max_allowed_packet.
+// (eventsource.DefaultMaxData by default). Limits lowers it, if needed, to
+// what the server's max_allowed_packet holds.
 func WithMaxDataSize(n int) Option { return func(c *config) { c.maxData = n } }
 
 // WithBatchSize sets how many records a read fetches per query (1000 by

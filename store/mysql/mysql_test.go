@@ -1,6 +1,7 @@
 package mysql_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -84,11 +85,73 @@ func newStore(t testing.TB, opts ...mysql.Option) (*mysql.Store, string) {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
-		MaxDataSize: 64 << 10,
 	}, func(t *testing.T) eventsource.Store {
 		s, _ := newStore(t, mysql.WithMaxDataSize(64<<10), mysql.WithBatchSize(100), mysql.WithPollInterval(20*time.Millisecond))
 		return s
 	})
+}
+
+// TestDefaultLimits proves the limits of a store with default options,
+// opened with Open, whose interpolated statements escape data and metadata
+// (the largest statements the store sends).
+func TestDefaultLimits(t *testing.T) {
+	storetest.RunLimits(t, func(t *testing.T) eventsource.Store {
+		prefix := randomPrefix(t)
+		s, err := mysql.Open(context.Background(), testenv.MySQL.URL(t), mysql.WithTablePrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			s.Close()
+			dropTables(testDB(t), prefix)
+		})
+		return s
+	})
+}
+
+// TestLimitsFollowMaxAllowedPacket: a data limit set above what the
+// server's max_allowed_packet holds is lowered to it, and a record at the
+// lowered limit, its data and metadata all bytes that escaping doubles (or
+// more), goes through Open's interpolated statements.
+func TestLimitsFollowMaxAllowedPacket(t *testing.T) {
+	ctx := context.Background()
+	prefix := randomPrefix(t)
+	s, err := mysql.Open(ctx, testenv.MySQL.URL(t), mysql.WithTablePrefix(prefix), mysql.WithMaxDataSize(1<<30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		dropTables(testDB(t), prefix)
+	})
+	var packet int
+	if err := testDB(t).QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
+		t.Fatal(err)
+	}
+	l := s.Limits()
+	if want := (3*min(packet/3, 16<<20) - 7*l.MaxMetadataBytes - 8<<10) / 2; l.MaxDataBytes != want {
+		t.Fatalf("max_allowed_packet %d: MaxDataBytes %d, want %d", packet, l.MaxDataBytes, want)
+	}
+	data := make([]byte, l.MaxDataBytes)
+	for i := range data {
+		data[i] = "\x00'\"\\\n\r\x1a"[i%7]
+	}
+	value := make([]byte, l.MaxMetadataBytes-1)
+	for i := range value {
+		value[i] = "\x01\"\\<>&\n\x1f"[i%8]
+	}
+	rec := eventsource.Record{Type: "Big", Data: data, Metadata: map[string]string{"m": string(value)}}
+	if _, err := s.Append(ctx, "packet-1", eventsource.NoStream, []eventsource.Record{rec}); err != nil {
+		t.Fatalf("a record of %d bytes of data at the limit: %v", len(data), err)
+	}
+	got, err := eventsource.ReadStreamAll(ctx, s, "packet-1")
+	if err != nil || len(got) != 1 || !bytes.Equal(got[0].Data, data) || got[0].Metadata["m"] != string(value) {
+		t.Fatalf("read back %d records, %v", len(got), err)
+	}
+	rec.Data = append(data, 0)
+	if _, err := s.Append(ctx, "packet-1", eventsource.Exact(1), []eventsource.Record{rec}); !errors.Is(err, eventsource.ErrTooLarge) {
+		t.Fatalf("a byte past the limit: %v, want ErrTooLarge", err)
+	}
 }
 
 // TestOpen goes through Open's own pool (parseTime and interpolateParams

@@ -16,10 +16,6 @@ import (
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
-// headerRoom is what an append's headers (message ID, expected sequence) may
-// take of the server's max_payload.
-const headerRoom = 512
-
 // Append implements eventsource.Store. An append is one JetStream message on
 // the stream's subject, published with the expected last subject sequence of
 // the commit that ends at the expected version, after the event IDs the
@@ -31,7 +27,7 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(id, expected, recs, s.cfg.maxData); err != nil {
+	if err := eventsource.ValidateAppend(id, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	supplied := 0
@@ -47,25 +43,12 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	if err != nil {
 		return eventsource.AppendResult{}, err
 	}
-	if size, limit := commitSize(1<<40, recs), s.maxCommit(); size > limit {
-		return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: %d records take %d bytes in one message, the server accepts %d",
-			eventsource.ErrTooLarge, id, len(recs), size, limit)
-	}
 	a := appender{s: s, h: h, stream: id, expected: expected, recs: recs, supplied: supplied}
 	res, err := a.run(ctx)
 	if err != nil && a.releasable {
 		a.release(ctx)
 	}
 	return res, err
-}
-
-// maxCommit is the largest message body an append may publish.
-func (s *Store) maxCommit() int {
-	limit := 1 << 20 // the server's default max_payload
-	if nc := s.js.Conn(); nc != nil && nc.MaxPayload() > 0 {
-		limit = int(nc.MaxPayload())
-	}
-	return limit - headerRoom
 }
 
 type appender struct {

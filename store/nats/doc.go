@@ -36,9 +36,12 @@
 // format byte, the first version, the count, then each record's event ID,
 // type, codec, data and metadata, length-prefixed). One publish is atomic by
 // construction. The largest append is therefore one message: the server's
-// max_payload (1 MiB by default, at most 64 MiB) less some room for headers;
-// a larger one fails with eventsource.ErrTooLarge before anything is sent.
-// WithMaxDataSize still bounds each record's Data.
+// max_payload (1 MiB by default, at most 64 MiB), headers included. Limits
+// declares what fits (1,048,050 bytes of eventsource.AppendSize, so 19,774
+// records at most, with the default max_payload); a larger append fails
+// with eventsource.ErrTooLarge before anything is sent. WithMaxDataSize
+// still bounds each record's Data, to no more than fits one message
+// (1,047,997 bytes with the default max_payload).
 //
 // Optimistic concurrency uses the expected last *subject* sequence
 // (Nats-Expected-Last-Subject-Sequence), never the stream-wide one, so

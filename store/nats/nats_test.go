@@ -120,10 +120,31 @@ func TestConformance(t *testing.T) {
 			tg := tgt(t)
 			storetest.Run(t, storetest.Features{
 				Notify: true, Head: true, ListStreams: true, DeleteStream: true,
-				CommitHook: true, MaxDataSize: 64 << 10,
+				CommitHook: true,
 			}, func(t *testing.T) eventsource.Store {
-				return newStore(t, tg, esnats.WithMaxDataSize(64<<10))
+				return newStore(t, tg)
 			})
 		})
+	}
+}
+
+// TestLimits: one append fills the server's max_payload; the default limits
+// cover the portable ones, and WithMaxDataSize sets the data limit (the
+// conformance suite tests the defaults).
+func TestLimits(t *testing.T) {
+	tg := targets(t)["InProcess"](t)
+	l, p := newStore(t, tg).Limits(), eventsource.PortableLimits()
+	if !l.Covers(p) {
+		t.Fatalf("default limits %+v do not cover the portable %+v", l, p)
+	}
+	if want := int(tg.nc.MaxPayload()) - 526; l.MaxAppendBytes != want {
+		t.Fatalf("MaxAppendBytes %d, want max_payload less 526: %d", l.MaxAppendBytes, want)
+	}
+	s := newStore(t, tg, esnats.WithMaxDataSize(100))
+	if n := s.Limits().MaxDataBytes; n != 100 {
+		t.Fatalf("WithMaxDataSize(100): MaxDataBytes %d", n)
+	}
+	if _, err := s.Append(context.Background(), "s", eventsource.Any, []eventsource.Record{{Type: "T", Data: make([]byte, 101)}}); !errors.Is(err, eventsource.ErrTooLarge) {
+		t.Fatalf("101 bytes of data: %v, want ErrTooLarge", err)
 	}
 }

@@ -15,11 +15,6 @@ import (
 	"github.com/eventsource-go/eventsource/internal/testhook"
 )
 
-// maxAppendBytes bounds the Data and metadata of one append: PostgreSQL
-// refuses a message or an array over 1 GiB, and far less is sensible in one
-// statement.
-const maxAppendBytes = 256 << 20
-
 // appendArgs is one validated append, as the statement's parameters.
 type appendArgs struct {
 	stream   string
@@ -34,7 +29,7 @@ type appendArgs struct {
 func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (*appendArgs, error) {
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records) // ValidateAppend fills in event IDs; the caller's slice stays as it was
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.cfg.maxData); err != nil {
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return nil, err
 	}
 	n := len(recs)
@@ -43,7 +38,6 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 		ids: make([]string, n), types: make([]string, n), codecs: make([]string, n),
 		data: make([][]byte, n), meta: make([]*string, n),
 	}
-	total := 0
 	for i := range recs {
 		r := &recs[i]
 		a.ids[i], a.types[i], a.codecs[i] = r.EventID, r.Type, r.Codec
@@ -51,7 +45,6 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 		if a.data[i] == nil {
 			a.data[i] = []byte{} // data is NOT NULL; nil would be sent as NULL
 		}
-		total += len(r.Data)
 		if len(r.Metadata) > 0 {
 			b, err := json.Marshal(r.Metadata)
 			if err != nil {
@@ -59,12 +52,7 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 			}
 			m := string(b)
 			a.meta[i] = &m
-			total += len(b)
 		}
-	}
-	if total > maxAppendBytes {
-		return nil, fmt.Errorf("%w: stream %q: %d bytes of data and metadata in one append, at most %d",
-			eventsource.ErrTooLarge, stream, total, maxAppendBytes)
 	}
 	return a, nil
 }

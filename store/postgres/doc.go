@@ -107,8 +107,8 @@
 // million transactions a second. One transaction holds at most 1,048,575
 // events (2^20 - 1); an append past that fails with eventsource.ErrTooLarge
 // (only reachable with AppendTx, as one append holds at most
-// eventsource.MaxRecordsPerCall). One append carries at most 256 MiB of data
-// and metadata. Positions are sparse: they grow by about 2^20 per
+// eventsource.MaxRecordsPerCall). One append carries at most 64 MiB
+// (eventsource.AppendSize; see Limits). Positions are sparse: they grow by about 2^20 per
 // transaction, so use them as an order and a checkpoint, not as a count.
 //
 // Locks: in READ COMMITTED an append holds a shared advisory lock per stream

@@ -49,9 +49,8 @@ func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
-		MaxDataSize: 64 << 10,
 	}, func(t *testing.T) eventsource.Store {
-		s, _ := newStore(t, postgres.WithMaxDataSize(64<<10))
+		s, _ := newStore(t)
 		return s
 	})
 }
@@ -121,6 +120,11 @@ func TestInvalidConfig(t *testing.T) {
 	s := postgres.New(nil, postgres.WithMaxDataSize(10))
 	if _, err := s.Append(context.Background(), "s", eventsource.Any, []eventsource.Record{{Type: "T", Data: make([]byte, 11)}}); !errors.Is(err, eventsource.ErrTooLarge) {
 		t.Errorf("oversized: %v, want ErrTooLarge", err)
+	}
+	// The default limits (the conformance suite tests them) cover the
+	// portable ones.
+	if l, p := postgres.New(nil).Limits(), eventsource.PortableLimits(); !l.Covers(p) {
+		t.Errorf("default limits %+v do not cover the portable %+v", l, p)
 	}
 }
 

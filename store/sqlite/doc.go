@@ -30,4 +30,10 @@
 // ("es_" by default, see WithTablePrefix), created or upgraded on first use
 // by the embedded, numbered migrations (see Migrate). Event metadata is a JSON
 // object; global-log filters, including metadata matches, run in SQLite.
+//
+// # Limits
+//
+// Data up to WithMaxDataSize (1 MiB by default), 65,536 records and 64 MiB
+// (eventsource.AppendSize) per append, the portable metadata limits: see
+// Limits.
 package sqlite

@@ -324,7 +324,7 @@ func newQueries(p string) queries {
 // them. Either way commit order is position order.
 func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
 	recs := slices.Clone(records)
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.maxData); err != nil {
+	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {

@@ -26,10 +26,25 @@ func newStore(t *testing.T, opts ...sqlite.Option) *sqlite.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
-		MaxDataSize: 64 << 10,
 	}, func(t *testing.T) eventsource.Store {
-		return newStore(t, sqlite.WithMaxDataSize(64<<10), sqlite.WithBatchSize(100))
+		return newStore(t, sqlite.WithBatchSize(100))
 	})
+}
+
+// TestLimits: the default limits cover the portable ones, and
+// WithMaxDataSize sets the data limit (the conformance suite tests the
+// defaults).
+func TestLimits(t *testing.T) {
+	if l, p := newStore(t).Limits(), eventsource.PortableLimits(); !l.Covers(p) {
+		t.Fatalf("default limits %+v do not cover the portable %+v", l, p)
+	}
+	s := newStore(t, sqlite.WithMaxDataSize(100))
+	if n := s.Limits().MaxDataBytes; n != 100 {
+		t.Fatalf("WithMaxDataSize(100): MaxDataBytes %d", n)
+	}
+	if _, err := s.Append(context.Background(), "s", eventsource.Any, []eventsource.Record{{Type: "T", Data: make([]byte, 101)}}); !errors.Is(err, eventsource.ErrTooLarge) {
+		t.Fatalf("101 bytes of data: %v, want ErrTooLarge", err)
+	}
 }
 
 func TestTwoStoresShareAFile(t *testing.T) {
