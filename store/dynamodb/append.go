@@ -462,6 +462,7 @@ func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (event
 			Item:                commitItem(a.stream, base, first, now, a.recs),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
+		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded) // before cancel, which ends pctx too
 		cancel()
 		switch {
 		case err == nil:
@@ -476,7 +477,7 @@ func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (event
 			// The put may have landed or not; no void, so readers wait
 			// for the gap's bound if it did not.
 			return eventsource.AppendResult{}, ctx.Err()
-		case pctx.Err() != nil:
+		case timedOut:
 			return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: append to stream %q after version %d: no answer within %v of allocating its positions (outcome unknown): %w",
 				a.stream, base, s.gapTimeout/2, err)
 		default:
