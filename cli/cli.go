@@ -92,13 +92,23 @@ func ExitCode(err error) int {
 // oneLine is err's message on one line, starting "eventsource: ": drivers
 // report one line per connection attempt, identical ones included.
 func oneLine(err error) string {
-	var parts []string
+	var b strings.Builder
+	var seen []string
 	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
-			parts = append(parts, l)
+		if l = strings.TrimSpace(l); l == "" || slices.Contains(seen, l) {
+			continue
 		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+		seen = append(seen, l)
 	}
-	msg := strings.Join(parts, "; ")
+	msg := b.String()
 	if !strings.HasPrefix(msg, "eventsource:") {
 		msg = "eventsource: " + msg
 	}
