@@ -18,7 +18,7 @@
 // The codec's name is "enc+" and the inner codec's name ("enc+json"), so each
 // record says an encrypting codec wrote it. Keys live in a KeyStore: in memory
 // (NewMemoryKeyStore), SQL (package encryption/sqlkeys: SQLite, MySQL,
-// PostgreSQL) or NATS JetStream KV (package encryption/natskeys). Keys are 32
+// PostgreSQL) or NATS JetStream KV (package store/nats/natskeys, in the NATS module). Keys are 32
 // bytes from crypto/rand, created on a subject's first use. Rotate adds a
 // version; old versions are kept, so old records still decrypt. Delete
 // destroys every version and leaves a tombstone naming the subject, so the

@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/eventsource-go/eventsource/cli"
+	"github.com/eventsource-go/eventsource/cmd/eventsource/cli"
 )
 
 func main() { os.Exit(cli.Main()) }

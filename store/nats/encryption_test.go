@@ -6,7 +6,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/encryption/encryptiontest"
-	"github.com/eventsource-go/eventsource/encryption/natskeys"
+	"github.com/eventsource-go/eventsource/store/nats/natskeys"
 )
 
 // Crypto-shredding on NATS, keys in a JetStream key-value bucket.

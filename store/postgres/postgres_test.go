@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/pgtest"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 	"github.com/eventsource-go/eventsource/store/postgres"

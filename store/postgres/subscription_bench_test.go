@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/pgtest"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/postgres"
 )

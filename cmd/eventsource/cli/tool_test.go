@@ -21,7 +21,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eventsource-go/eventsource/cli"
+	"github.com/eventsource-go/eventsource/cmd/eventsource/cli"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	esdynamodb "github.com/eventsource-go/eventsource/store/dynamodb"
 )

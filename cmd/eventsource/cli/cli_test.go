@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/cli"
+	"github.com/eventsource-go/eventsource/cmd/eventsource/cli"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 )
 

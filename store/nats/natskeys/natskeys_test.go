@@ -15,7 +15,7 @@ import (
 
 	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/encryption/keystoretest"
-	"github.com/eventsource-go/eventsource/encryption/natskeys"
+	"github.com/eventsource-go/eventsource/store/nats/natskeys"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 )
 
