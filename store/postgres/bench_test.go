@@ -12,9 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/store/postgres"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 )
 
 // Each benchmark runs beside its raw-pgx baseline on a table with the same

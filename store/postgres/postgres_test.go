@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/internal/testhook"
 	"github.com/eventsource-go/eventsource/store/postgres"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/storetest"
 )
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/postgres"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 )
 
 // benchSchema returns a store in schema es_bench_<n> holding n events,

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/storetest"
 	"github.com/eventsource-go/eventsource/storeurl"
 )

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/store/postgres"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 )
 
 // Open WithoutAutoMigrate and Verify create nothing, and say what is

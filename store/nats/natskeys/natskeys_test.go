@@ -15,8 +15,8 @@ import (
 
 	"github.com/eventsource-go/eventsource/encryption"
 	"github.com/eventsource-go/eventsource/encryption/keystoretest"
-	"github.com/eventsource-go/eventsource/store/nats/natskeys"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/store/nats/natskeys"
 )
 
 func connect(t *testing.T, url string) jetstream.JetStream {

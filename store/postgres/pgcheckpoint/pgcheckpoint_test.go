@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/projection"
-	"github.com/eventsource-go/eventsource/store/postgres/pgcheckpoint"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
+	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
+	"github.com/eventsource-go/eventsource/store/postgres/pgcheckpoint"
 )
 
 func TestMain(m *testing.M) {
