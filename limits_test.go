@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 func TestPortableLimits(t *testing.T) {
@@ -32,7 +33,7 @@ func TestPortableLimits(t *testing.T) {
 		EventID: strings.Repeat("i", p.MaxEventIDLength), Type: strings.Repeat("t", p.MaxTypeLength),
 		Codec: strings.Repeat("c", p.MaxTypeLength), Data: make([]byte, p.MaxDataBytes), Metadata: md,
 	}
-	if err := eventsource.ValidateAppend(strings.Repeat("s", p.MaxStreamIDLength), eventsource.Any, []eventsource.Record{r}, p); err != nil {
+	if err := storekit.ValidateAppend(strings.Repeat("s", p.MaxStreamIDLength), eventsource.Any, []eventsource.Record{r}, p); err != nil {
 		t.Fatalf("a record at every portable limit: %v", err)
 	}
 }
@@ -118,7 +119,7 @@ func TestValidateAppendLimits(t *testing.T) {
 				recs[i].Type = "T"
 			}
 		}
-		if err := eventsource.ValidateAppend(stream, eventsource.Any, recs, l); err != nil {
+		if err := storekit.ValidateAppend(stream, eventsource.Any, recs, l); err != nil {
 			t.Fatalf("%s at the limit: %v", c.name, err)
 		}
 		stream, recs = c.build(c.limit + 1)
@@ -127,7 +128,7 @@ func TestValidateAppendLimits(t *testing.T) {
 				recs[i].Type = "T"
 			}
 		}
-		err := eventsource.ValidateAppend(stream, eventsource.Any, recs, l)
+		err := storekit.ValidateAppend(stream, eventsource.Any, recs, l)
 		if !errors.Is(err, eventsource.ErrTooLarge) || c.also != nil && !errors.Is(err, c.also) {
 			t.Fatalf("%s past the limit: %v, want ErrTooLarge (and %v)", c.name, err, c.also)
 		}
@@ -136,7 +137,7 @@ func TestValidateAppendLimits(t *testing.T) {
 	l = eventsource.Limits{MaxAppendBytes: 200}
 	for _, extra := range []int{0, 1} {
 		recs := []eventsource.Record{{Type: "T", Data: make([]byte, 47)}, {Type: "T", Data: make([]byte, 47+extra)}}
-		if err := eventsource.ValidateAppend("s", eventsource.Any, recs, l); (err == nil) != (extra == 0) || extra == 1 && !errors.Is(err, eventsource.ErrTooLarge) {
+		if err := storekit.ValidateAppend("s", eventsource.Any, recs, l); (err == nil) != (extra == 0) || extra == 1 && !errors.Is(err, eventsource.ErrTooLarge) {
 			t.Fatalf("an append of %d bytes, at most 200: %v", eventsource.AppendSize(recs), err)
 		}
 	}

@@ -97,10 +97,7 @@ const (
 // ErrInvalidStreamID (and ErrTooLarge for an ID over MaxStreamIDLength), or
 // nil.
 func ValidateStreamID(id string) error {
-	return validateStreamID(id, MaxStreamIDLength)
-}
-
-func validateStreamID(id string, most int) error {
+	const most = MaxStreamIDLength
 	switch {
 	case id == "":
 		return fmt.Errorf("%w: empty", ErrInvalidStreamID)
@@ -115,90 +112,3 @@ func validateStreamID(id string, most int) error {
 }
 
 func validText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
-
-// ValidateAppend checks an append's arguments the way every store must,
-// against the store's limits (normalized, see Limits.Normalize), and fills
-// in missing event IDs in place. Errors wrap ErrInvalidStreamID,
-// ErrInvalidEvent, ErrNoEventsProduced, ErrDuplicateEvent or ErrTooLarge; an
-// identifier over its length matches both ErrTooLarge and
-// ErrInvalidStreamID or ErrInvalidEvent.
-func ValidateAppend(stream string, expected ExpectedVersion, records []Record, limits Limits) error {
-	l := limits.Normalize()
-	if err := validateStreamID(stream, l.MaxStreamIDLength); err != nil {
-		return err
-	}
-	if expected < StreamExists {
-		return fmt.Errorf("%w: expected version %d", ErrInvalidEvent, int64(expected))
-	}
-	if len(records) == 0 {
-		return fmt.Errorf("%w: stream %q: no records to append", ErrNoEventsProduced, stream)
-	}
-	if len(records) > l.MaxRecordsPerAppend {
-		return fmt.Errorf("%w: stream %q: %d records in one append, at most %d", ErrTooLarge, stream, len(records), l.MaxRecordsPerAppend)
-	}
-	name := func(i int, what, s string, most int) error {
-		switch {
-		case len(s) > most:
-			return fmt.Errorf("%w: %w: record %d of stream %q: %s of %d bytes, at most %d", ErrInvalidEvent, ErrTooLarge, i, stream, what, len(s), most)
-		case !validText(s):
-			return fmt.Errorf("%w: record %d of stream %q: %s must be UTF-8 without NUL", ErrInvalidEvent, i, stream, what)
-		}
-		return nil
-	}
-	for i := range records {
-		r := &records[i]
-		if r.StreamID != "" && r.StreamID != stream {
-			return fmt.Errorf("%w: record %d names stream %q, appending to %q", ErrInvalidEvent, i, r.StreamID, stream)
-		}
-		if r.Type == "" {
-			return fmt.Errorf("%w: record %d of stream %q: no type name", ErrInvalidEvent, i, stream)
-		}
-		if err := name(i, "type name", r.Type, l.MaxTypeLength); err != nil {
-			return err
-		}
-		if err := name(i, "codec name", r.Codec, l.MaxTypeLength); err != nil {
-			return err
-		}
-		if err := name(i, "event ID", r.EventID, l.MaxEventIDLength); err != nil {
-			return err
-		}
-		if len(r.Data) > l.MaxDataBytes {
-			return fmt.Errorf("%w: record %d of stream %q: %d bytes of data, at most %d", ErrTooLarge, i, stream, len(r.Data), l.MaxDataBytes)
-		}
-		if len(r.Metadata) > l.MaxMetadataKeys {
-			return fmt.Errorf("%w: record %d of stream %q: %d metadata keys, at most %d", ErrTooLarge, i, stream, len(r.Metadata), l.MaxMetadataKeys)
-		}
-		size := 0
-		for k, v := range r.Metadata {
-			if k == "" {
-				return fmt.Errorf("%w: record %d of stream %q: empty metadata key", ErrInvalidEvent, i, stream)
-			}
-			if err := name(i, "metadata key", k, l.MaxMetadataKeyLength); err != nil {
-				return err
-			}
-			if !validText(v) {
-				return fmt.Errorf("%w: record %d of stream %q: metadata value of %q must be UTF-8 without NUL", ErrInvalidEvent, i, stream, k)
-			}
-			size += len(k) + len(v)
-		}
-		if size > l.MaxMetadataBytes {
-			return fmt.Errorf("%w: record %d of stream %q: %d bytes of metadata, at most %d", ErrTooLarge, i, stream, size, l.MaxMetadataBytes)
-		}
-		if r.EventID == "" {
-			r.EventID = NewEventID()
-		}
-	}
-	if n := AppendSize(records); n > l.MaxAppendBytes {
-		return fmt.Errorf("%w: stream %q: an append of %d records counts %d bytes, at most %d", ErrTooLarge, stream, len(records), n, l.MaxAppendBytes)
-	}
-	if len(records) > 1 {
-		seen := make(map[string]struct{}, len(records))
-		for i := range records {
-			if _, dup := seen[records[i].EventID]; dup {
-				return fmt.Errorf("%w: %q appears twice in one append", ErrDuplicateEvent, records[i].EventID)
-			}
-			seen[records[i].EventID] = struct{}{}
-		}
-	}
-	return nil
-}

@@ -2,7 +2,6 @@ package eventsource
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"strings"
 )
@@ -150,27 +149,4 @@ type Reserver interface {
 	Release(ctx context.Context, scope, value, owner string) error
 	// Owner returns who holds value, or ErrNotFound.
 	Owner(ctx context.Context, scope, value string) (string, error)
-}
-
-// ValidateReservation checks the arguments of a Reserver call the way every
-// store must: scope, value and owner are 1..255 bytes of UTF-8 without NUL
-// (owner may be empty only where the call takes none). Errors wrap
-// ErrInvalidReservation.
-func ValidateReservation(scope, value, owner string, needOwner bool) error {
-	check := func(what, s string, required bool) error {
-		if s == "" && !required {
-			return nil
-		}
-		if s == "" || len(s) > MaxStreamIDLength || !validText(s) {
-			return fmt.Errorf("%w: %s must be 1..%d bytes of UTF-8 without NUL", ErrInvalidReservation, what, MaxStreamIDLength)
-		}
-		return nil
-	}
-	if err := check("scope", scope, true); err != nil {
-		return err
-	}
-	if err := check("value", value, true); err != nil {
-		return err
-	}
-	return check("owner", owner, needOwner)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // ErrorPolicy says what a projection does when its handler fails.
@@ -167,7 +168,7 @@ func (r *runner) Run(ctx context.Context) error {
 		err := r.acquire(ctx)
 		if errors.Is(err, ErrLeaseHeld) {
 			r.log.DebugContext(ctx, "projection: standing by", slog.String("projection", r.name))
-			if err := sleep(ctx, r.ttl/3); err != nil {
+			if err := storekit.Sleep(ctx, r.ttl/3); err != nil {
 				return err
 			}
 			continue
@@ -206,17 +207,6 @@ func (r *runner) release(ctx context.Context) {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // errRequest interrupts the subscription when a control request arrives.
 var errRequest = errors.New("projection: control request")
 
@@ -233,7 +223,7 @@ func (r *runner) process(ctx context.Context) error {
 	go func() {
 		defer close(renewed)
 		for {
-			if sleep(ctx, r.ttl/3) != nil {
+			if storekit.Sleep(ctx, r.ttl/3) != nil {
 				return
 			}
 			if err := r.acquire(ctx); err != nil {
@@ -366,7 +356,7 @@ func (s *session) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() { // look for requests left by other processes
-		for sleep(ctx, s.poll) == nil {
+		for storekit.Sleep(ctx, s.poll) == nil {
 			latest, err := s.cps.Load(ctx, s.name)
 			if err == nil && latest.Request != RequestNone {
 				cancel(errRequest)
@@ -407,7 +397,7 @@ func (s *session) applyBatch(ctx context.Context, recs []eventsource.Record) err
 	}
 	err := s.commit(ctx, recs, next, RequestNone)
 	for attempt, wait := 0, s.policy.Backoff; err != nil && attempt < s.policy.Retries && retryable(err); attempt++ {
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := storekit.Sleep(ctx, wait); serr != nil {
 			return serr
 		}
 		wait *= 2

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // RunLimits runs the suite's limits test alone, on a store newStore returns
@@ -94,10 +95,10 @@ func testLimits(t *testing.T, _ Features, s eventsource.Store) {
 		over, overRecs := c.build(c.limit + 1)
 		// The append at the limit is within every declared limit, the one
 		// past it is not: if not, the declaration cannot be reached.
-		if err := eventsource.ValidateAppend(at, eventsource.NoStream, clone(atRecs), l); err != nil {
+		if err := storekit.ValidateAppend(at, eventsource.NoStream, clone(atRecs), l); err != nil {
 			t.Fatalf("%s: an append at the declared limit %d is outside the store's other limits: %v", c.name, c.limit, err)
 		}
-		if err := eventsource.ValidateAppend(over, eventsource.NoStream, clone(overRecs), l); !errors.Is(err, eventsource.ErrTooLarge) {
+		if err := storekit.ValidateAppend(over, eventsource.NoStream, clone(overRecs), l); !errors.Is(err, eventsource.ErrTooLarge) {
 			t.Fatalf("%s: the test's append past the limit is not too large: %v", c.name, err)
 		}
 		res, err := appendNoPanic(t, s, at, eventsource.NoStream, atRecs)

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testhook"
 	"github.com/eventsource-go/eventsource/projection"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // Features declares what a store claims beyond the core contract; the suite
@@ -533,7 +533,7 @@ func testCancelledAppend(t *testing.T, f Features, s eventsource.Store) {
 		for i := 0; i < 5; i++ {
 			ctx, cancel := context.WithCancel(context.Background())
 			hooked := false
-			ctx = testhook.WithBeforeCommit(ctx, func(context.Context) { hooked = true; cancel() })
+			ctx = storekit.WithBeforeCommit(ctx, func(context.Context) { hooked = true; cancel() })
 			_, err := s.Append(ctx, "cancel-1", eventsource.Any, recs(3, "C"))
 			cancel()
 			if !hooked {
@@ -750,7 +750,7 @@ func testNoMissedEvents(t *testing.T, f Features, s eventsource.Store) {
 				actx := ctx
 				if f.CommitHook && rng.IntN(3) == 0 {
 					d := time.Duration(rng.IntN(30)) * time.Millisecond
-					actx = testhook.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
+					actx = storekit.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
 				}
 				batch := recs(1+rng.IntN(3), "Concurrent")
 				for j := range batch {
@@ -860,7 +860,7 @@ func testLiveSubscriber(t *testing.T, f Features, s eventsource.Store) {
 				actx := ctx
 				if f.CommitHook && rng.IntN(3) == 0 {
 					d := time.Duration(rng.IntN(20)) * time.Millisecond
-					actx = testhook.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
+					actx = storekit.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
 				}
 				if _, err := s.Append(actx, fmt.Sprintf("live-%d", 1+rng.IntN(10)), eventsource.Any, recs(1+rng.IntN(2), "Live")); err != nil {
 					t.Errorf("writer: %v", err)

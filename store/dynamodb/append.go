@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // errLost: another commit took the key this append wanted.
@@ -32,7 +32,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
+	if err := storekit.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	for i := range recs {
@@ -117,7 +117,7 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			// rounds were lost, so that writers racing one stream take turns.
 			s.heads.Drop(a.stream)
 			if attempt >= 2 {
-				if err := sleep(ctx, jitter(backoff(attempt-2))); err != nil {
+				if err := storekit.Sleep(ctx, jitter(backoff(attempt-2))); err != nil {
 					return eventsource.AppendResult{}, err
 				}
 			}
@@ -343,7 +343,7 @@ func (a *appendOp) retried(ctx context.Context) (eventsource.AppendResult, bool,
 		}
 		if i > 0 {
 			if !firstStored {
-				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, a.stream, a.recs[i].EventID)
+				return eventsource.AppendResult{}, true, storekit.Duplicate(a.stream, a.recs[i].EventID, i)
 			}
 			break
 		}
@@ -353,45 +353,30 @@ func (a *appendOp) retried(ctx context.Context) (eventsource.AppendResult, bool,
 		return eventsource.AppendResult{}, false, nil
 	}
 	id := a.recs[0].EventID
-	dup := func() (eventsource.AppendResult, bool, error) {
-		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (stream %q) and the append is not an exact retry",
-			eventsource.ErrDuplicateEvent, a.stream, id, firstClaim.stream)
-	}
-	if firstClaim.stream != a.stream {
-		return dup()
-	}
-	cm, _, err := s.getCommit(ctx, firstClaim.stream, firstClaim.base)
-	if err != nil {
-		return eventsource.AppendResult{}, true, err
-	}
-	var version int64
-	for i := 0; i < cm.n; i++ {
-		if cm.eventID(i) == id {
-			version = cm.base + int64(i) + 1
-		}
-	}
-	if base := version - 1; a.expected != eventsource.Any && !a.expected.Matches(base) {
-		return dup()
-	}
-	var res eventsource.AppendResult
-	n := 0
-	for r, err := range s.ReadStream(ctx, a.stream, version, version+int64(len(a.recs))-1) {
+	first := eventsource.Record{StreamID: firstClaim.stream, EventID: id}
+	var following []eventsource.Record
+	if firstClaim.stream == a.stream {
+		cm, _, err := s.getCommit(ctx, firstClaim.stream, firstClaim.base)
 		if err != nil {
 			return eventsource.AppendResult{}, true, err
 		}
-		if r.EventID != a.recs[n].EventID {
-			return dup()
+		for i := 0; i < cm.n; i++ {
+			if cm.eventID(i) == id {
+				first.Version = cm.base + int64(i) + 1
+			}
 		}
-		if n == 0 {
-			res = eventsource.AppendResult{StreamID: a.stream, FirstVersion: r.Version, FirstPosition: r.Position}
+		for r, err := range s.ReadStream(ctx, a.stream, first.Version, first.Version+int64(len(a.recs))-1) {
+			if err != nil {
+				return eventsource.AppendResult{}, true, err
+			}
+			following = append(following, r)
 		}
-		res.LastVersion, res.LastPosition = r.Version, r.Position
-		n++
+		if len(following) > 0 {
+			first.Position = following[0].Position
+		}
 	}
-	if n != len(a.recs) {
-		return dup()
-	}
-	return res, true, nil
+	res, err := storekit.ExactRetry(a.stream, a.expected, storekit.EventIDs(a.recs), first, following)
+	return res, true, err
 }
 
 // claims reads the claims of recs' event IDs (consistently), by ID.
@@ -405,7 +390,7 @@ func (s *Store) claims(ctx context.Context, recs []eventsource.Record) (map[stri
 		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 		for tries := 0; len(req) > 0; tries++ {
 			if tries > 0 {
-				if err := sleep(ctx, backoff(tries)); err != nil {
+				if err := storekit.Sleep(ctx, backoff(tries)); err != nil {
 					return nil, err
 				}
 			}
@@ -440,7 +425,7 @@ func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (event
 			al = allocation{first: first, at: time.Now()}
 		}
 		first, allocated := al.first, al.at
-		testhook.BeforeCommit(ctx)
+		storekit.BeforeCommit(ctx)
 		if err := s.check(ctx); err != nil {
 			s.void(first, n)
 			return eventsource.AppendResult{}, err
@@ -522,15 +507,4 @@ func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) }
 
 func backoff(try int) time.Duration {
 	return min(time.Duration(1<<min(try, 10))*time.Millisecond, 200*time.Millisecond)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

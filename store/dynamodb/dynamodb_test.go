@@ -16,8 +16,8 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
-	"github.com/eventsource-go/eventsource/internal/testhook"
 	esdynamo "github.com/eventsource-go/eventsource/store/dynamodb"
+	"github.com/eventsource-go/eventsource/storekit"
 	"github.com/eventsource-go/eventsource/storetest"
 )
 
@@ -217,7 +217,7 @@ func TestTooLateWriterGivesUp(t *testing.T) {
 	const bound = 400 * time.Millisecond
 	s, _, _ := newStore(t, esdynamo.WithGapTimeout(bound))
 	calls := 0
-	ctx := testhook.WithBeforeCommit(ctxFor(t), func(context.Context) {
+	ctx := storekit.WithBeforeCommit(ctxFor(t), func(context.Context) {
 		if calls++; calls == 1 {
 			time.Sleep(bound/2 + 50*time.Millisecond)
 		}
@@ -239,7 +239,7 @@ func TestTooLateWriterGivesUp(t *testing.T) {
 		t.Fatalf("reader waited %v for voided positions", d)
 	}
 	// A writer that is always too late fails, and leaves nothing behind.
-	ctx = testhook.WithBeforeCommit(ctxFor(t), func(context.Context) { time.Sleep(bound/2 + 20*time.Millisecond) })
+	ctx = storekit.WithBeforeCommit(ctxFor(t), func(context.Context) { time.Sleep(bound/2 + 20*time.Millisecond) })
 	if _, err := s.Append(ctx, "late-1", eventsource.Exact(2), []eventsource.Record{rec("C")}); err == nil {
 		t.Fatal("an append that is always too late succeeded")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // sizeOf is the size DynamoDB counts for an item (AWS's "Item sizes and
@@ -144,7 +145,7 @@ func TestCommitFits(t *testing.T) {
 		{"largest data", lb, []eventsource.Record{{EventID: eventsource.NewEventID(), Type: "T", Data: make([]byte, lb.MaxDataBytes)}}},
 	}
 	for _, c := range cases {
-		if err := eventsource.ValidateAppend(long("s", 255), eventsource.Any, c.recs, c.lim); err != nil {
+		if err := storekit.ValidateAppend(long("s", 255), eventsource.Any, c.recs, c.lim); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		item := commitItem(long("s", 255), math.MaxInt64-int64(len(c.recs)), math.MaxInt64, time.Unix(0, math.MaxInt64), c.recs)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // pageItems is how many commit items a read fetches at once (DynamoDB also
@@ -286,7 +287,7 @@ func (r *logReader) waitGap() (filled bool, err error) {
 		if left <= 0 {
 			return false, nil
 		}
-		if err := sleep(r.ctx, min(delay, left)); err != nil {
+		if err := storekit.Sleep(r.ctx, min(delay, left)); err != nil {
 			return false, err
 		}
 	}

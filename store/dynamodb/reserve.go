@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/eventsource-go/eventsource/internal/reserve"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // attrOwner holds a reservation's owner.
@@ -20,8 +20,8 @@ func reservationKey(scope, value string) map[string]types.AttributeValue {
 	return key("r#"+strconv.Itoa(len(scope))+"#"+scope+value, 0)
 }
 
-func (s *Store) reservations() reserve.Ops {
-	return reserve.Ops{
+func (s *Store) reservations() storekit.Reservations {
+	return storekit.Reservations{
 		Insert: func(ctx context.Context, scope, value, owner string) (bool, error) {
 			if err := s.check(ctx); err != nil {
 				return false, err

@@ -20,8 +20,7 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/broadcast"
-	"github.com/eventsource-go/eventsource/internal/reserve"
-	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // Store is an in-memory event store. Build it with New.
@@ -129,14 +128,14 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(id, expected, recs, s.Limits()); err != nil {
+	if err := storekit.ValidateAppend(id, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	for i := range recs {
 		recs[i] = cloneRecord(recs[i])
 		recs[i].StreamID = id
 	}
-	testhook.BeforeCommit(ctx)
+	storekit.BeforeCommit(ctx)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -179,35 +178,28 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 }
 
 // retried decides whether recs were stored already: done is false when none
-// of their IDs is known; otherwise the append is either an idempotent retry
-// (the original result) or a duplicate.
+// of their IDs is known; otherwise the append is either an exact retry (the
+// original result) or a duplicate (storekit.ExactRetry). An ID once stored
+// in a stream since deleted is never an exact retry.
 func (s *Store) retried(id string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, bool, error) {
 	first, found := s.ids[recs[0].EventID]
 	if !found {
-		for _, r := range recs[1:] {
-			if _, dup := s.ids[r.EventID]; dup {
-				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, id, r.EventID)
+		for i := range recs[1:] {
+			if _, dup := s.ids[recs[i+1].EventID]; dup {
+				return eventsource.AppendResult{}, true, storekit.Duplicate(id, recs[i+1].EventID, i+1)
 			}
 		}
 		return eventsource.AppendResult{}, false, nil
 	}
-	stored := s.log.at(first).rec
-	base := stored.Version - 1
-	st := s.streams[id]
-	ok := stored.StreamID == id && !s.log.at(first).deleted && st != nil && int(base)+len(recs) <= len(st.entries) &&
-		(expected == eventsource.Any || expected.Matches(base))
-	for i := 0; ok && i < len(recs); i++ {
-		ok = s.log.at(st.entries[int(base)+i]).rec.EventID == recs[i].EventID
+	stored := s.log.at(first)
+	var following []eventsource.Record
+	if st := s.streams[id]; st != nil && !stored.deleted && stored.rec.StreamID == id {
+		for i := int(stored.rec.Version) - 1; i < len(st.entries) && len(following) < len(recs); i++ {
+			following = append(following, s.log.at(st.entries[i]).rec)
+		}
 	}
-	if !ok {
-		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
-			eventsource.ErrDuplicateEvent, id, recs[0].EventID, stored.StreamID, stored.Version)
-	}
-	last := s.log.at(st.entries[int(base)+len(recs)-1]).rec
-	return eventsource.AppendResult{
-		StreamID: id, FirstVersion: stored.Version, LastVersion: last.Version,
-		FirstPosition: stored.Position, LastPosition: last.Position,
-	}, true, nil
+	res, err := storekit.ExactRetry(id, expected, storekit.EventIDs(recs), stored.rec, following)
+	return res, true, err
 }
 
 // ReadStream implements eventsource.Store.
@@ -401,7 +393,7 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 	return nil
 }
 
-func (s *Store) reservations() reserve.Ops {
+func (s *Store) reservations() storekit.Reservations {
 	locked := func(write bool, f func() error) error {
 		if write {
 			s.mu.Lock()
@@ -415,7 +407,7 @@ func (s *Store) reservations() reserve.Ops {
 		}
 		return f()
 	}
-	return reserve.Ops{
+	return storekit.Reservations{
 		Insert: func(_ context.Context, scope, value, owner string) (inserted bool, err error) {
 			err = locked(true, func() error {
 				k := reservation{scope, value}

@@ -14,7 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // Server error numbers the store acts on.
@@ -99,7 +99,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
+	if err := storekit.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	rows := make([]eventRow, len(recs))
@@ -164,15 +164,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 // sleep backs off before another attempt: a few milliseconds, growing, with
 // jitter so that two deadlocked transactions do not meet again.
 func sleep(ctx context.Context, attempt int) error {
-	d := time.Duration(attempt)*2*time.Millisecond + time.Duration(rand.IntN(3000))*time.Microsecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return storekit.Sleep(ctx, time.Duration(attempt)*2*time.Millisecond+time.Duration(rand.IntN(3000))*time.Microsecond)
 }
 
 // appendTx runs one append transaction. Locks are taken in one order, the
@@ -309,7 +301,7 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 		return res, err
 	}
 
-	testhook.BeforeCommit(ctx)
+	storekit.BeforeCommit(ctx)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -371,38 +363,36 @@ type storedEvent struct {
 	position uint64
 }
 
-// retried decides whether recs were stored already, as the memory store
-// does: done is false when none of their IDs is stored; otherwise the append
-// is either an exact retry (the original result) or ErrDuplicateEvent.
+// retried decides whether recs were stored already, as every store does:
+// done is false when none of their IDs is stored; otherwise the append is
+// either an exact retry (the original result) or ErrDuplicateEvent
+// (storekit.ExactRetry).
 func (s *Store) retried(ctx context.Context, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, bool, error) {
 	stored, err := s.storedIDs(ctx, recs)
 	if err != nil {
 		return eventsource.AppendResult{}, true, fmt.Errorf("mysql: append to stream %q: look up event IDs: %w", stream, err)
 	}
-	first, found := stored[recs[0].EventID]
+	place := func(i int) (eventsource.Record, bool) {
+		st, ok := stored[recs[i].EventID]
+		return eventsource.Record{StreamID: st.stream, Version: st.version, Position: st.position, EventID: recs[i].EventID}, ok
+	}
+	first, found := place(0)
 	if !found {
-		for _, r := range recs[1:] {
-			if _, dup := stored[r.EventID]; dup {
-				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, stream, r.EventID)
+		for i := 1; i < len(recs); i++ {
+			if _, dup := place(i); dup {
+				return eventsource.AppendResult{}, true, storekit.Duplicate(stream, recs[i].EventID, i)
 			}
 		}
 		return eventsource.AppendResult{}, false, nil
 	}
-	base := first.version - 1
-	ok := first.stream == stream && (expected == eventsource.Any || expected.Matches(base))
-	for i := 0; ok && i < len(recs); i++ {
-		st, f := stored[recs[i].EventID]
-		ok = f && st.stream == stream && st.version == base+int64(i)+1
+	var following []eventsource.Record
+	for i := range recs {
+		if r, ok := place(i); ok {
+			following = append(following, r)
+		}
 	}
-	if !ok {
-		return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
-			eventsource.ErrDuplicateEvent, stream, recs[0].EventID, first.stream, first.version)
-	}
-	last := stored[recs[len(recs)-1].EventID]
-	return eventsource.AppendResult{
-		StreamID: stream, FirstVersion: first.version, LastVersion: last.version,
-		FirstPosition: first.position, LastPosition: last.position,
-	}, true, nil
+	res, err := storekit.ExactRetry(stream, expected, storekit.EventIDs(recs), first, following)
+	return res, true, err
 }
 
 // storedIDs finds which of recs' event IDs are stored, and where.

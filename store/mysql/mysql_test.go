@@ -18,8 +18,8 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
-	"github.com/eventsource-go/eventsource/internal/testhook"
 	"github.com/eventsource-go/eventsource/store/mysql"
+	"github.com/eventsource-go/eventsource/storekit"
 	"github.com/eventsource-go/eventsource/storetest"
 )
 
@@ -319,7 +319,7 @@ func TestKilledConnection(t *testing.T) {
 	}
 	var conn atomic.Int64
 	mysql.OnTx(s, func(id int64) { conn.Store(id) })
-	hooked := testhook.WithBeforeCommit(ctx, func(context.Context) {
+	hooked := storekit.WithBeforeCommit(ctx, func(context.Context) {
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL %d", conn.Load())); err != nil {
 			t.Errorf("KILL: %v", err)
 		}
@@ -361,7 +361,7 @@ func TestHeldCommit(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		hctx := testhook.WithBeforeCommit(ctx, func(context.Context) { close(held); time.Sleep(300 * time.Millisecond) })
+		hctx := storekit.WithBeforeCommit(ctx, func(context.Context) { close(held); time.Sleep(300 * time.Millisecond) })
 		if _, err := s.Append(hctx, "held-1", eventsource.NoStream, []eventsource.Record{{Type: "Held", EventID: "held"}}); err != nil {
 			t.Errorf("held append: %v", err)
 		}

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/eventsource-go/eventsource/internal/reserve"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
-func (s *Store) reservations() reserve.Ops {
+func (s *Store) reservations() storekit.Reservations {
 	t := "`" + s.cfg.prefix + "reservations`"
-	return reserve.Ops{
+	return storekit.Reservations{
 		// Insert reports false even when it inserted: affected-row counts
 		// of ON DUPLICATE KEY depend on the DSN's clientFoundRows, so the
 		// owner is read back instead.

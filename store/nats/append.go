@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // Append implements eventsource.Store. An append is one JetStream message on
@@ -27,7 +27,7 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
-	if err := eventsource.ValidateAppend(id, expected, recs, s.Limits()); err != nil {
+	if err := storekit.ValidateAppend(id, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	supplied := 0
@@ -104,7 +104,7 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			}
 			return eventsource.AppendResult{}, err
 		}
-		testhook.BeforeCommit(ctx)
+		storekit.BeforeCommit(ctx)
 		if err := ctx.Err(); err != nil {
 			a.releasable = true
 			return eventsource.AppendResult{}, err
@@ -154,15 +154,7 @@ func backOff(ctx context.Context, attempt int) error {
 	if attempt < 3 {
 		return ctx.Err()
 	}
-	d := time.Duration(rand.Int64N(int64(min(attempt, 50))*int64(100*time.Microsecond)) + 1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return storekit.Sleep(ctx, time.Duration(rand.Int64N(int64(min(attempt, 50))*int64(100*time.Microsecond))+1))
 }
 
 // commitID is the Nats-Msg-Id of a commit with event IDs supplied by the
@@ -511,28 +503,24 @@ func (s *Store) retried(ctx context.Context, h *streamHandles, stream string, ex
 				return eventsource.AppendResult{}, true, err
 			}
 			if ok {
-				return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d)",
-					eventsource.ErrDuplicateEvent, stream, recs[i].EventID, c.stream, c.version)
+				return eventsource.AppendResult{}, true, fmt.Errorf("%w (%q version %d)", storekit.Duplicate(stream, recs[i].EventID, i), c.stream, c.version)
 			}
 		}
 		return eventsource.AppendResult{}, false, nil
 	}
-	if c.stream == stream && (expected == eventsource.Any || expected.Matches(c.version-1)) {
-		var got []eventsource.Record
+	var got []eventsource.Record
+	if c.stream == stream {
 		for r, err := range s.ReadStream(ctx, stream, c.version, c.version+int64(len(recs))-1) {
 			if err != nil {
 				return eventsource.AppendResult{}, true, err
 			}
 			got = append(got, r)
 		}
-		same := len(got) == len(recs)
-		for i := 0; same && i < len(recs); i++ {
-			same = got[i].EventID == recs[i].EventID
-		}
-		if same {
-			return resultOf(stream, got), true, nil
-		}
 	}
-	return eventsource.AppendResult{}, true, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
-		eventsource.ErrDuplicateEvent, stream, recs[0].EventID, c.stream, c.version)
+	first := eventsource.Record{StreamID: c.stream, Version: c.version, EventID: recs[0].EventID}
+	if len(got) > 0 {
+		first.Position = got[0].Position
+	}
+	res, err := storekit.ExactRetry(stream, expected, storekit.EventIDs(recs), first, got)
+	return res, true, err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // appendArgs is one validated append, as the statement's parameters.
@@ -29,7 +29,7 @@ type appendArgs struct {
 func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (*appendArgs, error) {
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records) // ValidateAppend fills in event IDs; the caller's slice stays as it was
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
+	if err := storekit.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return nil, err
 	}
 	n := len(recs)
@@ -124,7 +124,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		if attempt > 1 {
 			lock = lockRetry
 		}
-		if testhook.Has(ctx) {
+		if storekit.HasCommitHook(ctx) {
 			res, stored, err = s.appendHooked(ctx, a, lock)
 		} else {
 			res, stored, err = s.insert(ctx, s.pool, a, lock)
@@ -168,7 +168,7 @@ func (s *Store) appendHooked(ctx context.Context, a *appendArgs, lock int) (even
 	if err != nil || !stored {
 		return res, stored, err
 	}
-	testhook.BeforeCommit(ctx)
+	storekit.BeforeCommit(ctx)
 	if err := ctx.Err(); err != nil {
 		return eventsource.AppendResult{}, false, fmt.Errorf("postgres: append to %q: rolled back: %w", a.stream, err)
 	}
@@ -282,33 +282,30 @@ func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res even
 	if len(found) != len(a.ids) {
 		return res, false, fmt.Errorf("postgres: append to %q: lookup returned %d rows for %d IDs", a.stream, len(found), len(a.ids))
 	}
-	if found[0].stream == nil {
-		for i, st := range found[1:] {
-			if st.stream != nil {
-				return res, false, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, a.stream, a.ids[i+1])
+	place := func(i int) (eventsource.Record, bool) {
+		st := found[i]
+		if st.stream == nil {
+			return eventsource.Record{}, false
+		}
+		return eventsource.Record{StreamID: *st.stream, Version: *st.version, Position: uint64(*st.position), EventID: a.ids[i]}, true
+	}
+	first, ok := place(0)
+	if !ok {
+		for i := 1; i < len(found); i++ {
+			if _, dup := place(i); dup {
+				return res, false, storekit.Duplicate(a.stream, a.ids[i], i)
 			}
 		}
-		if a.expected.Matches(current) {
-			return res, true, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+		return res, a.expected.Matches(current), &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+	}
+	var following []eventsource.Record
+	for i := range found {
+		if r, ok := place(i); ok {
+			following = append(following, r)
 		}
-		return res, false, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
 	}
-	first := found[0]
-	base := *first.version - 1
-	ok := *first.stream == a.stream && (a.expected == eventsource.Any || a.expected.Matches(base))
-	for i := 0; ok && i < len(found); i++ {
-		st := found[i]
-		ok = st.stream != nil && *st.stream == a.stream && *st.version == base+int64(i)+1
-	}
-	if !ok {
-		return res, false, fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
-			eventsource.ErrDuplicateEvent, a.stream, a.ids[0], *first.stream, *first.version)
-	}
-	last := found[len(found)-1]
-	return eventsource.AppendResult{
-		StreamID: a.stream, FirstVersion: base + 1, LastVersion: *last.version,
-		FirstPosition: uint64(*first.position), LastPosition: uint64(*last.position),
-	}, false, nil
+	res, err = storekit.ExactRetry(a.stream, a.expected, a.ids, first, following)
+	return res, false, err
 }
 
 // AppendTx appends records to stream inside the caller's transaction, with

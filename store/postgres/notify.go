@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // pollInterval is how often the listener compares Head with what it saw
@@ -151,7 +152,7 @@ func (s *Store) listen(ctx context.Context, done chan<- struct{}) {
 					return
 				}
 				s.log.WarnContext(ctx, "eventsource/postgres: listener cannot connect; polling meanwhile", "err", err, "retry_in", backoff)
-				sleep(ctx, backoff)
+				_ = storekit.Sleep(ctx, backoff)
 				backoff = min(2*backoff, 5*time.Second)
 			} else {
 				conn, backoff = c, 100*time.Millisecond
@@ -175,7 +176,7 @@ func (s *Store) listen(ctx context.Context, done chan<- struct{}) {
 				conn = nil
 			}
 		} else if !s.cfg.notify {
-			sleep(ctx, pollInterval)
+			_ = storekit.Sleep(ctx, pollInterval)
 		}
 		if time.Since(polled) >= pollInterval && s.listening() {
 			polled = time.Now()
@@ -210,13 +211,4 @@ func closeConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = conn.Close(ctx)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // Store is an eventsource.Store on PostgreSQL. It also implements
@@ -214,13 +214,7 @@ func (s *Store) ready(ctx context.Context) error {
 // wrap adds what failed to a database error, keeping context errors and
 // eventsource sentinels matchable with errors.Is.
 func wrap(ctx context.Context, err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = errors.Join(ctxErr, err)
-	}
-	return fmt.Errorf("postgres: "+format+": %w", append(args, err)...)
+	return storekit.Wrap(ctx, err, "postgres", format, args...)
 }
 
 // queryer is what the append statement runs on: the pool, a pool

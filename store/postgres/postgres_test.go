@@ -15,9 +15,9 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
-	"github.com/eventsource-go/eventsource/internal/testhook"
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
+	"github.com/eventsource-go/eventsource/storekit"
 	"github.com/eventsource-go/eventsource/storetest"
 )
 
@@ -317,7 +317,7 @@ func TestKilledConnection(t *testing.T) {
 		ctx := ctxFor(t)
 		var killed bool
 		var hookErr error
-		hctx := testhook.WithBeforeCommit(ctx, func(context.Context) {
+		hctx := storekit.WithBeforeCommit(ctx, func(context.Context) {
 			// The append's connection is idle in its transaction, and its last
 			// statement names this test's schema.
 			var pid int32
@@ -375,7 +375,7 @@ func testHeldCommit(t *testing.T, wait time.Duration) {
 	held.Add(1)
 	var heldErr error
 	var heldOver atomicBool
-	hctx := testhook.WithBeforeCommit(ctx, func(context.Context) {
+	hctx := storekit.WithBeforeCommit(ctx, func(context.Context) {
 		close(hooked)
 		time.Sleep(300 * time.Millisecond)
 	})

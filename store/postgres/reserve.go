@@ -6,12 +6,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/eventsource-go/eventsource/internal/reserve"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
-func (s *Store) reservations() reserve.Ops {
+func (s *Store) reservations() storekit.Reservations {
 	t := ident(s.cfg, "reservations")
-	return reserve.Ops{
+	return storekit.Reservations{
 		Insert: func(ctx context.Context, scope, value, owner string) (bool, error) {
 			if err := s.ready(ctx); err != nil {
 				return false, err

@@ -26,7 +26,7 @@ import (
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
 	"github.com/eventsource-go/eventsource/internal/migrate"
 	"github.com/eventsource-go/eventsource/internal/page"
-	"github.com/eventsource-go/eventsource/internal/testhook"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 //go:embed migrations/*.sql
@@ -324,7 +324,7 @@ func newQueries(p string) queries {
 // them. Either way commit order is position order.
 func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
 	recs := slices.Clone(records)
-	if err := eventsource.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
+	if err := storekit.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
 		return eventsource.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -410,7 +410,7 @@ func (s *Store) append(ctx context.Context, stream string, expected eventsource.
 	if err != nil {
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
-	testhook.BeforeCommit(ctx)
+	storekit.BeforeCommit(ctx)
 	if err := ctx.Err(); err != nil {
 		return eventsource.AppendResult{}, err
 	}
@@ -466,10 +466,10 @@ func (s *Store) retried(ctx context.Context, stream string, expected eventsource
 	var firstPos uint64
 	err := s.db.QueryRowContext(ctx, s.q.byEventID, recs[0].EventID).Scan(&firstStream, &firstVersion, &firstPos)
 	if errors.Is(err, sql.ErrNoRows) {
-		for _, r := range recs[1:] {
+		for i, r := range recs[1:] {
 			err := s.db.QueryRowContext(ctx, s.q.byEventID, r.EventID).Scan(&firstStream, &firstVersion, &firstPos)
 			if err == nil {
-				return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: event %q is already stored", eventsource.ErrDuplicateEvent, stream, r.EventID)
+				return eventsource.AppendResult{}, storekit.Duplicate(stream, r.EventID, i+1)
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return eventsource.AppendResult{}, s.wrap("append", err)
@@ -480,39 +480,26 @@ func (s *Store) retried(ctx context.Context, stream string, expected eventsource
 	if err != nil {
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
-	base := firstVersion - 1
-	dup := fmt.Errorf("%w: stream %q: event %q is already stored (%q version %d) and the append is not an exact retry",
-		eventsource.ErrDuplicateEvent, stream, recs[0].EventID, firstStream, firstVersion)
-	if firstStream != stream || (expected != eventsource.Any && !expected.Matches(base)) {
-		return eventsource.AppendResult{}, dup
-	}
-	rows, err := s.db.QueryContext(ctx, s.q.idsAt, stream, base+1, base+int64(len(recs)))
-	if err != nil {
-		return eventsource.AppendResult{}, s.wrap("append", err)
-	}
-	defer rows.Close()
-	res := eventsource.AppendResult{StreamID: stream, FirstVersion: firstVersion, FirstPosition: firstPos}
-	i := 0
-	for rows.Next() {
-		var id string
-		var pos uint64
-		if err := rows.Scan(&id, &pos); err != nil {
+	first := eventsource.Record{StreamID: firstStream, Version: firstVersion, Position: firstPos, EventID: recs[0].EventID}
+	var following []eventsource.Record
+	if firstStream == stream {
+		rows, err := s.db.QueryContext(ctx, s.q.idsAt, stream, firstVersion, firstVersion+int64(len(recs))-1)
+		if err != nil {
 			return eventsource.AppendResult{}, s.wrap("append", err)
 		}
-		if i >= len(recs) || id != recs[i].EventID {
-			return eventsource.AppendResult{}, dup
+		defer rows.Close()
+		for v := firstVersion; rows.Next(); v++ {
+			r := eventsource.Record{StreamID: stream, Version: v}
+			if err := rows.Scan(&r.EventID, &r.Position); err != nil {
+				return eventsource.AppendResult{}, s.wrap("append", err)
+			}
+			following = append(following, r)
 		}
-		res.LastPosition = pos
-		i++
+		if err := rows.Err(); err != nil {
+			return eventsource.AppendResult{}, s.wrap("append", err)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return eventsource.AppendResult{}, s.wrap("append", err)
-	}
-	if i != len(recs) {
-		return eventsource.AppendResult{}, dup
-	}
-	res.LastVersion = base + int64(len(recs))
-	return res, nil
+	return storekit.ExactRetry(stream, expected, storekit.EventIDs(recs), first, following)
 }
 
 func encodeMetadata(md map[string]string) (any, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 	"github.com/eventsource-go/eventsource/projection"
 )
 
@@ -132,10 +133,7 @@ func (s *Store) ensure(ctx context.Context) error {
 // wrap adds what failed to a database error, keeping context errors
 // matchable with errors.Is.
 func wrap(ctx context.Context, err error, format string, args ...any) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = errors.Join(ctxErr, err)
-	}
-	return fmt.Errorf("pgcheckpoint: "+format+": %w", append(args, err)...)
+	return storekit.Wrap(ctx, err, "pgcheckpoint", format, args...)
 }
 
 // queryer is the pool or a transaction.

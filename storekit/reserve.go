@@ -1,8 +1,4 @@
-// Package reserve is the logic of eventsource.Reserver shared by the stores
-// that keep reservations in a table: each supplies three conditional
-// operations on one row, and this package turns their outcomes into the
-// contract's results and errors.
-package reserve
+package storekit
 
 import (
 	"context"
@@ -11,8 +7,11 @@ import (
 	"github.com/eventsource-go/eventsource"
 )
 
-// Ops are a store's operations on the row (scope, value) → owner.
-type Ops struct {
+// Reservations is the logic of eventsource.Reserver for a store that keeps
+// reservations in a table: it supplies three conditional operations on one
+// row (scope, value) → owner, and Reserve, Release and Get turn their
+// outcomes into the contract's results and errors.
+type Reservations struct {
 	// Insert adds the row unless one exists; inserted reports whether it did.
 	Insert func(ctx context.Context, scope, value, owner string) (inserted bool, err error)
 	// Delete removes the row if owner holds it; deleted reports whether it did.
@@ -22,8 +21,8 @@ type Ops struct {
 }
 
 // Reserve implements eventsource.Reserver.Reserve.
-func (o Ops) Reserve(ctx context.Context, scope, value, owner string) error {
-	if err := eventsource.ValidateReservation(scope, value, owner, true); err != nil {
+func (o Reservations) Reserve(ctx context.Context, scope, value, owner string) error {
+	if err := ValidateReservation(scope, value, owner, true); err != nil {
 		return err
 	}
 	for attempt := 0; attempt < 5; attempt++ { // a holder may release between the two steps
@@ -46,8 +45,8 @@ func (o Ops) Reserve(ctx context.Context, scope, value, owner string) error {
 }
 
 // Release implements eventsource.Reserver.Release.
-func (o Ops) Release(ctx context.Context, scope, value, owner string) error {
-	if err := eventsource.ValidateReservation(scope, value, owner, true); err != nil {
+func (o Reservations) Release(ctx context.Context, scope, value, owner string) error {
+	if err := ValidateReservation(scope, value, owner, true); err != nil {
 		return err
 	}
 	deleted, err := o.Delete(ctx, scope, value, owner)
@@ -65,8 +64,8 @@ func (o Ops) Release(ctx context.Context, scope, value, owner string) error {
 }
 
 // Get implements eventsource.Reserver.Owner.
-func (o Ops) Get(ctx context.Context, scope, value string) (string, error) {
-	if err := eventsource.ValidateReservation(scope, value, "", false); err != nil {
+func (o Reservations) Get(ctx context.Context, scope, value string) (string, error) {
+	if err := ValidateReservation(scope, value, "", false); err != nil {
 		return "", err
 	}
 	cur, found, err := o.Owner(ctx, scope, value)
