@@ -13,7 +13,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	_ "github.com/eventsource-go/eventsource/store/memory"
 	_ "github.com/eventsource-go/eventsource/store/sqlite"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 

@@ -16,9 +16,10 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	esdynamo "github.com/eventsource-go/eventsource/store/dynamodb"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storekit"
-	"github.com/eventsource-go/eventsource/storetest"
 )
 
 // client returns a client of the test server (dynalite).
@@ -66,6 +67,11 @@ func TestConformance(t *testing.T) {
 	}, func(t *testing.T) eventsource.Store {
 		s, _, _ := newStore(t, esdynamo.WithPollInterval(100*time.Millisecond))
 		return s
+	})
+	t.Run("LiveSubscriber", func(t *testing.T) {
+		t.Parallel()
+		s, _, _ := newStore(t, esdynamo.WithPollInterval(100*time.Millisecond))
+		projectiontest.LiveSubscriber(t, s, projectiontest.SubscriptionOptions{CommitHook: true})
 	})
 }
 

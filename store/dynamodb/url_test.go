@@ -10,7 +10,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	esdynamo "github.com/eventsource-go/eventsource/store/dynamodb"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 

@@ -6,8 +6,9 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/memory"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 )
 
 func TestConformance(t *testing.T) {
@@ -17,6 +18,10 @@ func TestConformance(t *testing.T) {
 		s := memory.New(memory.WithBatchSize(100))
 		t.Cleanup(func() { s.Close() })
 		return s
+	})
+	t.Run("LiveSubscriber", func(t *testing.T) {
+		t.Parallel()
+		projectiontest.LiveSubscriber(t, memory.New(), projectiontest.SubscriptionOptions{CommitHook: true})
 	})
 }
 

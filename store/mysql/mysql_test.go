@@ -18,9 +18,10 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/mysql"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storekit"
-	"github.com/eventsource-go/eventsource/storetest"
 )
 
 var (
@@ -88,6 +89,11 @@ func TestConformance(t *testing.T) {
 	}, func(t *testing.T) eventsource.Store {
 		s, _ := newStore(t, mysql.WithMaxDataSize(64<<10), mysql.WithBatchSize(100), mysql.WithPollInterval(20*time.Millisecond))
 		return s
+	})
+	t.Run("LiveSubscriber", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newStore(t, mysql.WithPollInterval(20*time.Millisecond))
+		projectiontest.LiveSubscriber(t, s, projectiontest.SubscriptionOptions{CommitHook: true})
 	})
 }
 

@@ -15,8 +15,9 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	esnats "github.com/eventsource-go/eventsource/store/nats"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 )
 
 // startServer runs a NATS server with JetStream in this process, storing in
@@ -123,6 +124,10 @@ func TestConformance(t *testing.T) {
 				CommitHook: true,
 			}, func(t *testing.T) eventsource.Store {
 				return newStore(t, tg)
+			})
+			t.Run("LiveSubscriber", func(t *testing.T) {
+				t.Parallel()
+				projectiontest.LiveSubscriber(t, newStore(t, tg), projectiontest.SubscriptionOptions{CommitHook: true})
 			})
 		})
 	}

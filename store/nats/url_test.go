@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 

@@ -15,10 +15,11 @@ import (
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/testenv"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storekit"
-	"github.com/eventsource-go/eventsource/storetest"
 )
 
 // cleanups run after all tests and benchmarks (shared fixtures).
@@ -52,6 +53,11 @@ func TestConformance(t *testing.T) {
 	}, func(t *testing.T) eventsource.Store {
 		s, _ := newStore(t)
 		return s
+	})
+	t.Run("LiveSubscriber", func(t *testing.T) {
+		t.Parallel()
+		s, _ := newStore(t)
+		projectiontest.LiveSubscriber(t, s, projectiontest.SubscriptionOptions{CommitHook: true})
 	})
 }
 

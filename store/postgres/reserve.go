@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/storekit"
 )
 
@@ -64,3 +65,5 @@ func (s *Store) Release(ctx context.Context, scope, value, owner string) error {
 func (s *Store) Owner(ctx context.Context, scope, value string) (string, error) {
 	return s.reservations().Get(ctx, scope, value)
 }
+
+var _ eventsource.Reserver = (*Store)(nil)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/eventsource-go/eventsource/internal/testenv"
 	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 

@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/sqlite"
-	"github.com/eventsource-go/eventsource/storetest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 )
 
 func newStore(t *testing.T, opts ...sqlite.Option) *sqlite.Store {
@@ -28,6 +29,10 @@ func TestConformance(t *testing.T) {
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
 	}, func(t *testing.T) eventsource.Store {
 		return newStore(t, sqlite.WithBatchSize(100))
+	})
+	t.Run("LiveSubscriber", func(t *testing.T) {
+		t.Parallel()
+		projectiontest.LiveSubscriber(t, newStore(t), projectiontest.SubscriptionOptions{CommitHook: true})
 	})
 }
 

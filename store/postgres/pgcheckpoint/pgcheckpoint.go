@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
-	"github.com/eventsource-go/eventsource/storekit"
 	"github.com/eventsource-go/eventsource/projection"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // Store is a projection.TxCheckpointStore[pgx.Tx] on PostgreSQL. It is safe for

@@ -1,0 +1,13 @@
+package nats
+
+import "github.com/eventsource-go/eventsource"
+
+// The contract and the optional capabilities the store implements (and
+// storetest tests); Limiter is checked beside Limits.
+var (
+	_ eventsource.Store         = (*Store)(nil)
+	_ eventsource.Notifier      = (*Store)(nil)
+	_ eventsource.HeadReader    = (*Store)(nil)
+	_ eventsource.StreamLister  = (*Store)(nil)
+	_ eventsource.StreamDeleter = (*Store)(nil)
+)
