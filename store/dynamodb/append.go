@@ -166,7 +166,7 @@ func (s *Store) wrap(err error, format string, args ...any) error {
 	if nf := (*types.ResourceNotFoundException)(nil); errors.As(err, &nf) {
 		return s.missingTable()
 	}
-	return fmt.Errorf("eventsource/dynamodb: "+format+": %w", append(args, err)...)
+	return fmt.Errorf("dynamodb: "+format+": %w", append(args, err)...)
 }
 
 // getCommit reads the commit of stream that follows version base.
@@ -315,7 +315,7 @@ func (a *appendOp) claimOne(ctx context.Context, id string, base int64) (stored 
 		cond = aws.String("k = :old AND b = :b")
 		vals = map[string]types.AttributeValue{":old": str(other.token), ":b": num(other.base)}
 	}
-	return false, fmt.Errorf("eventsource/dynamodb: stream %q: could not claim event ID %q", a.stream, id)
+	return false, fmt.Errorf("dynamodb: stream %q: could not claim event ID %q", a.stream, id)
 }
 
 // retried decides whether the append's records were stored already: done is
@@ -434,7 +434,7 @@ func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (event
 			// Readers may already have skipped these positions.
 			s.void(first, n)
 			if late >= 3 {
-				return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: stream %q: the commit could not be sent within %v of allocating its positions", a.stream, s.gapTimeout/2)
+				return eventsource.AppendResult{}, fmt.Errorf("dynamodb: stream %q: the commit could not be sent within %v of allocating its positions", a.stream, s.gapTimeout/2)
 			}
 			continue
 		}
@@ -463,7 +463,7 @@ func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (event
 			// for the gap's bound if it did not.
 			return eventsource.AppendResult{}, ctx.Err()
 		case timedOut:
-			return eventsource.AppendResult{}, fmt.Errorf("eventsource/dynamodb: append to stream %q after version %d: no answer within %v of allocating its positions (outcome unknown): %w",
+			return eventsource.AppendResult{}, fmt.Errorf("dynamodb: append to stream %q after version %d: no answer within %v of allocating its positions (outcome unknown): %w",
 				a.stream, base, s.gapTimeout/2, err)
 		default:
 			return eventsource.AppendResult{}, s.wrap(err, "append to stream %q after version %d (outcome unknown)", a.stream, base)
@@ -498,7 +498,7 @@ func (s *Store) void(first uint64, n int) {
 	defer cancel()
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: voidItem(first, n)})
 	if err != nil {
-		s.log.Warn("eventsource/dynamodb: could not void positions; readers will wait for them", "first", first, "n", n, "err", err)
+		s.log.Warn("dynamodb: could not void positions; readers will wait for them", "first", first, "n", n, "err", err)
 	}
 }
 

@@ -119,7 +119,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 			err = CreateTable(ctx, client, u.Host, TableOptions{OnDemand: true})
 		}
 		if err != nil {
-			return nil, fmt.Errorf("eventsource/dynamodb: table %q: %w", u.Host, err)
+			return nil, fmt.Errorf("dynamodb: table %q: %w", u.Host, err)
 		}
 	}
 	return New(client, u.Host, opts...), nil
@@ -127,12 +127,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 
 // ErrTableExists: CreateTable was asked for a table that exists (or is
 // being created or deleted).
-var ErrTableExists = errors.New("eventsource/dynamodb: table already exists")
+var ErrTableExists = errors.New("dynamodb: table already exists")
 
 type tableExistsError struct{ name string }
 
 func (e tableExistsError) Error() string {
-	return fmt.Sprintf("eventsource/dynamodb: table %q already exists", e.name)
+	return fmt.Sprintf("dynamodb: table %q already exists", e.name)
 }
 
 func (e tableExistsError) Is(target error) bool { return target == ErrTableExists }
@@ -154,7 +154,7 @@ func (s *Store) Verify(ctx context.Context) error {
 
 // missingTable is the error of a call on a table that does not exist.
 func (s *Store) missingTable() error {
-	return fmt.Errorf("%w: eventsource/dynamodb: table %q does not exist: create it with `eventsource dynamodb create-table --name %s` or CreateTable, or open the store with create=true in its URL",
+	return fmt.Errorf("%w: dynamodb: table %q does not exist: create it with `eventsource dynamodb create-table --name %s` or CreateTable, or open the store with create=true in its URL",
 		eventsource.ErrNotFound, s.table, s.table)
 }
 
@@ -175,7 +175,7 @@ func NewClient(ctx context.Context, endpoint, region string) (*dynamodb.Client, 
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
-		return nil, fmt.Errorf("eventsource/dynamodb: load AWS config: %w", err)
+		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
 	}
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
@@ -275,13 +275,13 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, name string, o Ta
 		if inUse := (*types.ResourceInUseException)(nil); errors.As(err, &inUse) {
 			return tableExistsError{name}
 		}
-		return fmt.Errorf("eventsource/dynamodb: create table %q: %w", name, err)
+		return fmt.Errorf("dynamodb: create table %q: %w", name, err)
 	}
 	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 5*time.Second
 	})
 	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
-		return fmt.Errorf("eventsource/dynamodb: wait for table %q: %w", name, err)
+		return fmt.Errorf("dynamodb: wait for table %q: %w", name, err)
 	}
 	return nil
 }
@@ -290,13 +290,13 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, name string, o Ta
 // gone (at most 5 minutes).
 func DeleteTable(ctx context.Context, client *dynamodb.Client, name string) error {
 	if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
-		return fmt.Errorf("eventsource/dynamodb: delete table %q: %w", name, err)
+		return fmt.Errorf("dynamodb: delete table %q: %w", name, err)
 	}
 	w := dynamodb.NewTableNotExistsWaiter(client, func(o *dynamodb.TableNotExistsWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 5*time.Second
 	})
 	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
-		return fmt.Errorf("eventsource/dynamodb: wait for table %q to go: %w", name, err)
+		return fmt.Errorf("dynamodb: wait for table %q to go: %w", name, err)
 	}
 	return nil
 }

@@ -182,7 +182,7 @@ func (r *logReader) run() error {
 					resume = true
 					break
 				}
-				r.s.log.Warn("eventsource/dynamodb: skipped positions that stayed empty", "from", r.next, "to", c.first-1, "waited", r.s.gapTimeout)
+				r.s.log.Warn("dynamodb: skipped positions that stayed empty", "from", r.next, "to", c.first-1, "waited", r.s.gapTimeout)
 				r.next = c.first
 			}
 			if err := r.emit(&c); err != nil || r.done {

@@ -94,12 +94,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.migrations+" (version) VALUES ($1)", m.Version); err != nil {
 				return err
 			}
-			s.log.InfoContext(ctx, "eventsource/postgres: migrated", "migration", m.Name, "tables", s.q.events)
+			s.log.InfoContext(ctx, "postgres: migrated", "migration", m.Name, "tables", s.q.events)
 		}
 		return nil
 	})
 	if err != nil {
-		s.log.ErrorContext(ctx, "eventsource/postgres: migration failed", "err", err)
+		s.log.ErrorContext(ctx, "postgres: migration failed", "err", err)
 		return wrap(ctx, err, "migrate")
 	}
 	s.migrated.Store(true)

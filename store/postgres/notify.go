@@ -97,7 +97,7 @@ func (s *Store) notifier(done chan<- struct{}) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if _, err := s.pool.Exec(ctx, s.q.notify); err != nil {
 			// Listeners' Head polls will notice the appends instead.
-			s.log.WarnContext(ctx, "eventsource/postgres: pg_notify failed", "err", err)
+			s.log.WarnContext(ctx, "postgres: pg_notify failed", "err", err)
 		}
 		cancel()
 		// Appends that complete during the pause share the next pg_notify,
@@ -151,7 +151,7 @@ func (s *Store) listen(ctx context.Context, done chan<- struct{}) {
 				if ctx.Err() != nil {
 					return
 				}
-				s.log.WarnContext(ctx, "eventsource/postgres: listener cannot connect; polling meanwhile", "err", err, "retry_in", backoff)
+				s.log.WarnContext(ctx, "postgres: listener cannot connect; polling meanwhile", "err", err, "retry_in", backoff)
 				_ = storekit.Sleep(ctx, backoff)
 				backoff = min(2*backoff, 5*time.Second)
 			} else {
@@ -171,7 +171,7 @@ func (s *Store) listen(ctx context.Context, done chan<- struct{}) {
 			case pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded):
 				// a quiet second
 			default:
-				s.log.WarnContext(ctx, "eventsource/postgres: listener connection lost; reconnecting", "err", err)
+				s.log.WarnContext(ctx, "postgres: listener connection lost; reconnecting", "err", err)
 				closeConn(conn)
 				conn = nil
 			}
