@@ -14,11 +14,13 @@ import (
 )
 
 // SubscriptionOptions size LiveSubscriber's writers (8 writers of 20
-// appends when 0) and say whether the store calls storekit.BeforeCommit, so
-// that commits can be held open at random.
+// appends when 0) and say how commits can be held open at random: the
+// store calls storekit.BeforeCommit, or its test setup makes appends of
+// SlowType slow to commit (as storetest.Features says).
 type SubscriptionOptions struct {
 	Writers, AppendsPerWriter int
 	CommitHook                bool
+	SlowType                  string
 }
 
 // LiveSubscriber runs a catch-up subscription (the read side's building
@@ -80,9 +82,13 @@ func LiveSubscriber(t *testing.T, s eventsource.Store, o SubscriptionOptions) {
 					d := time.Duration(rng.IntN(20)) * time.Millisecond
 					actx = storekit.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
 				}
+				typ := "Live"
+				if o.SlowType != "" && rng.IntN(3) == 0 {
+					typ = o.SlowType
+				}
 				recs := make([]eventsource.Record, 1+rng.IntN(2))
 				for j := range recs {
-					recs[j] = eventsource.Record{Type: "Live", Codec: "json", Data: []byte(`{}`)}
+					recs[j] = eventsource.Record{Type: typ, Codec: "json", Data: []byte(`{}`)}
 				}
 				if _, err := s.Append(actx, fmt.Sprintf("live-%d", 1+rng.IntN(10)), eventsource.Any, recs); err != nil {
 					t.Errorf("writer: %v", err)

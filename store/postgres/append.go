@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -124,11 +123,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		if attempt > 1 {
 			lock = lockRetry
 		}
-		if storekit.HasCommitHook(ctx) {
-			res, stored, err = s.appendHooked(ctx, a, lock)
-		} else {
-			res, stored, err = s.insert(ctx, s.pool, a, lock)
-		}
+		res, stored, err = s.insert(ctx, s.pool, a, lock)
 		if stored {
 			s.appended()
 		}
@@ -155,35 +150,6 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 // appenders as race on one stream; past it, Append returns the
 // *ConcurrencyError.
 const maxAttempts = 32
-
-// appendHooked runs the append statement in an explicit transaction and calls
-// the commit hook between the statement and the commit; used by tests only.
-func (s *Store) appendHooked(ctx context.Context, a *appendArgs, lock int) (eventsource.AppendResult, bool, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return eventsource.AppendResult{}, false, wrap(ctx, err, "append to %q: begin", a.stream)
-	}
-	defer rollback(ctx, tx)
-	res, stored, err := s.insert(ctx, tx, a, lock)
-	if err != nil || !stored {
-		return res, stored, err
-	}
-	storekit.BeforeCommit(ctx)
-	if err := ctx.Err(); err != nil {
-		return eventsource.AppendResult{}, false, fmt.Errorf("postgres: append to %q: rolled back: %w", a.stream, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return eventsource.AppendResult{}, false, wrap(ctx, err, "append to %q: commit", a.stream)
-	}
-	return res, true, nil
-}
-
-// rollback ends tx if it is still open, even when ctx is done.
-func rollback(ctx context.Context, tx pgx.Tx) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = tx.Rollback(ctx) // ErrTxClosed after a commit; a broken connection is discarded by the pool
-}
 
 // refusal is how the database refused an append that the slow path must
 // explain: a unique violation on the event ID or on (stream, version).

@@ -19,7 +19,6 @@ import (
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
 	"github.com/eventsource-go/eventsource/store/storetest"
-	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // cleanups run after all tests and benchmarks (shared fixtures).
@@ -49,15 +48,15 @@ func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
-		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
+		Notify: true, Head: true, ListStreams: true, DeleteStream: true, Reservations: true, SlowType: slowType,
 	}, func(t *testing.T) eventsource.Store {
-		s, _ := newStore(t)
+		s, _ := holdingStore(t, "es_events")
 		return s
 	})
 	t.Run("LiveSubscriber", func(t *testing.T) {
 		t.Parallel()
-		s, _ := newStore(t)
-		projectiontest.LiveSubscriber(t, s, projectiontest.SubscriptionOptions{CommitHook: true})
+		s, _ := holdingStore(t, "es_events")
+		projectiontest.LiveSubscriber(t, s, projectiontest.SubscriptionOptions{SlowType: slowType})
 	})
 }
 
@@ -66,9 +65,9 @@ func TestConformanceSmallBatches(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	storetest.Run(t, storetest.Features{Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Writers: 4, AppendsPerWriter: 20},
+	storetest.Run(t, storetest.Features{Head: true, ListStreams: true, DeleteStream: true, SlowType: slowType, Writers: 4, AppendsPerWriter: 20},
 		func(t *testing.T) eventsource.Store {
-			s, _ := newStore(t, postgres.WithBatchSize(7), postgres.WithTablePrefix(""), postgres.WithNotify(false))
+			s, _ := holdingStore(t, "events", postgres.WithBatchSize(7), postgres.WithTablePrefix(""), postgres.WithNotify(false))
 			return s
 		})
 }
@@ -313,36 +312,26 @@ func mustEventID(t *testing.T, s eventsource.Store, stream string, version int64
 	return ""
 }
 
-// TestKilledConnection terminates the backend of an append between its
-// statement and its commit: the append fails with an error, leaves nothing
-// behind, and the store keeps working.
+// TestKilledConnection terminates the backend of an append after its
+// records are written, while the database holds its commit: the append
+// fails with an error, leaves nothing behind, and the store keeps working.
 func TestKilledConnection(t *testing.T) {
-	s, schema := newStore(t)
+	s, schema := holdingStore(t, "es_events")
 	p := pgtest.Pool(t)
 	for i := 0; i < 3; i++ {
 		ctx := ctxFor(t)
+		h := holdCommits(t, schema)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Append(ctx, "killed-1", eventsource.Any, recs(3, heldType))
+			done <- err
+		}()
 		var killed bool
-		var hookErr error
-		hctx := storekit.WithBeforeCommit(ctx, func(context.Context) {
-			// The append's connection is idle in its transaction, and its last
-			// statement names this test's schema.
-			var pid int32
-			err := p.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
-				WHERE datname = current_database() AND pid <> pg_backend_pid()
-				AND state LIKE 'idle in transaction%' AND strpos(query, $1) > 0`, `"`+schema+`".`).Scan(&pid)
-			if err != nil {
-				hookErr = fmt.Errorf("find the append's backend: %w", err)
-				return
-			}
-			err = p.QueryRow(ctx, "SELECT pg_terminate_backend($1, 5000)", pid).Scan(&killed)
-			if err != nil {
-				hookErr = err
-			}
-		})
-		_, err := s.Append(hctx, "killed-1", eventsource.Any, recs(3, "K"))
-		if hookErr != nil || !killed {
-			t.Fatalf("hook: killed=%v, %v", killed, hookErr)
+		if err := p.QueryRow(ctx, "SELECT pg_terminate_backend($1, 5000)", h.held()).Scan(&killed); err != nil || !killed {
+			t.Fatalf("terminate the append's backend: %v, %v", killed, err)
 		}
+		err := <-done
+		h.release()
 		if err == nil {
 			t.Fatal("Append on a terminated connection succeeded")
 		}
@@ -362,8 +351,8 @@ func TestKilledConnection(t *testing.T) {
 	}
 }
 
-// TestHeldCommit holds one append's transaction open (its commit hook sleeps
-// 300ms) while later appends commit: ReadAll must not yield the later ones
+// TestHeldCommit holds one append's commit open in the database (for 300ms
+// after it is seen waiting) while later appends commit: ReadAll must not yield the later ones
 // until the held one commits, then yields all of them in order. Without a
 // read wait, a read during the hold yields nothing; with one, it waits for
 // the held commit.
@@ -374,23 +363,20 @@ func TestHeldCommit(t *testing.T) {
 }
 
 func testHeldCommit(t *testing.T, wait time.Duration) {
-	s, _ := newStore(t, postgres.WithReadWait(wait))
+	s, schema := holdingStore(t, "es_events", postgres.WithReadWait(wait))
 	ctx := ctxFor(t)
-	hooked := make(chan struct{})
+	lock := holdCommits(t, schema)
 	var held sync.WaitGroup
 	held.Add(1)
 	var heldErr error
 	var heldOver atomicBool
-	hctx := storekit.WithBeforeCommit(ctx, func(context.Context) {
-		close(hooked)
-		time.Sleep(300 * time.Millisecond)
-	})
 	go func() {
 		defer held.Done()
-		_, heldErr = s.Append(hctx, "held-1", eventsource.NoStream, recs(2, "Held"))
+		_, heldErr = s.Append(ctx, "held-1", eventsource.NoStream, recs(2, heldType))
 		heldOver.set()
 	}()
-	<-hooked
+	lock.held()
+	time.AfterFunc(300*time.Millisecond, lock.release)
 	var later []eventsource.AppendResult
 	for i := 0; i < 3; i++ {
 		res, err := s.Append(ctx, fmt.Sprintf("later-%d", i), eventsource.NoStream, recs(2, "Later"))

@@ -307,6 +307,18 @@ func testCancelledAppend(t *testing.T, f Features, s eventsource.Store) {
 			}
 		}
 	}
+	if f.SlowType != "" {
+		// Cancel while the database holds the commit, after the records
+		// are written.
+		for i := 0; i < 5; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
+			_, err := s.Append(ctx, "cancel-1", eventsource.Any, recs(3, f.SlowType))
+			cancel()
+			if err == nil {
+				t.Fatal("Append cancelled while its commit was held succeeded")
+			}
+		}
+	}
 	if got := readStream(t, s, "cancel-1", 1, 0); len(got) != 0 {
 		t.Fatalf("cancelled appends left %d records", len(got))
 	}

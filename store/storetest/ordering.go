@@ -37,7 +37,11 @@ func testNoMissedEvents(t *testing.T, f Features, s eventsource.Store) {
 					d := time.Duration(rng.IntN(30)) * time.Millisecond
 					actx = storekit.WithBeforeCommit(ctx, func(context.Context) { time.Sleep(d) })
 				}
-				batch := recs(1+rng.IntN(3), "Concurrent")
+				typ := "Concurrent"
+				if f.SlowType != "" && rng.IntN(3) == 0 {
+					typ = f.SlowType
+				}
+				batch := recs(1+rng.IntN(3), typ)
 				for j := range batch {
 					batch[j].EventID = fmt.Sprintf("w%d-a%d-e%d", w, i, j)
 				}

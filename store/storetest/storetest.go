@@ -34,6 +34,14 @@ type Features struct {
 	// order and cancel appends mid-flight. No type shows it: the suite
 	// checks the claim by counting calls.
 	CommitHook bool
+	// SlowType, for a store whose append is one statement with nothing of
+	// its own between writing and committing (so no place for the commit
+	// hook), names a record type whose appends the store's test setup makes
+	// slow to commit after their records are written, in the database
+	// itself (PostgreSQL's tests use a trigger that sleeps 5-30ms): the
+	// suite uses such appends where it would use the hook, so the proof runs
+	// the store's production append path.
+	SlowType string
 	// Writers and AppendsPerWriter size the concurrent-writers tests
 	// (8 and 40 when 0).
 	Writers, AppendsPerWriter int
