@@ -1,8 +1,6 @@
 package sqlite
 
-import (
-	"context"
-)
+import "context"
 
 // Notify implements eventsource.Notifier: appends through this Store signal at
 // once; appends by other processes are found by polling.

@@ -7,6 +7,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 )
 
+// queries holds the store's SQL, built once from the table prefix.
 type queries struct {
 	version, insertEvent, byEventID, idsAt, stream, head, list, deleteEvents string
 	selectAll                                                                string
