@@ -29,7 +29,7 @@ const (
 const maxAttempts = 5
 
 // maxVisibilityWaits bounds the transactions one Append runs while the
-// append before it is committed but not yet visible (see appendTx).
+// append before it is committed but not yet visible (see takePositions).
 const maxVisibilityWaits = 50
 
 var (
@@ -190,110 +190,14 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 	}
 
 	n := int64(len(rows))
-	var base int64 // the stream's version before the append
-	switch {
-	case expected == eventsource.NoStream:
-		if _, err := tx.ExecContext(ctx, s.q.insertStream, stream, n); err != nil {
-			if errNumber(err) == errDupKey {
-				return res, s.conflictIn(ctx, tx, stream)
-			}
-			return res, err
-		}
-	case expected == eventsource.Any:
-		r, err := tx.ExecContext(ctx, s.q.upsertStream, stream, n, n)
-		if err != nil {
-			return res, err
-		}
-		// 1 row affected: inserted; 2: updated, and LAST_INSERT_ID holds
-		// the new version (with or without clientFoundRows, since the
-		// version always changes).
-		if affected, err := r.RowsAffected(); err != nil {
-			return res, err
-		} else if affected != 1 {
-			v, err := r.LastInsertId()
-			if err != nil {
-				return res, err
-			}
-			base = v - n
-		}
-	case expected == eventsource.StreamExists:
-		r, err := tx.ExecContext(ctx, s.q.updateStreamExists, n, stream)
-		if err != nil {
-			return res, err
-		}
-		if affected, err := r.RowsAffected(); err != nil {
-			return res, err
-		} else if affected == 0 {
-			return res, &conflict{actual: 0}
-		}
-		v, err := r.LastInsertId()
-		if err != nil {
-			return res, err
-		}
-		base = v - n
-	default:
-		// The new value always differs from the old, so "affected" and
-		// "matched" rows agree whatever clientFoundRows says.
-		r, err := tx.ExecContext(ctx, s.q.updateStreamExact, n, stream, int64(expected))
-		if err != nil {
-			return res, err
-		}
-		if affected, err := r.RowsAffected(); err != nil {
-			return res, err
-		} else if affected == 0 {
-			return res, s.conflictIn(ctx, tx, stream)
-		}
-		base = int64(expected)
-	}
-
-	// The counter row stays locked until COMMIT, so positions are taken in
-	// commit order. That alone does not order what readers see: InnoDB
-	// (MariaDB 10.11 here, under load) can release a committing
-	// transaction's locks before a new read view sees its rows, so the next
-	// append could commit, and be read, before the one it followed — and a
-	// reader past it would never see the earlier positions. So an append
-	// proceeds only once the append that took the previous position is
-	// visible to a read view made after taking the counter: readers then
-	// see every append's positions only after all earlier ones (each
-	// append checked its predecessor before it committed).
-	//
-	// The check costs one statement: the highest visible position must be
-	// the counter's old value. When it is not (that append is not visible
-	// yet, or its rows were deleted since), the append runs again with the
-	// precise check, which reads the counter itself, locked and then as a
-	// read view sees it, before taking positions.
-	if precise {
-		var locked, seen uint64
-		if err := tx.QueryRowContext(ctx, s.q.lockPosition).Scan(&locked); err != nil {
-			return res, err
-		}
-		if err := tx.QueryRowContext(ctx, s.q.head).Scan(&seen); err != nil {
-			return res, err
-		}
-		if seen != locked {
-			return res, errNotVisible
-		}
-	}
-	r, err := tx.ExecContext(ctx, s.q.takePositions, n)
+	base, err := s.advanceStream(ctx, tx, stream, expected, n)
 	if err != nil {
 		return res, err
 	}
-	lastID, err := r.LastInsertId()
+	first, last, err := s.takePositions(ctx, tx, n, precise)
 	if err != nil {
 		return res, err
 	}
-	last := uint64(lastID)
-	first := last - uint64(n) + 1
-	if !precise && first > 1 {
-		var tail uint64
-		if err := tx.QueryRowContext(ctx, s.q.lastEvent).Scan(&tail); err != nil {
-			return res, err
-		}
-		if tail != first-1 {
-			return res, errTailUnknown
-		}
-	}
-
 	if err := s.insertEvents(ctx, tx, stream, base, first, rows); err != nil {
 		if errNumber(err) == errDupKey {
 			return res, &conflict{duplicate: true}
@@ -312,6 +216,131 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 		StreamID: stream, FirstVersion: base + 1, LastVersion: base + n,
 		FirstPosition: first, LastPosition: last,
 	}, nil
+}
+
+// advanceStream moves the stream's version on by n in its streams row, if
+// the stream is at expected, and returns the version before the append. A
+// stream at another version is a *conflict.
+func (s *Store) advanceStream(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, n int64) (base int64, err error) {
+	switch {
+	case expected == eventsource.NoStream:
+		if _, err := tx.ExecContext(ctx, s.q.insertStream, stream, n); err != nil {
+			if errNumber(err) == errDupKey {
+				return 0, s.conflictIn(ctx, tx, stream)
+			}
+			return 0, err
+		}
+		return 0, nil
+	case expected == eventsource.Any:
+		r, err := tx.ExecContext(ctx, s.q.upsertStream, stream, n, n)
+		if err != nil {
+			return 0, err
+		}
+		// 1 row affected: inserted; 2: updated, and LAST_INSERT_ID holds
+		// the new version (with or without clientFoundRows, since the
+		// version always changes).
+		if affected, err := r.RowsAffected(); err != nil {
+			return 0, err
+		} else if affected == 1 {
+			return 0, nil
+		}
+		v, err := r.LastInsertId()
+		if err != nil {
+			return 0, err
+		}
+		return v - n, nil
+	case expected == eventsource.StreamExists:
+		r, err := tx.ExecContext(ctx, s.q.updateStreamExists, n, stream)
+		if err != nil {
+			return 0, err
+		}
+		if affected, err := r.RowsAffected(); err != nil {
+			return 0, err
+		} else if affected == 0 {
+			return 0, &conflict{actual: 0}
+		}
+		v, err := r.LastInsertId()
+		if err != nil {
+			return 0, err
+		}
+		return v - n, nil
+	default:
+		// The new value always differs from the old, so "affected" and
+		// "matched" rows agree whatever clientFoundRows says.
+		r, err := tx.ExecContext(ctx, s.q.updateStreamExact, n, stream, int64(expected))
+		if err != nil {
+			return 0, err
+		}
+		if affected, err := r.RowsAffected(); err != nil {
+			return 0, err
+		} else if affected == 0 {
+			return 0, s.conflictIn(ctx, tx, stream)
+		}
+		return int64(expected), nil
+	}
+}
+
+// takePositions takes the next n positions from the counter, first to last,
+// and holds the counter's row locked until COMMIT, so positions are taken in
+// commit order. That alone does not order what readers see: InnoDB
+// (MariaDB 10.11 here, under load) can release a committing transaction's
+// locks before a new read view sees its rows, so the next append could
+// commit, and be read, before the one it followed — and a reader past it
+// would never see the earlier positions. So an append proceeds only once
+// the append that took the previous position is visible to a read view made
+// after taking the counter: readers then see every append's positions only
+// after all earlier ones (each append checked its predecessor before it
+// committed).
+//
+// The check costs one statement: the highest visible position must be the
+// counter's old value. When it is not (that append is not visible yet, or
+// its rows were deleted since), it returns errTailUnknown, and the append
+// runs again with the precise check, which reads the counter itself, locked
+// and then as a read view sees it, before taking positions
+// (errNotVisible while they differ).
+func (s *Store) takePositions(ctx context.Context, tx *sql.Tx, n int64, precise bool) (first, last uint64, err error) {
+	if precise {
+		if err := s.checkPreviousVisible(ctx, tx); err != nil {
+			return 0, 0, err
+		}
+	}
+	r, err := tx.ExecContext(ctx, s.q.takePositions, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	lastID, err := r.LastInsertId()
+	if err != nil {
+		return 0, 0, err
+	}
+	last = uint64(lastID)
+	first = last - uint64(n) + 1
+	if !precise && first > 1 {
+		var tail uint64
+		if err := tx.QueryRowContext(ctx, s.q.lastEvent).Scan(&tail); err != nil {
+			return 0, 0, err
+		}
+		if tail != first-1 {
+			return 0, 0, errTailUnknown
+		}
+	}
+	return first, last, nil
+}
+
+// checkPreviousVisible is the precise check of takePositions: it locks the
+// counter and reports errNotVisible unless the highest position a read
+// view sees is the counter's value.
+func (s *Store) checkPreviousVisible(ctx context.Context, tx *sql.Tx) error {
+	var locked, seen uint64
+	if err := tx.QueryRowContext(ctx, s.q.lockPosition).Scan(&locked); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, s.q.head).Scan(&seen); err != nil {
+		return err
+	}
+	if seen != locked {
+		return errNotVisible
+	}
+	return nil
 }
 
 // conflictIn reads the stream's version for a *ConcurrencyError. The failed
