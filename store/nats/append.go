@@ -67,17 +67,9 @@ type appender struct {
 
 func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 	s := a.s
-	cur, cached := head{}, false
-	if a.expected >= 0 {
-		if c, ok := s.heads.Get(a.stream); ok && c.version == int64(a.expected) {
-			cur, cached = c, true
-		}
-	}
-	if !cached {
-		var err error
-		if cur, err = s.readHead(ctx, a.h, a.stream); err != nil {
-			return eventsource.AppendResult{}, err
-		}
+	cur, err := a.startHead(ctx)
+	if err != nil {
+		return eventsource.AppendResult{}, err
 	}
 	subject := s.streamSubject(a.stream)
 	msgID := ""
@@ -145,6 +137,18 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			return eventsource.AppendResult{}, fmt.Errorf("nats: append to stream %q: %w", a.stream, err)
 		}
 	}
+}
+
+// startHead returns the stream's head the first attempt checks against:
+// the cached one when the append expects an exact version and the cache
+// holds the stream at it, else the one read from the server.
+func (a *appender) startHead(ctx context.Context) (head, error) {
+	if a.expected >= 0 {
+		if c, ok := a.s.heads.Get(a.stream); ok && c.version == int64(a.expected) {
+			return c, nil
+		}
+	}
+	return a.s.readHead(ctx, a.h, a.stream)
 }
 
 // backOff waits before attempt+1 of an append that lost a race: not at all
@@ -251,51 +255,74 @@ func (a *appender) claim(ctx context.Context, first int64) error {
 		return nil
 	}
 	if a.claimed == nil {
-		// An ID in the layout the store generates names its place: if that
-		// place holds it, it is stored (and the index knows nothing of it).
-		for i := range a.recs {
-			if id := a.recs[i].EventID; id != "" {
-				c, found, err := a.s.placeOf(ctx, a.h, id)
-				if err != nil {
-					return err
-				}
-				if found {
-					return &claimedError{eventID: id, by: c, stored: true}
-				}
-			}
+		if err := a.startClaims(ctx); err != nil {
+			return err
 		}
-		a.claimed = make([]uint64, len(a.recs))
-		a.token = eventsource.NewEventID()
 	}
 	a.claimedAt = first
-	body := func(i int) []byte {
-		return encodeClaim(claim{stream: a.stream, version: first + int64(i), token: a.token})
-	}
 	if a.supplied == 1 { // one claim: a plain request is cheaper than the async machinery
 		i := 0
 		for a.recs[i].EventID == "" {
 			i++
 		}
-		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: body(i)}
-		ack, err := a.s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
-		switch {
-		case err == nil:
-			a.claimed[i] = ack.Sequence
-			return nil
-		case wrongSeq(err):
-			return a.takeOver(ctx, i, first+int64(i))
-		default:
-			return fmt.Errorf("nats: claim event IDs of stream %q: %w", a.stream, err)
+		return a.claimOne(ctx, i, first)
+	}
+	return a.claimAsync(ctx, first)
+}
+
+// startClaims readies the first claim of an append: it refuses an ID in
+// the layout the store generates that names a stored event, and sets the
+// token the claims carry.
+func (a *appender) startClaims(ctx context.Context) error {
+	// An ID in the layout the store generates names its place: if that
+	// place holds it, it is stored (and the index knows nothing of it).
+	for i := range a.recs {
+		if id := a.recs[i].EventID; id != "" {
+			c, found, err := a.s.placeOf(ctx, a.h, id)
+			if err != nil {
+				return err
+			}
+			if found {
+				return &claimedError{eventID: id, by: c, stored: true}
+			}
 		}
 	}
+	a.claimed = make([]uint64, len(a.recs))
+	a.token = eventsource.NewEventID()
+	return nil
+}
+
+// claimMsg is the claim of record i's event ID, naming version
+// first+i.
+func (a *appender) claimMsg(i int, first int64) *natsgo.Msg {
+	data := encodeClaim(claim{stream: a.stream, version: first + int64(i), token: a.token})
+	return &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: data}
+}
+
+// claimOne publishes the claim of record i alone, by a plain request.
+func (a *appender) claimOne(ctx context.Context, i int, first int64) error {
+	ack, err := a.s.js.PublishMsg(ctx, a.claimMsg(i, first), jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
+	switch {
+	case err == nil:
+		a.claimed[i] = ack.Sequence
+		return nil
+	case wrongSeq(err):
+		return a.takeOver(ctx, i, first+int64(i))
+	default:
+		return fmt.Errorf("nats: claim event IDs of stream %q: %w", a.stream, err)
+	}
+}
+
+// claimAsync publishes the claims of every supplied ID at once, then waits
+// for their acks; a claim another append holds is taken over after.
+func (a *appender) claimAsync(ctx context.Context, first int64) error {
 	futures := make([]jetstream.PubAckFuture, len(a.recs))
 	var firstErr error
 	for i := range a.recs {
 		if a.recs[i].EventID == "" {
 			continue
 		}
-		m := &natsgo.Msg{Subject: a.s.claimSubject(a.recs[i].EventID), Data: body(i)}
-		f, err := a.s.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
+		f, err := a.s.js.PublishMsgAsync(a.claimMsg(i, first), jetstream.WithExpectLastSequencePerSubject(a.claimed[i]))
 		if err != nil {
 			firstErr = err
 			break

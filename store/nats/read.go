@@ -50,79 +50,47 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 		want = int(min(end-seq+1, 1<<30))
 	}
 	if want > 0 && want <= s.cfg.hops {
-		for {
-			m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
-			if !ok || err != nil {
-				return err
-			}
-			more, err := fn(m)
-			if err != nil || !more || m.seq >= end {
-				return err
-			}
-			seq = m.seq + 1
+		return s.scanDirect(ctx, h, filter, seq, end, fn)
+	}
+	return s.scanConsumer(ctx, h, filter, seq, end, fn)
+}
+
+// scanDirect is scan by one direct request per message.
+func (s *Store) scanDirect(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
+	for {
+		m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
+		if !ok || err != nil {
+			return err
 		}
+		more, err := fn(m)
+		if err != nil || !more || m.seq >= end {
+			return err
+		}
+		seq = m.seq + 1
 	}
-	cfg := jetstream.ConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       seq,
-		FilterSubject:     filter,
-		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: time.Minute, // the server removes it if this process dies mid-read
-		MemoryStorage:     true,
-		Replicas:          1,
-	}
-	if filter == s.eventsSubject() {
-		// The stream's only subject: unfiltered, 2.9 counts pending exactly,
-		// so a no-wait fetch is not refused while messages remain.
-		cfg.FilterSubject = ""
-	}
-	cons, err := h.events.CreateConsumer(ctx, cfg)
+}
+
+// scanConsumer is scan by an ephemeral consumer, deleted when the read ends.
+// Should the consumer come back empty while messages remain, the read goes on
+// by direct gets.
+func (s *Store) scanConsumer(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
+	cons, err := s.readConsumer(ctx, h, filter, seq)
 	if err != nil {
-		return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+		return err
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := h.events.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
-			s.log.Debug("nats: delete read consumer", "err", err)
-		}
-	}()
+	defer s.deleteReadConsumer(ctx, h, cons)
 	direct := false // the consumer came back empty while messages remained
 	for seq <= end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		got := 0
 		if !direct {
-			batch, err := cons.FetchNoWait(int(min(end-seq+1, uint64(s.cfg.batch))))
-			if err != nil {
-				return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+			next, more, err := s.fetchBatch(ctx, cons, filter, seq, end, fn)
+			if err != nil || !more {
+				return err
 			}
-			for m := range batch.Messages() {
-				md, err := m.Metadata()
-				if err != nil {
-					return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
-				}
-				if md.Sequence.Stream < seq {
-					continue // already read by a direct get
-				}
-				if md.Sequence.Stream > end {
-					return nil
-				}
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				got++
-				more, err := fn(rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
-				if err != nil || !more {
-					return err
-				}
-				seq = md.Sequence.Stream + 1
-			}
-			if err := batch.Error(); err != nil {
-				return fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
-			}
-			if got > 0 {
+			if next > seq {
+				seq = next
 				continue
 			}
 		}
@@ -144,6 +112,75 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 		seq = m.seq + 1
 	}
 	return nil
+}
+
+// readConsumer creates the ephemeral consumer of a read of filter from
+// sequence seq on.
+func (s *Store) readConsumer(ctx context.Context, h *streamHandles, filter string, seq uint64) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		FilterSubject:     filter,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: time.Minute, // the server removes it if this process dies mid-read
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	if filter == s.eventsSubject() {
+		// The stream's only subject: unfiltered, 2.9 counts pending exactly,
+		// so a no-wait fetch is not refused while messages remain.
+		cfg.FilterSubject = ""
+	}
+	cons, err := h.events.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+	}
+	return cons, nil
+}
+
+// deleteReadConsumer deletes a read's consumer, even when the read's
+// context has ended.
+func (s *Store) deleteReadConsumer(ctx context.Context, h *streamHandles, cons jetstream.Consumer) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := h.events.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
+		s.log.Debug("nats: delete read consumer", "err", err)
+	}
+}
+
+// fetchBatch passes fn the messages of one no-wait fetch from cons at or
+// after seq, and returns the sequence to read from next: seq itself when the
+// fetch brought nothing new. more is false once fn says stop or the fetch
+// has passed end.
+func (s *Store) fetchBatch(ctx context.Context, cons jetstream.Consumer, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) (next uint64, more bool, err error) {
+	batch, err := cons.FetchNoWait(int(min(end-seq+1, uint64(s.cfg.batch))))
+	if err != nil {
+		return seq, false, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+	}
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			return seq, false, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+		}
+		if md.Sequence.Stream < seq {
+			continue // already read by a direct get
+		}
+		if md.Sequence.Stream > end {
+			return seq, false, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return seq, false, err
+		}
+		more, err := fn(rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
+		if err != nil || !more {
+			return seq, false, err
+		}
+		seq = md.Sequence.Stream + 1
+	}
+	if err := batch.Error(); err != nil {
+		return seq, false, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+	}
+	return seq, true, nil
 }
 
 // nextMsg reads the first message on filter at or after seq by a direct
@@ -216,38 +253,13 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			return
 		}
 		subject := s.streamSubject(id)
-		last, err := h.events.GetLastMsgForSubject(ctx, subject)
-		if notFound(err) {
-			return
-		}
+		lm, first, lastVersion, err := s.lastCommit(ctx, h, id, subject)
 		if err != nil {
-			yield(eventsource.Record{}, fmt.Errorf("nats: read stream %q: %w", id, err))
+			yield(eventsource.Record{}, err)
 			return
 		}
-		lm := rawMsg{subject: last.Subject, seq: last.Sequence, data: last.Data, time: last.Time}
-		first, count, err := commitHeader(lm.data)
-		if err != nil {
-			yield(eventsource.Record{}, &eventsource.DecodeError{Stream: id, Type: "commit", Err: err})
+		if from > lastVersion { // also no stream (0), and a deleted stream's tombstone (-1)
 			return
-		}
-		lastVersion := first + int64(count) - 1
-		if from > lastVersion { // also a deleted stream's tombstone: -1
-			return
-		}
-		// emit yields the records of c within [from, to]; done once past to.
-		emit := func(c commit) (more bool) {
-			for _, r := range c.recs {
-				if r.Version < from {
-					continue
-				}
-				if to > 0 && r.Version > to {
-					return false
-				}
-				if !yield(r, nil) {
-					return false
-				}
-			}
-			return to <= 0 || c.last() < to
 		}
 		if first <= from {
 			c, err := s.decode(lm, id)
@@ -255,21 +267,13 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 				yield(eventsource.Record{}, err)
 				return
 			}
-			emit(c)
+			yieldVersions(c, from, to, yield)
 			return
 		}
-		start, startVersion := uint64(1), int64(1)
-		if from-1 > int64(s.cfg.batch) {
-			// Many versions to skip: find the commit that holds from
-			// rather than scan the stream from its first.
-			seq, v, err := s.seek(ctx, h, subject, from, lm.seq)
-			if err != nil {
-				yield(eventsource.Record{}, err)
-				return
-			}
-			if seq > 0 {
-				start, startVersion = seq, v
-			}
+		start, startVersion, err := s.scanStart(ctx, h, subject, from, lm.seq)
+		if err != nil {
+			yield(eventsource.Record{}, err)
+			return
 		}
 		stopped := false
 		err = s.scan(ctx, h, subject, start, lm.seq, int(min(lastVersion-startVersion+1, 1<<30)), func(m rawMsg) (bool, error) {
@@ -280,7 +284,7 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			if err != nil {
 				return false, err
 			}
-			more := emit(c)
+			more := yieldVersions(c, from, to, yield)
 			stopped = !more
 			return more, nil
 		})
@@ -288,6 +292,61 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			yield(eventsource.Record{}, err)
 		}
 	}
+}
+
+// lastCommit reads the last message on subject, the newest commit of stream
+// id, and the versions it holds: first to last (last is -1 for a deleted
+// stream's tombstone, and 0 when the subject has no message).
+func (s *Store) lastCommit(ctx context.Context, h *streamHandles, id, subject string) (m rawMsg, first, last int64, err error) {
+	msg, err := h.events.GetLastMsgForSubject(ctx, subject)
+	if notFound(err) {
+		return rawMsg{}, 0, 0, nil
+	}
+	if err != nil {
+		return rawMsg{}, 0, 0, fmt.Errorf("nats: read stream %q: %w", id, err)
+	}
+	m = rawMsg{subject: msg.Subject, seq: msg.Sequence, data: msg.Data, time: msg.Time}
+	first, count, err := commitHeader(m.data)
+	if err != nil {
+		return rawMsg{}, 0, 0, &eventsource.DecodeError{Stream: id, Type: "commit", Err: err}
+	}
+	return m, first, first + int64(count) - 1, nil
+}
+
+// yieldVersions yields the records of c within [from, to] (to <= 0: no
+// end). It returns false once past to or when yield says stop.
+func yieldVersions(c commit, from, to int64, yield func(eventsource.Record, error) bool) (more bool) {
+	for _, r := range c.recs {
+		if r.Version < from {
+			continue
+		}
+		if to > 0 && r.Version > to {
+			return false
+		}
+		if !yield(r, nil) {
+			return false
+		}
+	}
+	return to <= 0 || c.last() < to
+}
+
+// scanStart returns where a read of the stream on subject from version
+// from begins, up to end (its last commit): with many versions to skip, the
+// sequence and first version of the commit that holds from (found by seek)
+// rather than the stream's first; otherwise, or when seek finds none,
+// sequence 1 and version 1.
+func (s *Store) scanStart(ctx context.Context, h *streamHandles, subject string, from int64, end uint64) (seq uint64, version int64, err error) {
+	if from-1 <= int64(s.cfg.batch) {
+		return 1, 1, nil
+	}
+	seq, version, err = s.seek(ctx, h, subject, from, end)
+	if err != nil {
+		return 0, 0, err
+	}
+	if seq == 0 {
+		return 1, 1, nil
+	}
+	return seq, version, nil
 }
 
 // seek finds, by bisection over the sequences up to end (the stream's last
