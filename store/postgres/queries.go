@@ -133,6 +133,7 @@ const (
 	lockRetry  = 2 // Append, again after a refusal: also the streams row FOR NO KEY UPDATE, so retries take turns
 )
 
+// buildQueries builds the store's SQL for the validated config c.
 func buildQueries(c config) queries {
 	q := queries{
 		events:     ident(c, "events"),
@@ -147,43 +148,75 @@ func buildQueries(c config) queries {
 		"{append_version}", ident(c, "append_version"),
 		"{prefix}", c.prefix,
 	)
+	q.buildAppends()
+	q.buildReads()
+	q.buildDeletes()
+	return q
+}
+
+// appendSummary ends appendMany and appendTx: how many rows the append
+// stored, and their positions and versions.
+const appendSummary = `
+SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
+	coalesce(min(version), 0), coalesce(max(version), 0)`
+
+// buildAppends builds the append statements of every kind of expected
+// version, and the lookup of event IDs that tells an exact retry.
+func (q *queries) buildAppends() {
 	// Sent at commit, only by appends that stored something.
 	notify := fmt.Sprintf(`,
 	CASE WHEN count(*) > 0 THEN pg_notify('%s', '') END`, q.channel)
-	const summary = `
-SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
-	coalesce(min(version), 0), coalesce(max(version), 0)`
 	for kind := kindNoStream; kind <= kindExists; kind++ {
-		// Append's statement is the first of its transaction, so its
-		// positions start right after xid << 20.
-		q.appendOne[kind] = q.replacer.Replace(`WITH ` + versionCheck(kind) + `
+		q.appendOne[kind] = q.replacer.Replace(appendOneSQL(kind))
+		q.appendMany[kind] = q.replacer.Replace(appendManySQL(kind))
+		q.appendTx[kind][0] = q.replacer.Replace(appendTxSQL(kind, ""))
+		q.appendTx[kind][1] = q.replacer.Replace(appendTxSQL(kind, notify))
+	}
+	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0),
+	e.stream_id, e.version, e.position
+FROM unnest($2::text[]) WITH ORDINALITY AS u(id, ord)
+LEFT JOIN {events} e ON e.event_id = u.id
+ORDER BY u.ord`)
+}
+
+// appendOneSQL is Append's statement for one record. It is the first of
+// its transaction, so its position is right after xid << 20.
+func appendOneSQL(kind int) string {
+	if kind == kindExact {
+		// The common case, without CTEs (a plan of two nodes): one row,
+		// so the condition runs once.
+		return `INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
+SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, $8 + 1, $2, $3, $4, $5, $6::text::jsonb
+WHERE {append_version}($1, $7::int) = $8
+RETURNING position, version`
+	}
+	return `WITH ` + versionCheck(kind) + `
 INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
 SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, ok.base + 1, $2, $3, $4, $5, $6::text::jsonb
 FROM ok
-RETURNING position, version`)
-		if kind == kindExact {
-			// The common case, without CTEs (a plan of two nodes): one row,
-			// so the condition runs once.
-			q.appendOne[kind] = q.replacer.Replace(`INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
-SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, $8 + 1, $2, $3, $4, $5, $6::text::jsonb
-WHERE {append_version}($1, $7::int) = $8
-RETURNING position, version`)
-		}
-		q.appendMany[kind] = q.replacer.Replace(`WITH ` + versionCheck(kind) + `, ins AS (
+RETURNING position, version`
+}
+
+// appendManySQL is Append's statement for several records, an array per
+// column. It is the first of its transaction, so its positions start right
+// after xid << 20.
+func appendManySQL(kind int) string {
+	return `WITH ` + versionCheck(kind) + `, ins AS (
 	INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
 	SELECT (pg_current_xact_id()::text::bigint << 20) + u.ord, $1, ok.base + u.ord,
 		u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
 	FROM ok, unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
 		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
 	RETURNING position, version
-)` + summary + `
-FROM ins`)
-		for _, withNotify := range []int{0, 1} {
-			n := ""
-			if withNotify == 1 {
-				n = notify
-			}
-			q.appendTx[kind][withNotify] = q.replacer.Replace(`WITH ` + versionCheck(kind) + `, x AS (
+)` + appendSummary + `
+FROM ins`
+}
+
+// appendTxSQL is AppendTx's statement, after whatever the caller's
+// transaction wrote: its positions follow the transaction's largest so
+// far. notify is appended to the summary's columns (empty for none).
+func appendTxSQL(kind int, notify string) string {
+	return `WITH ` + versionCheck(kind) + `, x AS (
 	SELECT pg_current_xact_id()::text::bigint AS xid
 ), b AS (
 	-- Only this transaction writes positions in [xid<<20, (xid+1)<<20).
@@ -197,15 +230,13 @@ FROM ins`)
 	FROM ok, b, unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
 		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
 	RETURNING position, version
-)` + summary + n + `
-FROM ins`)
-		}
-	}
-	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0),
-	e.stream_id, e.version, e.position
-FROM unnest($2::text[]) WITH ORDINALITY AS u(id, ord)
-LEFT JOIN {events} e ON e.event_id = u.id
-ORDER BY u.ord`)
+)` + appendSummary + notify + `
+FROM ins`
+}
+
+// buildReads builds the statements of reads, the head, the visibility
+// bound, notification and stream listing.
+func (q *queries) buildReads() {
 	q.readStream = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`)
 	q.readStreamTo = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
@@ -219,12 +250,15 @@ WHERE stream_id = $1 AND version >= $2 AND version <= $4 ORDER BY version LIMIT 
 FROM {streams} s
 WHERE s.stream_id >= $2 AND s.stream_id > $1 AND starts_with(s.stream_id, $2) AND ($3::text IS NULL OR s.stream_id < $3)
 ORDER BY s.stream_id LIMIT $4`)
+}
+
+// buildDeletes builds DeleteStream's statements.
+func (q *queries) buildDeletes() {
 	q.lockDelete = q.replacer.Replace(`SELECT pg_advisory_xact_lock('{events}'::regclass::oid::int, hashtext($1))`)
 	q.lockStream = q.replacer.Replace(`SELECT FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
 	q.streamVersion = q.replacer.Replace(`SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = $1`)
 	q.deleteEvents = q.replacer.Replace(`DELETE FROM {events} WHERE stream_id = $1`)
 	q.deleteStream = q.replacer.Replace(`DELETE FROM {streams} WHERE stream_id = $1`)
-	return q
 }
 
 // readAllSQL builds the global-log query for a filter: fixed fragments for
