@@ -40,77 +40,105 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 		if to > 0 && to < from {
 			return
 		}
-		pk := str(streamKey(stream))
-		start := int64(0)
-		if from > 1 {
-			// The commit holding version from follows a version < from.
-			out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 aws.String(s.table),
-				KeyConditionExpression:    aws.String("pk = :pk AND sk <= :sk"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": pk, ":sk": num(from - 1)},
-				ProjectionExpression:      aws.String("sk"),
-				ScanIndexForward:          aws.Bool(false),
-				Limit:                     aws.Int32(1),
-				ConsistentRead:            aws.Bool(true),
-			})
-			if err != nil {
-				fail(s.wrap(err, "read stream %q", stream))
-				return
-			}
-			if len(out.Items) > 0 {
-				start, _ = getN(out.Items[0], attrSK)
-			}
+		start, err := s.commitHolding(ctx, stream, from)
+		if err != nil {
+			fail(err)
+			return
 		}
-		cond := "pk = :pk AND sk >= :lo"
-		vals := map[string]types.AttributeValue{":pk": pk, ":lo": num(start)}
-		if to > 0 {
-			cond = "pk = :pk AND sk BETWEEN :lo AND :hi"
-			vals[":hi"] = num(to - 1)
-		}
-		var startKey map[string]types.AttributeValue
-		for {
-			if err := s.check(ctx); err != nil {
-				fail(err)
-				return
-			}
-			out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 aws.String(s.table),
-				KeyConditionExpression:    aws.String(cond),
-				ExpressionAttributeValues: vals,
-				ExclusiveStartKey:         startKey,
-				Limit:                     aws.Int32(pageItems),
-				ConsistentRead:            aws.Bool(true),
-			})
-			if err != nil {
-				fail(s.wrap(err, "read stream %q", stream))
-				return
-			}
-			for _, item := range out.Items {
-				c, err := decodeCommit(item)
-				if err != nil {
-					fail(fmt.Errorf("%w: stream %q: %v", eventsource.ErrCorruptData, stream, err))
-					return
-				}
-				for i := 0; i < c.n; i++ {
-					v := c.base + int64(i) + 1
-					if v < from {
-						continue
-					}
-					if to > 0 && v > to {
-						return
-					}
-					r, err := c.record(i)
-					if !yield(r, err) || err != nil {
-						return
-					}
-				}
-			}
-			if out.LastEvaluatedKey == nil {
-				return
-			}
-			startKey = out.LastEvaluatedKey
+		if err := s.readCommits(ctx, stream, start, from, to, yield); err != nil {
+			fail(err)
 		}
 	}
+}
+
+// commitHolding returns the sort key (the version before its first) of the
+// stream's commit that holds version from: the commit that follows a
+// version < from. It is 0 for from 1, or when no such commit is stored.
+func (s *Store) commitHolding(ctx context.Context, stream string, from int64) (int64, error) {
+	if from <= 1 {
+		return 0, nil
+	}
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND sk <= :sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(streamKey(stream)), ":sk": num(from - 1)},
+		ProjectionExpression:      aws.String("sk"),
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return 0, s.wrap(err, "read stream %q", stream)
+	}
+	if len(out.Items) == 0 {
+		return 0, nil
+	}
+	start, _ := getN(out.Items[0], attrSK)
+	return start, nil
+}
+
+// readCommits queries the stream's commits from sort key start on (below to
+// when to > 0), a page at a time, and yields their records within
+// [from, to]. It returns the error that ended the read, for the caller to
+// yield; a record that cannot be decoded is yielded there and ends the read.
+func (s *Store) readCommits(ctx context.Context, stream string, start, from, to int64, yield func(eventsource.Record, error) bool) error {
+	cond := "pk = :pk AND sk >= :lo"
+	vals := map[string]types.AttributeValue{":pk": str(streamKey(stream)), ":lo": num(start)}
+	if to > 0 {
+		cond = "pk = :pk AND sk BETWEEN :lo AND :hi"
+		vals[":hi"] = num(to - 1)
+	}
+	var startKey map[string]types.AttributeValue
+	for {
+		if err := s.check(ctx); err != nil {
+			return err
+		}
+		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    aws.String(cond),
+			ExpressionAttributeValues: vals,
+			ExclusiveStartKey:         startKey,
+			Limit:                     aws.Int32(pageItems),
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return s.wrap(err, "read stream %q", stream)
+		}
+		more, err := yieldCommits(stream, out.Items, from, to, yield)
+		if err != nil || !more {
+			return err
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		startKey = out.LastEvaluatedKey
+	}
+}
+
+// yieldCommits yields the records of the commit items within [from, to]
+// (to <= 0: no end). more is false once past to, or when a record was
+// yielded with its error or yield says stop.
+func yieldCommits(stream string, items []map[string]types.AttributeValue, from, to int64, yield func(eventsource.Record, error) bool) (more bool, err error) {
+	for _, item := range items {
+		c, err := decodeCommit(item)
+		if err != nil {
+			return false, fmt.Errorf("%w: stream %q: %v", eventsource.ErrCorruptData, stream, err)
+		}
+		for i := 0; i < c.n; i++ {
+			v := c.base + int64(i) + 1
+			if v < from {
+				continue
+			}
+			if to > 0 && v > to {
+				return false, nil
+			}
+			r, err := c.record(i)
+			if !yield(r, err) || err != nil {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // ReadAll implements eventsource.Store. It reads the global log index in
