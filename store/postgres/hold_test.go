@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,7 @@ func quote(s string) string { return "'" + s + "'" }
 // waiting returns the backend of an append held now, 0 if none.
 type hold struct {
 	t      testing.TB
+	mu     sync.Mutex // a pgx.Conn serves one goroutine at a time: release may run on a timer's
 	conn   *pgx.Conn
 	schema string
 }
@@ -65,11 +67,16 @@ func holdCommits(t testing.TB, schema string) *hold {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	h := &hold{t: t, conn: conn, schema: schema}
+	t.Cleanup(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		conn.Close(context.Background())
+	})
 	if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_lock(hashtext($1))", schema); err != nil {
 		t.Fatal(err)
 	}
-	return &hold{t: t, conn: conn, schema: schema}
+	return h
 }
 
 // held waits until an append of heldType waits on the lock, and returns
@@ -92,6 +99,8 @@ func (h *hold) held() int32 {
 
 // release lets the held commits go.
 func (h *hold) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if _, err := h.conn.Exec(context.Background(), "SELECT pg_advisory_unlock(hashtext($1))", h.schema); err != nil {
 		h.t.Error(err)
 	}
