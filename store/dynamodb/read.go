@@ -376,16 +376,6 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	return 0, nil
 }
 
-// Notify implements eventsource.Notifier: appends through this Store signal
-// at once; appends by other processes are seen by polling the position
-// counter (one strongly consistent read per WithPollInterval).
-func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	return s.changed.Subscribe(ctx, s.poll, s.counter), nil
-}
-
 // ListStreams implements eventsource.StreamLister with a Scan of the whole
 // table (its cost grows with the table, not with the answer) that keeps one
 // entry per stream in memory before sorting them.
