@@ -58,6 +58,9 @@ type Registry struct {
 	codecs map[string]Codec
 	types  map[string]binding
 	names  map[reflect.Type]string
+
+	steps   map[upcastKey]Upcaster // schema evolution (schema.go)
+	current map[string]int         // a type's schema version, when above 1
 }
 
 type binding struct {
@@ -149,6 +152,12 @@ func (r *Registry) Register(name string, c Codec, zero func() Event) error {
 	if old, ok := r.names[t]; ok && old != name {
 		return fmt.Errorf("%w: %s is bound as %q, not %q", ErrDuplicateType, t, old, name)
 	}
+	if sv, ok := sample.(SchemaVersioner); ok && sv.SchemaVersion() > 1 {
+		if r.current == nil {
+			r.steps, r.current = map[upcastKey]Upcaster{}, map[string]int{}
+		}
+		r.current[name] = max(r.current[name], sv.SchemaVersion())
+	}
 	r.types[name] = binding{typ: t, codec: c, zero: zero}
 	r.names[t] = name
 	r.codecs[c.Name()] = c
@@ -202,7 +211,10 @@ func (r *Registry) MarshalEventContext(ctx context.Context, e Event) (Record, er
 		}
 		return Record{}, fmt.Errorf("%w: encode %s: %w", ErrInvalidEvent, name, err)
 	}
-	return Record{Type: name, Codec: b.codec.Name(), Data: data}, nil
+	r.mu.RLock()
+	codec := codecWithVersion(b.codec.Name(), r.currentVersion(name))
+	r.mu.RUnlock()
+	return Record{Type: name, Codec: codec, Data: data}, nil
 }
 
 // UnmarshalEvent implements Serializer: UnmarshalEventContext with
@@ -218,32 +230,54 @@ func (r *Registry) UnmarshalEvent(rec Record) (Event, error) {
 // *DecodeError. A codec error matching ErrShredded, or one after ctx ended,
 // is returned wrapped as it is, not as corrupt data.
 func (r *Registry) UnmarshalEventContext(ctx context.Context, rec Record) (Event, error) {
+	codecName, schema := splitCodec(rec.Codec)
 	r.mu.RLock()
+	_, upcasts := r.steps[upcastKey{rec.Type, schema}]
+	current := r.currentVersion(rec.Type)
 	b, ok := r.types[rec.Type]
 	c := b.codec
-	if ok && rec.Codec != "" && rec.Codec != c.Name() {
-		c, ok = r.codecs[rec.Codec]
-		if !ok {
+	if codecName != "" && (!ok || codecName != c.Name()) {
+		var known bool
+		c, known = r.codecs[codecName]
+		if !known && (ok || upcasts) {
 			r.mu.RUnlock()
-			return nil, &UnknownEventTypeError{Type: rec.Type, Codec: rec.Codec}
+			return nil, &UnknownEventTypeError{Type: rec.Type, Codec: codecName}
 		}
 	}
 	r.mu.RUnlock()
+	typ, data, redacted := rec.Type, rec.Data, false
+	switch {
+	case upcasts:
+		var err error
+		if typ, data, c, redacted, err = r.upcast(ctx, rec, c, schema); err != nil {
+			if passThrough(ctx, err) {
+				return nil, fmt.Errorf("eventsource: decode %s event at %q version %d: %w", rec.Type, rec.StreamID, rec.Version, err)
+			}
+			return nil, err
+		}
+		r.mu.RLock()
+		b, ok = r.types[typ]
+		r.mu.RUnlock()
+	case ok && schema != current:
+		return nil, &SchemaError{Type: rec.Type, Stream: rec.StreamID, Version: rec.Version, Position: rec.Position, Schema: schema, Current: current}
+	}
 	if !ok {
-		return nil, &UnknownEventTypeError{Type: rec.Type}
+		return nil, &UnknownEventTypeError{Type: typ}
 	}
 	e := b.zero()
 	var err error
-	if cc, ok := c.(ContextCodec); ok {
-		err = cc.UnmarshalContext(ctx, rec.Data, e)
-	} else {
-		err = c.Unmarshal(rec.Data, e)
+	switch cc, isCC := c.(ContextCodec); {
+	case redacted:
+	case isCC && !upcasts:
+		err = cc.UnmarshalContext(ctx, data, e)
+	default:
+		err = c.Unmarshal(data, e)
 	}
 	if err != nil {
 		if passThrough(ctx, err) {
 			return nil, fmt.Errorf("eventsource: decode %s event at %q version %d: %w", rec.Type, rec.StreamID, rec.Version, err)
 		}
-		return nil, &DecodeError{Stream: rec.StreamID, Version: rec.Version, Type: rec.Type, Err: err}
+		return nil, &DecodeError{Stream: rec.StreamID, Version: rec.Version, Type: typ, Err: err}
 	}
 	fromRecord(e, rec)
 	return e, nil

@@ -126,9 +126,24 @@ func (c *Codec) MarshalContext(ctx context.Context, v any) ([]byte, error) {
 // are eventsource.ErrCorruptData; a deleted key is a *ShreddedError (or,
 // with WithRedaction, no error and v left untouched).
 func (c *Codec) UnmarshalContext(ctx context.Context, data []byte, v any) error {
+	plain, inner, err := c.Open(ctx, data)
+	if err != nil || plain == nil {
+		return err // nil plaintext, nil error: redacted, v keeps its zero value
+	}
+	if err := unmarshal(ctx, inner, plain, v); err != nil {
+		return &redactedError{op: "encryption: inner codec " + inner.Name() + " decode", err: err}
+	}
+	return nil
+}
+
+// Open implements eventsource.OpenCodec: it decrypts data and returns the
+// plaintext with the inner codec, so that a registry's upcasters work on the
+// plaintext. A shredded subject is a *ShreddedError, or, with redaction, a
+// nil plaintext and a nil error.
+func (c *Codec) Open(ctx context.Context, data []byte) ([]byte, eventsource.Codec, error) {
 	h, err := parseHeader(data)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	key, err := c.keys.Key(ctx, h.subject, h.version)
 	var shredded *ShreddedError
@@ -136,27 +151,29 @@ func (c *Codec) UnmarshalContext(ctx context.Context, data []byte, v any) error 
 	switch {
 	case errors.As(err, &shredded):
 		if c.redact {
-			return nil
+			return nil, c.inner, nil
 		}
-		return shredded
+		return nil, nil, shredded
 	case errors.As(err, &missing):
-		return fmt.Errorf("%w: encryption: no key version %d of subject %q", eventsource.ErrCorruptData, h.version, h.subject)
+		return nil, nil, fmt.Errorf("%w: encryption: no key version %d of subject %q", eventsource.ErrCorruptData, h.version, h.subject)
 	case err != nil:
-		return fmt.Errorf("encryption: key version %d of subject %q: %w", h.version, h.subject, err)
+		return nil, nil, fmt.Errorf("encryption: key version %d of subject %q: %w", h.version, h.subject, err)
 	}
 	aead, err := newAEAD(key.Material)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	plain, err := aead.Open(nil, data[h.len-nonceSize:h.len], data[h.len:], data[:h.len])
 	if err != nil {
-		return fmt.Errorf("%w: encryption: authentication failed (subject %q, key version %d)", eventsource.ErrCorruptData, h.subject, h.version)
+		return nil, nil, fmt.Errorf("%w: encryption: authentication failed (subject %q, key version %d)", eventsource.ErrCorruptData, h.subject, h.version)
 	}
-	if err := unmarshal(ctx, c.inner, plain, v); err != nil {
-		return &redactedError{op: "encryption: inner codec " + c.inner.Name() + " decode", err: err}
+	if plain == nil {
+		plain = []byte{}
 	}
-	return nil
+	return plain, c.inner, nil
 }
+
+var _ eventsource.OpenCodec = (*Codec)(nil)
 
 type header struct {
 	subject string

@@ -22,7 +22,7 @@ func testRoundTrip(t *testing.T, f Features, s eventsource.Store) {
 	}
 	in := []eventsource.Record{
 		{Type: "Binary", Codec: "gob", Data: binary, Metadata: map[string]string{"user": "ünïcode ✓", "empty": "", "quote": `'"\`}},
-		{Type: "Empty", Codec: "json", EventID: "my-own-id-1"},
+		{Type: "Empty", Codec: "enc+json;v=12", EventID: "my-own-id-1"}, // a codec name with a schema version parameter
 		{Type: "Zeros", Data: []byte{0, 0, 0, 1}},
 	}
 	// The largest Data the store takes, in this append.
