@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/codec/gobcodec"
@@ -41,6 +42,36 @@ func BenchmarkLoad1000(b *testing.B) {
 		c, err := repo.Load(ctx, "cart")
 		if err != nil || c.Version != 1000 {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoad1000EnvelopeInPayload loads the same aggregate from records
+// as the JSON codec wrote them before Model's Version and At became the
+// record's envelope: each payload also carries them ("Version":n,"At":…),
+// as stores written by earlier versions still hold. Run it beside
+// BenchmarkLoad1000 to see what keeping them out of the payload saves.
+func BenchmarkLoad1000EnvelopeInPayload(b *testing.B) {
+	repo, _ := seedCart(b, 0)
+	store := memory.New()
+	repo = eventsource.New(&Cart{}, eventsource.WithStore(store), eventsource.WithSerializer(repo.Serializer()))
+	ctx := context.Background()
+	at := time.Date(2026, 12, 4, 2, 37, 45, 123456789, time.UTC).Format(time.RFC3339Nano)
+	for i := 0; i < 1000; i += 100 {
+		recs := make([]eventsource.Record, 100)
+		for j := range recs {
+			recs[j] = eventsource.Record{Type: "ItemAdded", Codec: "json",
+				Data: fmt.Appendf(nil, `{"ID":"cart","Version":%d,"At":%q,"Name":"item-%d"}`, i+j+1, at, i+j)}
+		}
+		if _, err := store.Append(ctx, "cart", eventsource.Any, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := repo.Load(ctx, "cart")
+		if err != nil || c.Version != 1000 {
+			b.Fatal(c, err)
 		}
 	}
 }

@@ -25,14 +25,18 @@ type EventTyper interface {
 }
 
 // Model is the embeddable base of an event. On save the repository fills in
-// ID when it is empty, and Version and At when they are zero. On decoding,
-// Version is set to the stored record's version and a zero At to the time
-// the store recorded it, so an event read back through any path reports
-// where it really is.
+// ID when it is empty, and Version and At when they are zero. Version and At
+// are the record's envelope, not its payload: the JSON codec does not write
+// them (the record carries its version and the time the store recorded it,
+// which is what decoding sets them to, through any read path), so the
+// payload holds the event's own fields and decodes fast. ID stays in the
+// payload, where a decoder without the repository's stream prefix finds it.
+// Keep a business time of your own in a field of your own: At is when the
+// store recorded the event.
 type Model struct {
 	ID      string    // aggregate ID
-	Version int64     // version of this event in its stream
-	At      time.Time // when the event happened
+	Version int64     `json:"-"` // version of this event in its stream (the record's)
+	At      time.Time `json:"-"` // when the event was recorded (the record's)
 }
 
 // AggregateID implements Event.
@@ -51,7 +55,7 @@ func fromRecord(e Event, rec Record) {
 		if rec.Version > 0 {
 			m.Version = rec.Version
 		}
-		if m.At.IsZero() {
+		if !rec.RecordedAt.IsZero() {
 			m.At = rec.RecordedAt
 		}
 	}

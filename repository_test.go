@@ -457,13 +457,26 @@ func TestRootImportsOnlyStandardLibrary(t *testing.T) {
 }
 
 // storedVersion is the Version field of a record's JSON data.
+// storedVersion is the version a stored record's event reports when
+// decoded. The payload carries none: Model.Version is the record's.
 func storedVersion(t *testing.T, r eventsource.Record) int64 {
 	t.Helper()
-	var m struct{ Version int64 }
+	var m map[string]any
 	if err := json.Unmarshal(r.Data, &m); err != nil {
 		t.Fatalf("record %d of %q: %v", r.Version, r.StreamID, err)
 	}
-	return m.Version
+	if _, ok := m["Version"]; ok {
+		t.Fatalf("record %d of %q: the payload carries a Version: %s", r.Version, r.StreamID, r.Data)
+	}
+	reg, err := eventsource.NewJSONSerializer(&ItemAdded{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := eventsource.DecodeRecord(context.Background(), reg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.EventVersion()
 }
 
 func TestSaveAtVersionZeroStartsANewAggregate(t *testing.T) {
