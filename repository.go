@@ -20,7 +20,8 @@ type Repository[T Aggregate] struct {
 	log    *slog.Logger
 	prefix string
 	policy RetryPolicy
-	err    error // configuration error, returned by every call
+	snap   *SnapshotPolicy // nil: no snapshots
+	err    error           // configuration error, returned by every call
 }
 
 // Option configures a Repository.
@@ -31,8 +32,9 @@ type config struct {
 	ser    Serializer
 	log    *slog.Logger
 	prefix string
-	retry  RetryPolicy
-	err    error
+	retry     RetryPolicy
+	snapshots *SnapshotPolicy
+	err       error
 }
 
 // WithStore sets the store events are kept in. Required.
@@ -151,7 +153,7 @@ func New[T Aggregate](prototype T, opts ...Option) *Repository[T] {
 	for _, o := range opts {
 		o(&c)
 	}
-	r := &Repository[T]{store: c.store, ser: c.ser, log: c.log, prefix: c.prefix, policy: c.retry, err: c.err}
+	r := &Repository[T]{store: c.store, ser: c.ser, log: c.log, prefix: c.prefix, policy: c.retry, snap: c.snapshots, err: c.err}
 	t := reflect.TypeOf(prototype)
 	switch {
 	case r.err != nil:
@@ -159,6 +161,8 @@ func New[T Aggregate](prototype T, opts ...Option) *Repository[T] {
 		r.err = fmt.Errorf("%w: prototype must be a pointer to a struct, got %T", ErrInvalidConfig, prototype)
 	case r.store == nil:
 		r.err = fmt.Errorf("%w: no store (use WithStore)", ErrInvalidConfig)
+	case r.snap != nil && r.snapshotter() == nil:
+		r.err = fmt.Errorf("%w: WithSnapshots, but %T does not implement SnapshotStore", ErrInvalidConfig, r.store)
 	default:
 		r.typ = t.Elem()
 	}
@@ -219,9 +223,12 @@ func (r *Repository[T]) load(ctx context.Context, id string, to int64) (T, int64
 	if err := ValidateStreamID(stream); err != nil {
 		return zero, 0, err
 	}
-	agg := r.New()
-	var version int64
-	for rec, err := range r.store.ReadStream(ctx, stream, 1, to) {
+	agg, version, stale := r.fromSnapshot(ctx, stream, to)
+	fromSnap := version
+	if version == 0 {
+		agg = r.New()
+	}
+	for rec, err := range r.store.ReadStream(ctx, stream, version+1, to) {
 		if err != nil {
 			return zero, version, err
 		}
@@ -239,6 +246,9 @@ func (r *Repository[T]) load(ctx context.Context, id string, to int64) (T, int64
 	}
 	if version == 0 {
 		return zero, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
+	}
+	if stale && to == 0 && fromSnap == 0 {
+		r.writeSnapshot(ctx, stream, version, agg) // replaces one of another schema
 	}
 	if rt, ok := any(agg).(rooted); ok {
 		root := rt.root()
@@ -463,6 +473,23 @@ func (r *Repository[T]) Apply(ctx context.Context, cmd Command) (int64, error) {
 		if err != nil {
 			return version, errors.Is(err, ErrConcurrency), err
 		}
+		if r.snap != nil {
+			r.snapshotAfter(ctx, id, agg, version, v, events)
+		}
 		return v, false, nil
 	})
+}
+
+// snapshotAfter folds the saved events into agg and snapshots it when the
+// policy says so. It never fails the save: a fold error is logged.
+func (r *Repository[T]) snapshotAfter(ctx context.Context, id string, agg T, before, after int64, events []Event) {
+	for _, e := range events {
+		if err := agg.On(e); err != nil {
+			r.log.WarnContext(ctx, "eventsource: snapshot skipped: the saved events do not fold", slog.String("aggregate", id), slog.Any("error", err))
+			return
+		}
+	}
+	if r.due(agg, before, after) {
+		r.writeSnapshot(ctx, r.StreamID(id), after, agg)
+	}
 }

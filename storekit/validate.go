@@ -122,3 +122,23 @@ func ValidateReservation(scope, value, owner string, needOwner bool) error {
 }
 
 func validText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// ValidateSnapshot checks a snapshot the way every SnapshotStore must: a
+// valid stream ID, a version and a schema of at least 1, and data no larger
+// than one append may be (limits.MaxAppendBytes). Errors wrap
+// eventsource.ErrInvalidStreamID, ErrInvalidEvent or ErrTooLarge.
+func ValidateSnapshot(s eventsource.Snapshot, limits eventsource.Limits) error {
+	l := limits.Normalize()
+	if err := eventsource.ValidateStreamID(s.StreamID); err != nil {
+		return err
+	}
+	switch {
+	case s.Version < 1:
+		return fmt.Errorf("%w: snapshot of %q at version %d", eventsource.ErrInvalidEvent, s.StreamID, s.Version)
+	case s.Schema < 1:
+		return fmt.Errorf("%w: snapshot of %q with schema %d", eventsource.ErrInvalidEvent, s.StreamID, s.Schema)
+	case len(s.Data) > l.MaxAppendBytes:
+		return fmt.Errorf("%w: snapshot of %q: %d bytes, at most %d", eventsource.ErrTooLarge, s.StreamID, len(s.Data), l.MaxAppendBytes)
+	}
+	return nil
+}

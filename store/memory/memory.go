@@ -8,6 +8,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -29,11 +30,12 @@ type Store struct {
 	batch   int
 
 	mu       sync.RWMutex
-	log      chunks                 // the global log; position = index+1
-	streams  map[string]*stream     // by stream ID
-	ids      map[string]int         // event ID -> index in log
-	changed  *broadcast.Signal      // fired by each append
-	reserved map[reservation]string // unique values → owner
+	log      chunks                            // the global log; position = index+1
+	streams  map[string]*stream                // by stream ID
+	ids      map[string]int                    // event ID -> index in log
+	changed  *broadcast.Signal                 // fired by each append
+	reserved map[reservation]string            // unique values → owner
+	snaps    map[string][]eventsource.Snapshot // by stream, oldest first
 	closed   bool
 }
 
@@ -390,7 +392,61 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 		*s.log.at(i) = entry{deleted: true} // drop the payload; the position stays taken
 	}
 	delete(s.streams, id)
+	delete(s.snaps, id)
 	return nil
+}
+
+// SaveSnapshot implements eventsource.SnapshotStore.
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) error {
+	if err := storekit.ValidateSnapshot(snap, s.Limits()); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	snap.Data = slices.Clone(snap.Data)
+	snap.RecordedAt = time.Now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return eventsource.ErrClosed
+	}
+	if s.snaps == nil {
+		s.snaps = map[string][]eventsource.Snapshot{}
+	}
+	list := s.snaps[snap.StreamID]
+	i, found := slices.BinarySearchFunc(list, snap.Version, func(x eventsource.Snapshot, v int64) int { return cmp.Compare(x.Version, v) })
+	if found {
+		list[i] = snap
+	} else {
+		list = slices.Insert(list, i, snap)
+	}
+	s.snaps[snap.StreamID] = list
+	return nil
+}
+
+// LoadSnapshot implements eventsource.SnapshotStore.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (eventsource.Snapshot, error) {
+	if err := eventsource.ValidateStreamID(stream); err != nil {
+		return eventsource.Snapshot{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventsource.Snapshot{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventsource.Snapshot{}, eventsource.ErrClosed
+	}
+	list := s.snaps[stream]
+	for i := len(list) - 1; i >= 0; i-- {
+		if atMost <= 0 || list[i].Version <= atMost {
+			snap := list[i]
+			snap.Data = slices.Clone(snap.Data)
+			return snap, nil
+		}
+	}
+	return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
 }
 
 func (s *Store) reservations() storekit.Reservations {

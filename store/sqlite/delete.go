@@ -7,7 +7,8 @@ import (
 	"github.com/eventsource-go/eventsource"
 )
 
-// DeleteStream implements eventsource.StreamDeleter.
+// DeleteStream implements eventsource.StreamDeleter; the stream's
+// snapshots go with it.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
 	if err := eventsource.ValidateStreamID(stream); err != nil {
 		return err
@@ -33,6 +34,9 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: current}
 	}
 	if _, err := tx.ExecContext(ctx, s.q.deleteEvents, stream); err != nil {
+		return s.wrap("delete stream", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.prefix+`snapshots WHERE stream_id = ?`, stream); err != nil {
 		return s.wrap("delete stream", err)
 	}
 	return s.wrap("delete stream", tx.Commit())

@@ -11,4 +11,5 @@ var (
 	_ eventsource.StreamLister  = (*Store)(nil)
 	_ eventsource.StreamDeleter = (*Store)(nil)
 	_ eventsource.Reserver      = (*Store)(nil)
+	_ eventsource.SnapshotStore = (*Store)(nil)
 )

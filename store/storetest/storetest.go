@@ -29,6 +29,7 @@ type Features struct {
 	ListStreams  bool // claims eventsource.StreamLister
 	DeleteStream bool // claims eventsource.StreamDeleter
 	Reservations bool // claims eventsource.Reserver
+	Snapshots    bool // claims eventsource.SnapshotStore
 	// CommitHook: the store calls storekit.BeforeCommit between writing and
 	// committing an append, so the suite can make commits finish out of
 	// order and cancel appends mid-flight. No type shows it: the suite
@@ -93,6 +94,7 @@ var capabilities = []capability{
 	{test{"ListStreams", testListStreams}, "StreamLister", is[eventsource.StreamLister], func(f Features) bool { return f.ListStreams }},
 	{test{"DeleteStream", testDeleteStream}, "StreamDeleter", is[eventsource.StreamDeleter], func(f Features) bool { return f.DeleteStream }},
 	{test{"Reservations", testReservations}, "Reserver", is[eventsource.Reserver], func(f Features) bool { return f.Reservations }},
+	{test{"Snapshots", testSnapshots}, "SnapshotStore", is[eventsource.SnapshotStore], func(f Features) bool { return f.Snapshots }},
 }
 
 // Run runs the whole suite. Subtests run in parallel, each on its own store.

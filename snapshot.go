@@ -1,0 +1,145 @@
+package eventsource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Snapshot is an aggregate's state at a version of its stream, so that a
+// load reads only the events after it.
+type Snapshot struct {
+	StreamID   string
+	Version    int64     // the last event the state includes
+	Schema     int       // the aggregate's snapshot schema version (SnapshotPolicy.Schema)
+	Data       []byte    // the encoded state
+	RecordedAt time.Time // set by the store
+}
+
+// SnapshotStore is an optional Store capability: snapshots kept beside the
+// streams. SaveSnapshot keeps s (replacing one at the same version);
+// LoadSnapshot returns the newest snapshot of stream at or below atMost (0:
+// the newest of all), ErrNotFound when there is none. Deleting a stream
+// deletes its snapshots.
+type SnapshotStore interface {
+	SaveSnapshot(ctx context.Context, s Snapshot) error
+	LoadSnapshot(ctx context.Context, stream string, atMost int64) (Snapshot, error)
+}
+
+// SnapshotPolicy says when a repository snapshots an aggregate and how.
+// Snapshots are taken after Apply saves (which holds the new state, so it
+// costs one write and no read), and by Repository.Snapshot; a failed one is
+// logged and never fails the save (the next one is tried at the next
+// point). The aggregate's state is its exported fields, JSON-encoded.
+type SnapshotPolicy struct {
+	// Every snapshots when a save crosses a multiple of Every events.
+	Every int64
+	// When, if set, is asked after each save instead.
+	When func(agg Aggregate, version int64) bool
+	// Schema is the version of the aggregate's state layout: bump it when
+	// the struct changes, and snapshots of other versions are ignored (the
+	// aggregate is rebuilt from its events, and a new snapshot written).
+	Schema int
+}
+
+// WithSnapshots makes the repository load from, and write, snapshots in a
+// store that implements SnapshotStore (ErrInvalidConfig otherwise).
+func WithSnapshots(p SnapshotPolicy) Option {
+	return func(c *config) {
+		if p.Schema < 1 {
+			p.Schema = 1
+		}
+		c.snapshots = &p
+	}
+}
+
+// snapshotter returns the store's snapshots when the repository uses them.
+func (r *Repository[T]) snapshotter() SnapshotStore {
+	if r.snap == nil {
+		return nil
+	}
+	ss, _ := r.store.(SnapshotStore)
+	return ss
+}
+
+// fromSnapshot returns the aggregate restored from the newest usable
+// snapshot at or below to (0: any), and its version; 0 when there is none.
+// A snapshot of another schema, or one that does not decode, is ignored
+// (stale is true then: a fresh one should be written).
+func (r *Repository[T]) fromSnapshot(ctx context.Context, stream string, to int64) (agg T, version int64, stale bool) {
+	ss := r.snapshotter()
+	if ss == nil {
+		return agg, 0, false
+	}
+	s, err := ss.LoadSnapshot(ctx, stream, to)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return agg, 0, false
+	case err != nil:
+		r.log.WarnContext(ctx, "eventsource: snapshot unreadable, loading from events", slog.String("stream", stream), slog.Any("error", err))
+		return agg, 0, false
+	case s.Schema != r.snap.Schema:
+		return agg, 0, true
+	}
+	agg = r.New()
+	if err := json.Unmarshal(s.Data, agg); err != nil {
+		r.log.WarnContext(ctx, "eventsource: snapshot does not decode, loading from events", slog.String("stream", stream), slog.Any("error", err))
+		var zero T
+		return zero, 0, true
+	}
+	return agg, s.Version, false
+}
+
+// due reports whether a save that took the aggregate from before to after
+// should snapshot it.
+func (r *Repository[T]) due(agg T, before, after int64) bool {
+	switch {
+	case r.snap == nil:
+		return false
+	case r.snap.When != nil:
+		return r.snap.When(agg, after)
+	case r.snap.Every > 0:
+		return after/r.snap.Every > before/r.snap.Every
+	}
+	return false
+}
+
+// writeSnapshot stores agg as the snapshot of stream at version; a failure
+// is logged, not returned.
+func (r *Repository[T]) writeSnapshot(ctx context.Context, stream string, version int64, agg T) {
+	ss := r.snapshotter()
+	if ss == nil {
+		return
+	}
+	data, err := json.Marshal(agg)
+	if err == nil {
+		err = ss.SaveSnapshot(ctx, Snapshot{StreamID: stream, Version: version, Schema: r.snap.Schema, Data: data})
+	}
+	if err != nil {
+		r.log.WarnContext(ctx, "eventsource: snapshot not written", slog.String("stream", stream), slog.Int64("version", version), slog.Any("error", err))
+	}
+}
+
+// Snapshot writes a snapshot of aggregate id as it is now, whatever the
+// policy says (WithSnapshots is required, for the schema).
+func (r *Repository[T]) Snapshot(ctx context.Context, id string) error {
+	if r.err != nil {
+		return r.err
+	}
+	ss := r.snapshotter()
+	if ss == nil {
+		return fmt.Errorf("%w: Snapshot needs WithSnapshots and a store that implements SnapshotStore", ErrInvalidConfig)
+	}
+	agg, version, err := r.load(ctx, id, 0)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(agg)
+	if err != nil {
+		return fmt.Errorf("eventsource: snapshot of %q: %w", id, err)
+	}
+	return ss.SaveSnapshot(ctx, Snapshot{StreamID: r.StreamID(id), Version: version, Schema: r.snap.Schema, Data: data})
+}
