@@ -56,6 +56,9 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 		if _, err := tx.Exec(ctx, s.q.deleteStream, stream); err != nil {
 			return wrap(ctx, err, "delete stream %q", stream)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM `+ident(s.cfg, "snapshots")+` WHERE stream_id = $1`, stream); err != nil {
+			return wrap(ctx, err, "delete stream %q: snapshots", stream)
+		}
 		return nil
 	})
 	var pgErr *pgconn.PgError

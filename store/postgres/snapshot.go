@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
+)
+
+// SaveSnapshot implements eventsource.SnapshotStore: one row per stream and
+// version in {prefix}snapshots, replaced when written again. DeleteStream
+// deletes a stream's snapshots with its events.
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) error {
+	if err := storekit.ValidateSnapshot(snap, s.Limits()); err != nil {
+		return err
+	}
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	data := snap.Data
+	if data == nil {
+		data = []byte{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO `+ident(s.cfg, "snapshots")+` (stream_id, version, schema, data) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (stream_id, version) DO UPDATE SET schema = excluded.schema, data = excluded.data, recorded_at = now()`,
+		snap.StreamID, snap.Version, snap.Schema, data)
+	return wrap(ctx, err, "save snapshot of %q at %d", snap.StreamID, snap.Version)
+}
+
+// LoadSnapshot implements eventsource.SnapshotStore.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (eventsource.Snapshot, error) {
+	if err := eventsource.ValidateStreamID(stream); err != nil {
+		return eventsource.Snapshot{}, err
+	}
+	if err := s.ready(ctx); err != nil {
+		return eventsource.Snapshot{}, err
+	}
+	snap := eventsource.Snapshot{StreamID: stream}
+	err := s.pool.QueryRow(ctx, `SELECT version, schema, data, recorded_at FROM `+ident(s.cfg, "snapshots")+`
+		WHERE stream_id = $1 AND ($2 <= 0 OR version <= $2) ORDER BY version DESC LIMIT 1`, stream, atMost).
+		Scan(&snap.Version, &snap.Schema, &snap.Data, &snap.RecordedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+	}
+	if err != nil {
+		return eventsource.Snapshot{}, wrap(ctx, err, "load snapshot of %q", stream)
+	}
+	snap.RecordedAt = snap.RecordedAt.UTC()
+	return snap, nil
+}
+
+var _ eventsource.SnapshotStore = (*Store)(nil)
