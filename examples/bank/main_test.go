@@ -31,7 +31,7 @@ func TestRunOnEveryStore(t *testing.T) {
 			conn.Close(ctx)
 		}
 		if db, err := sql.Open("mysql", my); err == nil {
-			for _, t := range []string{"events", "streams", "position", "schema_migrations", "reservations"} {
+			for _, t := range []string{"events", "streams", "position", "schema_migrations", "reservations", "snapshots"} {
 				db.Exec("DROP TABLE IF EXISTS `" + prefix + t + "`")
 			}
 			db.Close()

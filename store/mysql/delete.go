@@ -66,5 +66,8 @@ func (s *Store) deleteTx(ctx context.Context, stream string, expected eventsourc
 	if _, err := tx.ExecContext(ctx, s.q.deleteStream, stream); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM `"+s.cfg.prefix+"snapshots` WHERE stream_id = ?", stream); err != nil {
+		return err
+	}
 	return tx.Commit()
 }

@@ -415,7 +415,7 @@ func dropMySQLTables(dsn, prefix string) {
 		return
 	}
 	defer db.Close()
-	for _, t := range []string{"events", "streams", "position", "schema_migrations", "reservations"} {
+	for _, t := range []string{"events", "streams", "position", "schema_migrations", "reservations", "snapshots"} {
 		db.Exec("DROP TABLE IF EXISTS `" + prefix + t + "`")
 	}
 }
