@@ -145,5 +145,5 @@ func (d *deletion) finish(ctx context.Context, tomb uint64) error {
 			return fmt.Errorf("nats: delete stream %q: release an event ID claim: %w", d.stream, err)
 		}
 	}
-	return nil
+	return d.s.purgeSnapshots(ctx, d.stream)
 }

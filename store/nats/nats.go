@@ -31,6 +31,8 @@ type Store struct {
 	setupMu sync.Mutex
 	events  atomic.Pointer[streamHandles] // nil until setup succeeded
 
+	snapStream atomic.Pointer[jetstream.Stream] // the snapshots stream, once found or made
+
 	heads *headcache.Cache[head] // stream ID -> (version, subject sequence) of its last commit
 
 	changed *broadcast.Signal

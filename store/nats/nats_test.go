@@ -106,7 +106,7 @@ func newStore(t testing.TB, tg target, opts ...esnats.Option) *esnats.Store {
 		s.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, n := range []string{name, name + "_IDS"} {
+		for _, n := range []string{name, name + "_IDS", name + "_SNAPSHOTS"} {
 			if err := tg.js.DeleteStream(ctx, n); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				t.Errorf("delete stream %s: %v", n, err)
 			}
