@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,54 @@ type SnapshotPolicy struct {
 	// the struct changes, and snapshots of other versions are ignored (the
 	// aggregate is rebuilt from its events, and a new snapshot written).
 	Schema int
+	// Codec encodes the state (JSON when nil). Give it the encrypting codec
+	// of package encryption, and snapshots are encrypted under the
+	// aggregate's subject like its events: a shredded subject's snapshots
+	// are unreadable, and the aggregate loads (or fails) from its events.
+	// The codec sees a value whose AggregateID is the aggregate's ID.
+	Codec Codec
+}
+
+// snapshotState is what a snapshot's codec encodes: the aggregate, as an
+// Event whose AggregateID is the aggregate's, so that an encrypting codec
+// takes the aggregate's key.
+type snapshotState struct {
+	id      string
+	version int64
+	State   any
+}
+
+func (s *snapshotState) AggregateID() string { return s.id }
+func (s *snapshotState) EventVersion() int64 { return s.version }
+func (s *snapshotState) EventAt() time.Time  { return time.Time{} }
+
+// encodeState encodes agg with the policy's codec.
+func (r *Repository[T]) encodeState(ctx context.Context, id string, version int64, agg T) ([]byte, error) {
+	if r.snap.Codec == nil {
+		return json.Marshal(agg)
+	}
+	v := &snapshotState{id: id, version: version, State: agg}
+	if cc, ok := r.snap.Codec.(ContextCodec); ok {
+		return cc.MarshalContext(ctx, v)
+	}
+	return r.snap.Codec.Marshal(v)
+}
+
+// decodeState decodes a snapshot's data into agg; ok is false when there
+// is nothing to decode (a shredded subject read with redaction).
+func (r *Repository[T]) decodeState(ctx context.Context, id string, data []byte, agg T) (bool, error) {
+	if r.snap.Codec == nil {
+		return true, json.Unmarshal(data, agg)
+	}
+	c := r.snap.Codec
+	if oc, isOpen := c.(OpenCodec); isOpen {
+		plain, inner, err := oc.Open(ctx, data)
+		if err != nil || plain == nil {
+			return false, err
+		}
+		c, data = inner, plain
+	}
+	return true, c.Unmarshal(data, &snapshotState{id: id, State: agg})
 }
 
 // WithSnapshots makes the repository load from, and write, snapshots in a
@@ -85,10 +134,13 @@ func (r *Repository[T]) fromSnapshot(ctx context.Context, stream string, to int6
 		return agg, 0, true
 	}
 	agg = r.New()
-	if err := json.Unmarshal(s.Data, agg); err != nil {
-		r.log.WarnContext(ctx, "eventsource: snapshot does not decode, loading from events", slog.String("stream", stream), slog.Any("error", err))
+	ok, err := r.decodeState(ctx, strings.TrimPrefix(stream, r.prefix), s.Data, agg)
+	if err != nil || !ok {
+		if err != nil {
+			r.log.WarnContext(ctx, "eventsource: snapshot unusable, loading from events", slog.String("stream", stream), slog.Any("error", err))
+		}
 		var zero T
-		return zero, 0, true
+		return zero, 0, false
 	}
 	return agg, s.Version, false
 }
@@ -114,7 +166,7 @@ func (r *Repository[T]) writeSnapshot(ctx context.Context, stream string, versio
 	if ss == nil {
 		return
 	}
-	data, err := json.Marshal(agg)
+	data, err := r.encodeState(ctx, strings.TrimPrefix(stream, r.prefix), version, agg)
 	if err == nil {
 		err = ss.SaveSnapshot(ctx, Snapshot{StreamID: stream, Version: version, Schema: r.snap.Schema, Data: data})
 	}
@@ -137,7 +189,7 @@ func (r *Repository[T]) Snapshot(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(agg)
+	data, err := r.encodeState(ctx, id, version, agg)
 	if err != nil {
 		return fmt.Errorf("eventsource: snapshot of %q: %w", id, err)
 	}
