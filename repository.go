@@ -28,10 +28,10 @@ type Repository[T Aggregate] struct {
 type Option func(*config)
 
 type config struct {
-	store  Store
-	ser    Serializer
-	log    *slog.Logger
-	prefix string
+	store     Store
+	ser       Serializer
+	log       *slog.Logger
+	prefix    string
 	retry     RetryPolicy
 	snapshots *SnapshotPolicy
 	err       error

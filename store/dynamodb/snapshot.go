@@ -91,4 +91,3 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 }
 
 var _ eventsource.SnapshotStore = (*Store)(nil)
-
