@@ -3,12 +3,15 @@ package eventsource_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/codec/gobcodec"
 	"github.com/eventsource-go/eventsource/store/memory"
+	"github.com/eventsource-go/eventsource/store/sqlite"
+	"github.com/eventsource-go/eventsource/store/storetest"
 )
 
 func seedCart(b *testing.B, n int) (*eventsource.Repository[*Cart], *memory.Store) {
@@ -120,3 +123,14 @@ func benchRoundTrip(b *testing.B, reg *eventsource.Registry) {
 
 func BenchmarkRoundTripJSON(b *testing.B) { benchRoundTrip(b, eventsource.NewRegistry(nil)) }
 func BenchmarkRoundTripGob(b *testing.B)  { benchRoundTrip(b, eventsource.NewRegistry(gobcodec.New())) }
+
+// BenchmarkLoad100kSnapshotted: a 100,500-event aggregate with a snapshot
+// every 1,000 events, on SQLite (a snapshot and 500 events per load).
+func BenchmarkLoad100kSnapshotted(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "snap.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchLoadSnapshotted(b, s, 100_500)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/store/postgres"
 	"github.com/eventsource-go/eventsource/store/postgres/internal/pgtest"
+	"github.com/eventsource-go/eventsource/store/storetest"
 )
 
 // benchSchema returns a store in schema es_bench_<n> holding n events,
@@ -59,4 +60,11 @@ func BenchmarkCatchUp(b *testing.B) {
 func BenchmarkLiveLatency(b *testing.B) {
 	s, _ := benchSchema(b, 0)
 	projectiontest.BenchLiveLatency(b, s)
+}
+
+// BenchmarkLoad100kSnapshotted: a 100,500-event aggregate with a snapshot
+// every 1,000 events (a snapshot and 500 events per load).
+func BenchmarkLoad100kSnapshotted(b *testing.B) {
+	s, _ := newStore(b)
+	storetest.BenchLoadSnapshotted(b, s, 100_500)
 }
