@@ -244,6 +244,9 @@ func (r *Registry) UnmarshalEventContext(ctx context.Context, rec Record) (Event
 			return nil, &UnknownEventTypeError{Type: rec.Type, Codec: codecName}
 		}
 	}
+	if c == nil {
+		c = r.codec // a record that names no codec, of a type known only by its upcasters
+	}
 	r.mu.RUnlock()
 	typ, data, redacted := rec.Type, rec.Data, false
 	switch {

@@ -280,3 +280,14 @@ func TestUpcastRedacted(t *testing.T) {
 		t.Fatalf("shredded without redaction: %v", err)
 	}
 }
+
+// A record that names no codec, of a type only its upcasters know, is read
+// with the registry's codec.
+func TestUpcastRecordWithoutCodec(t *testing.T) {
+	reg := today(t, nil)
+	rec := eventsource.Record{StreamID: "ada", Version: 1, Type: "UserSignedUp", Data: []byte(`{"ID":"ada","Name":"Ada Byron"}`)}
+	e, err := reg.UnmarshalEventContext(context.Background(), rec)
+	if created, ok := e.(*UserCreatedV3); err != nil || !ok || created.Last != "Byron" {
+		t.Fatalf("= %#v, %v", e, err)
+	}
+}
