@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,8 @@ type Repository[T Aggregate] struct {
 	policy RetryPolicy
 	snap   *SnapshotPolicy // nil: no snapshots
 	err    error           // configuration error, returned by every call
+
+	snapshotFallbacks atomic.Int64 // loads that found a snapshot they could not use
 }
 
 // Option configures a Repository.
@@ -168,6 +171,17 @@ func New[T Aggregate](prototype T, opts ...Option) *Repository[T] {
 	}
 	if r.ser == nil {
 		r.ser = NewRegistry(nil)
+	}
+	if r.snap != nil && r.snap.Codec == nil {
+		// Snapshots of encrypted events are encrypted too, so shredding a
+		// subject takes its snapshots with it.
+		if reg, ok := r.ser.(*Registry); ok {
+			if _, encrypting := reg.codec.(OpenCodec); encrypting {
+				p := *r.snap
+				p.Codec = reg.codec
+				r.snap = &p
+			}
+		}
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

@@ -44,11 +44,12 @@ type SnapshotPolicy struct {
 	// the struct changes, and snapshots of other versions are ignored (the
 	// aggregate is rebuilt from its events, and a new snapshot written).
 	Schema int
-	// Codec encodes the state (JSON when nil). Give it the encrypting codec
-	// of package encryption, and snapshots are encrypted under the
-	// aggregate's subject like its events: a shredded subject's snapshots
-	// are unreadable, and the aggregate loads (or fails) from its events.
-	// The codec sees a value whose AggregateID is the aggregate's ID.
+	// Codec encodes the state: when nil, the repository's registry codec if
+	// that encrypts (package encryption), else JSON. With the encrypting
+	// codec snapshots are encrypted under the aggregate's subject like its
+	// events: a shredded subject's snapshots are unreadable, and the
+	// aggregate loads (or fails) from its events. The codec sees a value
+	// whose AggregateID is the aggregate's ID.
 	Codec Codec
 }
 
@@ -131,11 +132,13 @@ func (r *Repository[T]) fromSnapshot(ctx context.Context, stream string, to int6
 		r.log.WarnContext(ctx, "eventsource: snapshot unreadable, loading from events", slog.String("stream", stream), slog.Any("error", err))
 		return agg, 0, false
 	case s.Schema != r.snap.Schema:
+		r.snapshotFallbacks.Add(1)
 		return agg, 0, true
 	}
 	agg = r.New()
 	ok, err := r.decodeState(ctx, strings.TrimPrefix(stream, r.prefix), s.Data, agg)
 	if err != nil || !ok {
+		r.snapshotFallbacks.Add(1)
 		if err != nil {
 			r.log.WarnContext(ctx, "eventsource: snapshot unusable, loading from events", slog.String("stream", stream), slog.Any("error", err))
 		}
@@ -195,3 +198,7 @@ func (r *Repository[T]) Snapshot(ctx context.Context, id string) error {
 	}
 	return ss.SaveSnapshot(ctx, Snapshot{StreamID: r.StreamID(id), Version: version, Schema: r.snap.Schema, Data: data})
 }
+
+// SnapshotFallbacks is how many loads found a snapshot they could not use
+// (another schema, undecodable, shredded) and replayed the events instead.
+func (r *Repository[T]) SnapshotFallbacks() int64 { return r.snapshotFallbacks.Load() }

@@ -35,7 +35,7 @@ func TestSnapshotsAreEncryptedWithTheAggregate(t *testing.T) {
 	store := memory.New()
 	var logged bytes.Buffer // the repository warns when it cannot use a snapshot
 	repo := eventsource.New(&snapCart{}, eventsource.WithStore(store), eventsource.WithSerializer(eventsource.NewRegistry(codec)),
-		eventsource.WithSnapshots(eventsource.SnapshotPolicy{Every: 2, Codec: codec}),
+		eventsource.WithSnapshots(eventsource.SnapshotPolicy{Every: 2}), // the registry's encrypting codec by default
 		eventsource.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
 	if err := repo.Bind(&Renamed{}); err != nil {
 		t.Fatal(err)
@@ -61,6 +61,9 @@ func TestSnapshotsAreEncryptedWithTheAggregate(t *testing.T) {
 	}
 	if _, err := repo.Load(ctx, "c1"); !errors.Is(err, eventsource.ErrShredded) {
 		t.Fatalf("Load of a shredded aggregate with a snapshot: %v, want ErrShredded", err)
+	}
+	if n := repo.SnapshotFallbacks(); n != 1 {
+		t.Fatalf("%d snapshot fallbacks counted, want 1 (the shredded one)", n)
 	}
 }
 

@@ -99,8 +99,8 @@ func testSnapshotLoads(t *testing.T, s eventsource.Store) {
 		// loads from the events, and writes one of its own.
 		newer := eventsource.New(&tally{}, eventsource.WithStore(s), eventsource.WithSnapshots(eventsource.SnapshotPolicy{Every: 1, Schema: 2}))
 		_ = newer.Bind(&tallied{})
-		if got, err := newer.Load(ctx, id); err != nil || *got != *want {
-			t.Fatalf("round %d: Load with another schema %+v, %v; want %+v", round, got, err, want)
+		if got, err := newer.Load(ctx, id); err != nil || *got != *want || newer.SnapshotFallbacks() != 1 {
+			t.Fatalf("round %d: Load with another schema %+v, %v (%d fallbacks counted); want %+v", round, got, err, newer.SnapshotFallbacks(), want)
 		}
 		snap, err := s.(eventsource.SnapshotStore).LoadSnapshot(ctx, newer.StreamID(id), 0)
 		if err != nil || snap.Schema != 2 || snap.Version != int64(want.Count) {
