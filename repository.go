@@ -229,46 +229,53 @@ func (r *Repository[T]) LoadVersion(ctx context.Context, id string, version int6
 }
 
 func (r *Repository[T]) load(ctx context.Context, id string, to int64) (T, int64, error) {
+	agg, version, _, err := r.loadAt(ctx, id, to)
+	return agg, version, err
+}
+
+// loadAt is load, also returning the global position of the last event
+// folded (the snapshot's, when no event follows it).
+func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int64, uint64, error) {
 	var zero T
 	if r.err != nil {
-		return zero, 0, r.err
+		return zero, 0, 0, r.err
 	}
 	stream := r.StreamID(id)
 	if err := ValidateStreamID(stream); err != nil {
-		return zero, 0, err
+		return zero, 0, 0, err
 	}
-	agg, version, stale := r.fromSnapshot(ctx, stream, to)
+	agg, version, position, stale := r.fromSnapshot(ctx, stream, to)
 	fromSnap := version
 	if version == 0 {
 		agg = r.New()
 	}
 	for rec, err := range r.store.ReadStream(ctx, stream, version+1, to) {
 		if err != nil {
-			return zero, version, err
+			return zero, version, 0, err
 		}
 		if rec.Version != version+1 {
-			return zero, version, fmt.Errorf("%w: stream %q: version %d follows %d", ErrCorruptData, stream, rec.Version, version)
+			return zero, version, 0, fmt.Errorf("%w: stream %q: version %d follows %d", ErrCorruptData, stream, rec.Version, version)
 		}
 		e, err := r.unmarshal(ctx, rec)
 		if err != nil {
-			return zero, version, fmt.Errorf("eventsource: load %q: %w", stream, err)
+			return zero, version, 0, fmt.Errorf("eventsource: load %q: %w", stream, err)
 		}
 		if err := agg.On(e); err != nil {
-			return zero, version, fmt.Errorf("eventsource: %q version %d: On(%s): %w", stream, rec.Version, rec.Type, err)
+			return zero, version, 0, fmt.Errorf("eventsource: %q version %d: On(%s): %w", stream, rec.Version, rec.Type, err)
 		}
-		version = rec.Version
+		version, position = rec.Version, rec.Position
 	}
 	if version == 0 {
-		return zero, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
+		return zero, 0, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
 	}
 	if stale && to == 0 && fromSnap == 0 {
-		r.writeSnapshot(ctx, stream, version, agg) // replaces one of another schema
+		r.writeSnapshot(ctx, stream, version, position, agg) // replaces one of another schema
 	}
 	if rt, ok := any(agg).(rooted); ok {
 		root := rt.root()
 		root.id, root.loaded, root.changes = id, version, nil
 	}
-	return agg, version, nil
+	return agg, version, position, nil
 }
 
 // History returns the stored records of aggregate id, in version order.
@@ -381,8 +388,14 @@ func isNil(e Event) bool {
 // save checks and completes events (IDs, versions, times), encodes them and
 // appends them expecting the stream at version base.
 func (r *Repository[T]) save(ctx context.Context, id string, base int64, events []Event) (int64, error) {
+	res, err := r.saveAt(ctx, id, base, events)
+	return res.LastVersion, err
+}
+
+// saveAt is save, returning the append's result.
+func (r *Repository[T]) saveAt(ctx context.Context, id string, base int64, events []Event) (AppendResult, error) {
 	if id == "" {
-		return 0, fmt.Errorf("%w: event without aggregate ID", ErrInvalidEvent)
+		return AppendResult{}, fmt.Errorf("%w: event without aggregate ID", ErrInvalidEvent)
 	}
 	stream := r.StreamID(id)
 	md := MetadataFrom(ctx)
@@ -390,7 +403,7 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, events 
 	records := make([]Record, len(events))
 	for i, e := range events {
 		if isNil(e) {
-			return 0, fmt.Errorf("%w: event %d of %q is nil", ErrInvalidEvent, i, stream)
+			return AppendResult{}, fmt.Errorf("%w: event %d of %q is nil", ErrInvalidEvent, i, stream)
 		}
 		want := base + int64(i) + 1
 		if m := modelOf(e); m != nil {
@@ -405,27 +418,23 @@ func (r *Repository[T]) save(ctx context.Context, id string, base int64, events 
 			}
 		}
 		if got := e.AggregateID(); got != id {
-			return 0, fmt.Errorf("%w: event %d belongs to %q, saving %q", ErrInvalidEvent, i, got, id)
+			return AppendResult{}, fmt.Errorf("%w: event %d belongs to %q, saving %q", ErrInvalidEvent, i, got, id)
 		}
 		if got := e.EventVersion(); got != want {
 			if modelOf(e) == nil && got == 0 {
-				return 0, fmt.Errorf("%w: event %d of %q (%T) has version 0 and embeds no eventsource.Model, so its version cannot be filled in: set it to %d", ErrInvalidEvent, i, stream, e, want)
+				return AppendResult{}, fmt.Errorf("%w: event %d of %q (%T) has version 0 and embeds no eventsource.Model, so its version cannot be filled in: set it to %d", ErrInvalidEvent, i, stream, e, want)
 			}
-			return 0, fmt.Errorf("%w: event %d of %q has version %d, want %d", ErrInvalidEvent, i, stream, got, want)
+			return AppendResult{}, fmt.Errorf("%w: event %d of %q has version %d, want %d", ErrInvalidEvent, i, stream, got, want)
 		}
 		rec, err := r.marshal(ctx, e)
 		if err != nil {
-			return 0, err
+			return AppendResult{}, err
 		}
 		rec.StreamID = stream
 		rec.Metadata = md
 		records[i] = rec
 	}
-	res, err := r.store.Append(ctx, stream, Exact(base), records)
-	if err != nil {
-		return 0, err
-	}
-	return res.LastVersion, nil
+	return r.store.Append(ctx, stream, Exact(base), records)
 }
 
 // marshal encodes e with the serializer's context variant when it has one.
@@ -483,27 +492,27 @@ func (r *Repository[T]) Apply(ctx context.Context, cmd Command) (int64, error) {
 		if len(events) == 0 {
 			return version, false, ErrNoEventsProduced
 		}
-		v, err := r.save(ctx, id, version, events)
+		res, err := r.saveAt(ctx, id, version, events)
 		if err != nil {
 			return version, errors.Is(err, ErrConcurrency), err
 		}
 		if r.snap != nil {
-			r.snapshotAfter(ctx, id, agg, version, v, events)
+			r.snapshotAfter(ctx, id, agg, version, res, events)
 		}
-		return v, false, nil
+		return res.LastVersion, false, nil
 	})
 }
 
 // snapshotAfter folds the saved events into agg and snapshots it when the
 // policy says so. It never fails the save: a fold error is logged.
-func (r *Repository[T]) snapshotAfter(ctx context.Context, id string, agg T, before, after int64, events []Event) {
+func (r *Repository[T]) snapshotAfter(ctx context.Context, id string, agg T, before int64, res AppendResult, events []Event) {
 	for _, e := range events {
 		if err := agg.On(e); err != nil {
 			r.log.WarnContext(ctx, "eventsource: snapshot skipped: the saved events do not fold", slog.String("aggregate", id), slog.Any("error", err))
 			return
 		}
 	}
-	if r.due(agg, before, after) {
-		r.writeSnapshot(ctx, r.StreamID(id), after, agg)
+	if r.due(agg, before, res.LastVersion) {
+		r.writeSnapshot(ctx, r.StreamID(id), res.LastVersion, res.LastPosition, agg)
 	}
 }

@@ -15,6 +15,7 @@ import (
 type Snapshot struct {
 	StreamID   string
 	Version    int64     // the last event the state includes
+	Position   uint64    // that event's position in the global log (0: unknown)
 	Schema     int       // the aggregate's snapshot schema version (SnapshotPolicy.Schema)
 	Data       []byte    // the encoded state
 	RecordedAt time.Time // set by the store
@@ -116,24 +117,25 @@ func (r *Repository[T]) snapshotter() SnapshotStore {
 }
 
 // fromSnapshot returns the aggregate restored from the newest usable
-// snapshot at or below to (0: any), and its version; 0 when there is none.
+// snapshot at or below to (0: any), its version and position; 0 when there
+// is none.
 // A snapshot of another schema, or one that does not decode, is ignored
 // (stale is true then: a fresh one should be written).
-func (r *Repository[T]) fromSnapshot(ctx context.Context, stream string, to int64) (agg T, version int64, stale bool) {
+func (r *Repository[T]) fromSnapshot(ctx context.Context, stream string, to int64) (agg T, version int64, position uint64, stale bool) {
 	ss := r.snapshotter()
 	if ss == nil {
-		return agg, 0, false
+		return agg, 0, 0, false
 	}
 	s, err := ss.LoadSnapshot(ctx, stream, to)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return agg, 0, false
+		return agg, 0, 0, false
 	case err != nil:
 		r.log.WarnContext(ctx, "eventsource: snapshot unreadable, loading from events", slog.String("stream", stream), slog.Any("error", err))
-		return agg, 0, false
+		return agg, 0, 0, false
 	case s.Schema != r.snap.Schema:
 		r.snapshotFallbacks.Add(1)
-		return agg, 0, true
+		return agg, 0, 0, true
 	}
 	agg = r.New()
 	ok, err := r.decodeState(ctx, strings.TrimPrefix(stream, r.prefix), s.Data, agg)
@@ -143,9 +145,9 @@ func (r *Repository[T]) fromSnapshot(ctx context.Context, stream string, to int6
 			r.log.WarnContext(ctx, "eventsource: snapshot unusable, loading from events", slog.String("stream", stream), slog.Any("error", err))
 		}
 		var zero T
-		return zero, 0, false
+		return zero, 0, 0, false
 	}
-	return agg, s.Version, false
+	return agg, s.Version, s.Position, false
 }
 
 // due reports whether a save that took the aggregate from before to after
@@ -164,14 +166,14 @@ func (r *Repository[T]) due(agg T, before, after int64) bool {
 
 // writeSnapshot stores agg as the snapshot of stream at version; a failure
 // is logged, not returned.
-func (r *Repository[T]) writeSnapshot(ctx context.Context, stream string, version int64, agg T) {
+func (r *Repository[T]) writeSnapshot(ctx context.Context, stream string, version int64, position uint64, agg T) {
 	ss := r.snapshotter()
 	if ss == nil {
 		return
 	}
 	data, err := r.encodeState(ctx, strings.TrimPrefix(stream, r.prefix), version, agg)
 	if err == nil {
-		err = ss.SaveSnapshot(ctx, Snapshot{StreamID: stream, Version: version, Schema: r.snap.Schema, Data: data})
+		err = ss.SaveSnapshot(ctx, Snapshot{StreamID: stream, Version: version, Position: position, Schema: r.snap.Schema, Data: data})
 	}
 	if err != nil {
 		r.log.WarnContext(ctx, "eventsource: snapshot not written", slog.String("stream", stream), slog.Int64("version", version), slog.Any("error", err))
@@ -188,7 +190,7 @@ func (r *Repository[T]) Snapshot(ctx context.Context, id string) error {
 	if ss == nil {
 		return fmt.Errorf("%w: Snapshot needs WithSnapshots and a store that implements SnapshotStore", ErrInvalidConfig)
 	}
-	agg, version, err := r.load(ctx, id, 0)
+	agg, version, position, err := r.loadAt(ctx, id, 0)
 	if err != nil {
 		return err
 	}
@@ -196,7 +198,7 @@ func (r *Repository[T]) Snapshot(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("eventsource: snapshot of %q: %w", id, err)
 	}
-	return ss.SaveSnapshot(ctx, Snapshot{StreamID: r.StreamID(id), Version: version, Schema: r.snap.Schema, Data: data})
+	return ss.SaveSnapshot(ctx, Snapshot{StreamID: r.StreamID(id), Version: version, Position: position, Schema: r.snap.Schema, Data: data})
 }
 
 // SnapshotFallbacks is how many loads found a snapshot they could not use

@@ -25,6 +25,7 @@ const (
 	attrSnapData   = "d"  // snapshot data (B)
 	attrSnapSchema = "sv" // snapshot schema version (N)
 	attrSnapAt     = "t"  // recorded at, Unix nanoseconds (N)
+	attrSnapPos    = "sp" // position of the last event the state includes (N)
 )
 
 // SaveSnapshot implements eventsource.SnapshotStore.
@@ -43,6 +44,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 	item[attrSnapData] = &types.AttributeValueMemberB{Value: data}
 	item[attrSnapSchema] = num(snap.Schema)
 	item[attrSnapAt] = num(time.Now().UnixNano())
+	item[attrSnapPos] = num(snap.Position)
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item})
 	if err != nil {
 		return s.wrap(err, "save snapshot of %q at %d", snap.StreamID, snap.Version)
@@ -83,11 +85,12 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 	v, ok1 := getN(item, attrSK)
 	schema, ok2 := getN(item, attrSnapSchema)
 	at, ok3 := getN(item, attrSnapAt)
+	pos, _ := getN(item, attrSnapPos)
 	data, ok4 := item[attrSnapData].(*types.AttributeValueMemberB)
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return eventsource.Snapshot{}, fmt.Errorf("%w: snapshot of %q: malformed item", eventsource.ErrCorruptData, stream)
 	}
-	return eventsource.Snapshot{StreamID: stream, Version: v, Schema: int(schema), Data: data.Value, RecordedAt: time.Unix(0, at).UTC()}, nil
+	return eventsource.Snapshot{StreamID: stream, Version: v, Position: uint64(pos), Schema: int(schema), Data: data.Value, RecordedAt: time.Unix(0, at).UTC()}, nil
 }
 
 var _ eventsource.SnapshotStore = (*Store)(nil)

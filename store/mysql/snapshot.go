@@ -24,9 +24,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 	if data == nil {
 		data = []byte{}
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO `"+s.cfg.prefix+"snapshots` (stream_id, version, `schema`, data, recorded_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6)) "+
-		"ON DUPLICATE KEY UPDATE `schema` = VALUES(`schema`), data = VALUES(data), recorded_at = VALUES(recorded_at)",
-		snap.StreamID, snap.Version, snap.Schema, data)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO `"+s.cfg.prefix+"snapshots` (stream_id, version, position, `schema`, data, recorded_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6)) "+
+		"ON DUPLICATE KEY UPDATE position = VALUES(position), `schema` = VALUES(`schema`), data = VALUES(data), recorded_at = VALUES(recorded_at)",
+		snap.StreamID, snap.Version, snap.Position, snap.Schema, data)
 	if err != nil {
 		return fmt.Errorf("mysql: save snapshot of %q at %d: %w", snap.StreamID, snap.Version, err)
 	}
@@ -42,9 +42,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		return eventsource.Snapshot{}, err
 	}
 	snap := eventsource.Snapshot{StreamID: stream}
-	err := s.db.QueryRowContext(ctx, "SELECT version, `schema`, data, recorded_at FROM `"+s.cfg.prefix+"snapshots` "+
+	err := s.db.QueryRowContext(ctx, "SELECT version, position, `schema`, data, recorded_at FROM `"+s.cfg.prefix+"snapshots` "+
 		"WHERE stream_id = ? AND (? <= 0 OR version <= ?) ORDER BY version DESC LIMIT 1", stream, atMost, atMost).
-		Scan(&snap.Version, &snap.Schema, &snap.Data, utcTime{&snap.RecordedAt})
+		Scan(&snap.Version, &snap.Position, &snap.Schema, &snap.Data, utcTime{&snap.RecordedAt})
 	if errors.Is(err, sql.ErrNoRows) {
 		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
 	}

@@ -25,6 +25,7 @@ const snapshotsPerStream = 64
 const (
 	hdrSnapVersion = "Es-Snapshot-Version"
 	hdrSnapSchema  = "Es-Snapshot-Schema"
+	hdrSnapPos     = "Es-Snapshot-Position"
 )
 
 func (s *Store) snapshotsStream() string { return s.cfg.stream + "_SNAPSHOTS" }
@@ -96,9 +97,12 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 		case !notFound(err):
 			return fmt.Errorf("nats: save snapshot of %q at %d: %w", snap.StreamID, snap.Version, err)
 		}
-		ack, err := s.js.PublishMsg(ctx, snapshotMsg(subj, snap.Version, snap.Schema, snap.Data), jetstream.WithExpectLastSequencePerSubject(lastSeq))
+		ack, err := s.js.PublishMsg(ctx, snapshotMsg(subj, snap), jetstream.WithExpectLastSequencePerSubject(lastSeq))
 		if err == nil && newest != nil {
-			_, err = s.js.PublishMsg(ctx, snapshotMsg(subj, mustVersion(newest), mustSchema(newest), newest.Data), jetstream.WithExpectLastSequencePerSubject(ack.Sequence))
+			var again eventsource.Snapshot
+			if again, err = snapshotOf(snap.StreamID, newest); err == nil {
+				_, err = s.js.PublishMsg(ctx, snapshotMsg(subj, again), jetstream.WithExpectLastSequencePerSubject(ack.Sequence))
+			}
 		}
 		if wrongSeq(err) && attempt < 10 {
 			continue // a concurrent save came first: look again
@@ -110,22 +114,13 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 	}
 }
 
-func snapshotMsg(subj string, version int64, schema int, data []byte) *natsgo.Msg {
+func snapshotMsg(subj string, snap eventsource.Snapshot) *natsgo.Msg {
 	msg := natsgo.NewMsg(subj)
-	msg.Header.Set(hdrSnapVersion, strconv.FormatInt(version, 10))
-	msg.Header.Set(hdrSnapSchema, strconv.Itoa(schema))
-	msg.Data = data
+	msg.Header.Set(hdrSnapVersion, strconv.FormatInt(snap.Version, 10))
+	msg.Header.Set(hdrSnapSchema, strconv.Itoa(snap.Schema))
+	msg.Header.Set(hdrSnapPos, strconv.FormatUint(snap.Position, 10))
+	msg.Data = snap.Data
 	return msg
-}
-
-func mustVersion(m *jetstream.RawStreamMsg) int64 {
-	v, _ := strconv.ParseInt(m.Header.Get(hdrSnapVersion), 10, 64)
-	return v
-}
-
-func mustSchema(m *jetstream.RawStreamMsg) int {
-	v, _ := strconv.Atoi(m.Header.Get(hdrSnapSchema))
-	return v
 }
 
 // LoadSnapshot implements eventsource.SnapshotStore: one direct get of the
@@ -184,10 +179,11 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 func snapshotOf(stream string, m *jetstream.RawStreamMsg) (eventsource.Snapshot, error) {
 	v, err1 := strconv.ParseInt(m.Header.Get(hdrSnapVersion), 10, 64)
 	schema, err2 := strconv.Atoi(m.Header.Get(hdrSnapSchema))
+	pos, _ := strconv.ParseUint(m.Header.Get(hdrSnapPos), 10, 64)
 	if err1 != nil || err2 != nil {
 		return eventsource.Snapshot{}, fmt.Errorf("%w: snapshot of %q at sequence %d: bad headers", eventsource.ErrCorruptData, stream, m.Sequence)
 	}
-	return eventsource.Snapshot{StreamID: stream, Version: v, Schema: schema, Data: m.Data, RecordedAt: m.Time.UTC()}, nil
+	return eventsource.Snapshot{StreamID: stream, Version: v, Position: pos, Schema: schema, Data: m.Data, RecordedAt: m.Time.UTC()}, nil
 }
 
 // purgeSnapshots removes a deleted stream's snapshots, if there are any.

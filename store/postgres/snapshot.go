@@ -25,9 +25,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 	if data == nil {
 		data = []byte{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO `+ident(s.cfg, "snapshots")+` (stream_id, version, schema, data) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (stream_id, version) DO UPDATE SET schema = excluded.schema, data = excluded.data, recorded_at = now()`,
-		snap.StreamID, snap.Version, snap.Schema, data)
+	_, err := s.pool.Exec(ctx, `INSERT INTO `+ident(s.cfg, "snapshots")+` (stream_id, version, position, schema, data) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (stream_id, version) DO UPDATE SET position = excluded.position, schema = excluded.schema, data = excluded.data, recorded_at = now()`,
+		snap.StreamID, snap.Version, int64(snap.Position), snap.Schema, data)
 	return wrap(ctx, err, "save snapshot of %q at %d", snap.StreamID, snap.Version)
 }
 
@@ -40,16 +40,17 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		return eventsource.Snapshot{}, err
 	}
 	snap := eventsource.Snapshot{StreamID: stream}
-	err := s.pool.QueryRow(ctx, `SELECT version, schema, data, recorded_at FROM `+ident(s.cfg, "snapshots")+`
+	var pos int64
+	err := s.pool.QueryRow(ctx, `SELECT version, position, schema, data, recorded_at FROM `+ident(s.cfg, "snapshots")+`
 		WHERE stream_id = $1 AND ($2 <= 0 OR version <= $2) ORDER BY version DESC LIMIT 1`, stream, atMost).
-		Scan(&snap.Version, &snap.Schema, &snap.Data, &snap.RecordedAt)
+		Scan(&snap.Version, &pos, &snap.Schema, &snap.Data, &snap.RecordedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
 	}
 	if err != nil {
 		return eventsource.Snapshot{}, wrap(ctx, err, "load snapshot of %q", stream)
 	}
-	snap.RecordedAt = snap.RecordedAt.UTC()
+	snap.RecordedAt, snap.Position = snap.RecordedAt.UTC(), uint64(pos)
 	return snap, nil
 }
 

@@ -26,8 +26,8 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+s.prefix+`snapshots (stream_id, version, schema, data, recorded_at) VALUES (?, ?, ?, ?, ?)`,
-		snap.StreamID, snap.Version, snap.Schema, data, time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO `+s.prefix+`snapshots (stream_id, version, position, schema, data, recorded_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		snap.StreamID, snap.Version, int64(snap.Position), snap.Schema, data, time.Now().UnixNano())
 	return s.wrap("save snapshot", err)
 }
 
@@ -41,9 +41,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 	}
 	snap := eventsource.Snapshot{StreamID: stream}
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT version, schema, data, recorded_at FROM `+s.prefix+`snapshots
+	err := s.db.QueryRowContext(ctx, `SELECT version, position, schema, data, recorded_at FROM `+s.prefix+`snapshots
 		WHERE stream_id = ? AND (? <= 0 OR version <= ?) ORDER BY version DESC LIMIT 1`, stream, atMost, atMost).
-		Scan(&snap.Version, &snap.Schema, &snap.Data, &at)
+		Scan(&snap.Version, &snap.Position, &snap.Schema, &snap.Data, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
 	}

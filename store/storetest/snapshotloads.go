@@ -106,5 +106,9 @@ func testSnapshotLoads(t *testing.T, s eventsource.Store) {
 		if err != nil || snap.Schema != 2 || snap.Version != int64(want.Count) {
 			t.Fatalf("round %d: after a load with schema 2 the newest snapshot is %+v, %v", round, snap, err)
 		}
+		// A snapshot records the position of the last event it includes.
+		if at := readStream(t, s, newer.StreamID(id), snap.Version, snap.Version); len(at) != 1 || at[0].Position != snap.Position {
+			t.Fatalf("round %d: snapshot at version %d records position %d; the event is at %v", round, snap.Version, snap.Position, at)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func testSnapshotStore(t *testing.T, s eventsource.Store) {
 	mustAppend(t, s, "snap-2", eventsource.NoStream, recs(3, "S")...)
 	save := func(stream string, v int64, data string) {
 		t.Helper()
-		if err := ss.SaveSnapshot(ctx, eventsource.Snapshot{StreamID: stream, Version: v, Schema: 2, Data: []byte(data)}); err != nil {
+		if err := ss.SaveSnapshot(ctx, eventsource.Snapshot{StreamID: stream, Version: v, Position: uint64(100 + v), Schema: 2, Data: []byte(data)}); err != nil {
 			t.Fatalf("SaveSnapshot(%s@%d): %v", stream, v, err)
 		}
 	}
@@ -42,7 +42,7 @@ func testSnapshotStore(t *testing.T, s eventsource.Store) {
 		data    string
 	}{{0, 7, "seven"}, {10, 7, "seven"}, {7, 7, "seven"}, {6, 5, "five"}, {4, 3, "three"}, {3, 3, "three"}} {
 		got, err := ss.LoadSnapshot(ctx, "snap-1", c.atMost)
-		if err != nil || got.Version != c.version || string(got.Data) != c.data || got.Schema != 2 || got.StreamID != "snap-1" {
+		if err != nil || got.Version != c.version || got.Position != uint64(100+c.version) || string(got.Data) != c.data || got.Schema != 2 || got.StreamID != "snap-1" {
 			t.Fatalf("LoadSnapshot(snap-1, %d) = %+v, %v; want version %d %q", c.atMost, got, err, c.version, c.data)
 		}
 	}
