@@ -61,6 +61,7 @@ type Registry struct {
 
 	steps   map[upcastKey]Upcaster // schema evolution (schema.go)
 	current map[string]int         // a type's schema version, when above 1
+	feeds   map[string][]string    // type → stored names whose steps lead to it
 }
 
 type binding struct {

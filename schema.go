@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -148,7 +150,11 @@ type upcastKey struct {
 // Steps of a type start at 1 and follow each other; its current version is
 // one more than its last. A second step for the same version is
 // ErrInvalidConfig.
-func (r *Registry) Upcast(eventType string, from int, step Upcaster) error {
+//
+// into names the types the step may give records besides eventType (for a
+// split, each of them); StoredNames follows them, so that a type filter can
+// include every old name. RenameType registers a rename.
+func (r *Registry) Upcast(eventType string, from int, step Upcaster, into ...string) error {
 	if eventType == "" || from < 1 || step == nil {
 		return fmt.Errorf("%w: Upcast needs a type name, a version ≥ 1 and a step", ErrInvalidConfig)
 	}
@@ -169,7 +175,45 @@ func (r *Registry) Upcast(eventType string, from int, step Upcaster) error {
 	}
 	r.steps[k] = step
 	r.current[eventType] = max(r.current[eventType], from+1)
+	for _, to := range into {
+		if to != eventType && to != "" {
+			if r.feeds == nil {
+				r.feeds = map[string][]string{}
+			}
+			r.feeds[to] = append(r.feeds[to], eventType)
+		}
+	}
 	return nil
+}
+
+// RenameType registers the step that reads records stored as oldType at
+// schema version from as newType at version from+1 (Upcast with Rename).
+func (r *Registry) RenameType(oldType string, from int, newType string) error {
+	return r.Upcast(oldType, from, Rename(newType), newType)
+}
+
+// StoredNames returns types and every stored type name that upcasts into
+// one of them (through RenameType, or Upcast's into), sorted: the Types of
+// an eventsource.Filter that must not miss old records of these types. A
+// subscription or projection that decodes with the registry filters by it.
+func (r *Registry) StoredNames(types ...string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(t string) {
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		for _, old := range r.feeds[t] {
+			walk(old)
+		}
+	}
+	for _, t := range types {
+		walk(t)
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // reachedBy reports whether a registered step leads to version v (a rename

@@ -85,7 +85,7 @@ func today(t *testing.T, c eventsource.Codec) *eventsource.Registry {
 	r := eventsource.NewRegistry(c)
 	for _, err := range []error{
 		r.Bind(&UserCreatedV3{}, &NameSetV3{}),
-		r.Upcast("UserSignedUp", 1, eventsource.Rename("UserCreated")),
+		r.RenameType("UserSignedUp", 1, "UserCreated"),
 		r.Upcast("UserCreated", 2, splitName),
 		r.Upcast("NameSet", 1, eventsource.JSONUpcaster(func(map[string]any) error { return nil })),
 		r.Upcast("NameSet", 2, splitName),
@@ -289,5 +289,32 @@ func TestUpcastRecordWithoutCodec(t *testing.T) {
 	e, err := reg.UnmarshalEventContext(context.Background(), rec)
 	if created, ok := e.(*UserCreatedV3); err != nil || !ok || created.Last != "Byron" {
 		t.Fatalf("= %#v, %v", e, err)
+	}
+}
+
+// A type filter built with StoredNames includes the old names.
+func TestStoredNames(t *testing.T) {
+	reg := today(t, nil)
+	if got := reg.StoredNames("UserCreated"); strings.Join(got, ",") != "UserCreated,UserSignedUp" {
+		t.Fatalf("StoredNames(UserCreated) = %v", got)
+	}
+	if got := reg.StoredNames("NameSet"); strings.Join(got, ",") != "NameSet" {
+		t.Fatalf("StoredNames(NameSet) = %v", got)
+	}
+	ctx := context.Background()
+	store := memory.New()
+	writeV1(t, store, jsoncodec.New(), "ada")
+	n := 0
+	for rec, err := range store.ReadAll(ctx, 0, eventsource.Filter{Types: reg.StoredNames("UserCreated")}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eventsource.DecodeRecord(ctx, reg, rec); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("a filter on UserCreated's stored names read %d records, want the v1 UserSignedUp", n)
 	}
 }
