@@ -31,6 +31,8 @@ type Upcaster func(eventType string, data []byte) (newType string, newData []byt
 
 // JSONUpcaster is an Upcaster that edits a JSON document in place and keeps
 // the type name. (Numbers decode as json.Number, so none loses precision.)
+// The aggregate ID ("ID", of eventsource.Model) is kept as it was, whatever
+// edit does.
 func JSONUpcaster(edit func(doc map[string]any) error) Upcaster {
 	return func(eventType string, data []byte) (string, []byte, error) {
 		if data == nil {
@@ -45,8 +47,14 @@ func JSONUpcaster(edit func(doc map[string]any) error) Upcaster {
 		if doc == nil {
 			doc = map[string]any{}
 		}
+		id, hasID := doc["ID"]
 		if err := edit(doc); err != nil {
 			return "", nil, err
+		}
+		// An upcaster never changes the aggregate an event belongs to (its
+		// version and time are the record's, not in the document).
+		if hasID {
+			doc["ID"] = id
 		}
 		out, err := json.Marshal(doc)
 		return eventType, out, err

@@ -318,3 +318,14 @@ func TestStoredNames(t *testing.T) {
 		t.Fatalf("a filter on UserCreated's stored names read %d records, want the v1 UserSignedUp", n)
 	}
 }
+
+func TestJSONUpcasterKeepsTheAggregateID(t *testing.T) {
+	step := eventsource.JSONUpcaster(func(doc map[string]any) error {
+		doc["ID"], doc["X"] = "someone-else", 1
+		return nil
+	})
+	_, out, err := step("T", []byte(`{"ID":"ada","Name":"x"}`))
+	if err != nil || !strings.Contains(string(out), `"ID":"ada"`) || !strings.Contains(string(out), `"X":1`) {
+		t.Fatalf("= %s, %v", out, err)
+	}
+}
