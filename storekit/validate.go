@@ -142,3 +142,9 @@ func ValidateSnapshot(s eventsource.Snapshot, limits eventsource.Limits) error {
 	}
 	return nil
 }
+
+// NoSnapshot is a SnapshotStore's error for a stream without a snapshot at
+// or below atMost: it wraps eventsource.ErrNotFound.
+func NoSnapshot(stream string, atMost int64) error {
+	return fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+}

@@ -79,7 +79,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		return eventsource.Snapshot{}, s.wrap(err, "load snapshot of %q", stream)
 	}
 	if len(out.Items) == 0 {
-		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+		return eventsource.Snapshot{}, storekit.NoSnapshot(stream, atMost)
 	}
 	item := out.Items[0]
 	v, ok1 := getN(item, attrSK)

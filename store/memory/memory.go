@@ -446,7 +446,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 			return snap, nil
 		}
 	}
-	return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+	return eventsource.Snapshot{}, storekit.NoSnapshot(stream, atMost)
 }
 
 func (s *Store) reservations() storekit.Reservations {

@@ -132,7 +132,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 	if err := s.usable(ctx); err != nil {
 		return eventsource.Snapshot{}, err
 	}
-	none := fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+	none := storekit.NoSnapshot(stream, atMost)
 	st, err := s.snaps(ctx, false)
 	if errors.Is(err, eventsource.ErrNotFound) {
 		return eventsource.Snapshot{}, none

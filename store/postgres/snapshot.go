@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -45,7 +44,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		WHERE stream_id = $1 AND ($2 <= 0 OR version <= $2) ORDER BY version DESC LIMIT 1`, stream, atMost).
 		Scan(&snap.Version, &pos, &snap.Schema, &snap.Data, &snap.RecordedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+		return eventsource.Snapshot{}, storekit.NoSnapshot(stream, atMost)
 	}
 	if err != nil {
 		return eventsource.Snapshot{}, wrap(ctx, err, "load snapshot of %q", stream)

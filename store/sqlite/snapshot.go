@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/eventsource-go/eventsource"
@@ -45,7 +44,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		WHERE stream_id = ? AND (? <= 0 OR version <= ?) ORDER BY version DESC LIMIT 1`, stream, atMost, atMost).
 		Scan(&snap.Version, &snap.Position, &snap.Schema, &snap.Data, &at)
 	if errors.Is(err, sql.ErrNoRows) {
-		return eventsource.Snapshot{}, fmt.Errorf("%w: no snapshot of %q at or below version %d", eventsource.ErrNotFound, stream, atMost)
+		return eventsource.Snapshot{}, storekit.NoSnapshot(stream, atMost)
 	}
 	if err != nil {
 		return eventsource.Snapshot{}, s.wrap("load snapshot", err)
