@@ -195,6 +195,7 @@ func (r *Registry) MarshalEventContext(ctx context.Context, e Event) (Record, er
 	name := EventType(e)
 	r.mu.RLock()
 	b, ok := r.types[name]
+	schema := r.currentVersion(name)
 	r.mu.RUnlock()
 	if !ok {
 		return Record{}, &UnknownEventTypeError{Type: name}
@@ -212,10 +213,7 @@ func (r *Registry) MarshalEventContext(ctx context.Context, e Event) (Record, er
 		}
 		return Record{}, fmt.Errorf("%w: encode %s: %w", ErrInvalidEvent, name, err)
 	}
-	r.mu.RLock()
-	codec := codecWithVersion(b.codec.Name(), r.currentVersion(name))
-	r.mu.RUnlock()
-	return Record{Type: name, Codec: codec, Data: data}, nil
+	return Record{Type: name, Codec: codecWithVersion(b.codec.Name(), schema), Data: data}, nil
 }
 
 // UnmarshalEvent implements Serializer: UnmarshalEventContext with

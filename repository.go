@@ -245,7 +245,6 @@ func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int
 		return zero, 0, 0, err
 	}
 	agg, version, position, stale := r.fromSnapshot(ctx, stream, to)
-	fromSnap := version
 	if version == 0 {
 		agg = r.New()
 	}
@@ -268,7 +267,7 @@ func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int
 	if version == 0 {
 		return zero, 0, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
 	}
-	if stale && to == 0 && fromSnap == 0 {
+	if stale && to == 0 { // the snapshot of another schema was not used
 		r.writeSnapshot(ctx, stream, version, position, agg) // replaces one of another schema
 	}
 	if rt, ok := any(agg).(rooted); ok {

@@ -177,7 +177,7 @@ func (r *Registry) Upcast(eventType string, from int, step Upcaster, into ...str
 		return fmt.Errorf("%w: a step of %q from version %d is registered already", ErrInvalidConfig, eventType, from)
 	}
 	if from > 1 {
-		if _, ok := r.steps[upcastKey{eventType, from - 1}]; !ok && !r.reachedBy(eventType, from) {
+		if _, ok := r.steps[upcastKey{eventType, from - 1}]; !ok && !r.reachedBy(from) {
 			return fmt.Errorf("%w: a step of %q from version %d, but none from %d", ErrInvalidConfig, eventType, from, from-1)
 		}
 	}
@@ -226,7 +226,7 @@ func (r *Registry) StoredNames(types ...string) []string {
 
 // reachedBy reports whether a registered step leads to version v (a rename
 // from another type lands its records at v).
-func (r *Registry) reachedBy(_ string, v int) bool {
+func (r *Registry) reachedBy(v int) bool {
 	for k := range r.steps {
 		if k.from == v-1 {
 			return true
