@@ -55,6 +55,9 @@ var (
 	// subject. It is not ErrCorruptData: the bytes are intact, the key is
 	// gone on purpose.
 	ErrShredded = errors.New("eventsource: data shredded")
+	// ErrInvalidStreamMetadata: stream metadata with a negative rule, or
+	// values that are empty-keyed, not UTF-8 without NUL, or too large.
+	ErrInvalidStreamMetadata = errors.New("eventsource: invalid stream metadata")
 	// ErrReserved: a unique value is reserved by another owner. Returned as
 	// a *ReservedError.
 	ErrReserved = errors.New("eventsource: value reserved by another owner")
@@ -79,9 +82,16 @@ type ConcurrencyError struct {
 	Stream   string
 	Expected ExpectedVersion
 	Actual   int64 // the stream's version when the append was refused
+	// Metadata is set when the versions are the stream's metadata version
+	// (StreamLifecycle.SetStreamMetadata).
+	Metadata bool
 }
 
 func (e *ConcurrencyError) Error() string {
+	if e.Metadata {
+		return fmt.Sprintf("eventsource: concurrency conflict on the metadata of stream %q: expected metadata version %s, actual %d",
+			e.Stream, e.Expected, e.Actual)
+	}
 	return fmt.Sprintf("eventsource: concurrency conflict on stream %q: expected version %s, actual %d",
 		e.Stream, e.Expected, e.Actual)
 }

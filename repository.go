@@ -248,11 +248,14 @@ func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int
 	if version == 0 {
 		agg = r.New()
 	}
+	first := true
 	for rec, err := range r.store.ReadStream(ctx, stream, version+1, to) {
 		if err != nil {
 			return zero, version, 0, err
 		}
-		if rec.Version != version+1 {
+		// The first record may come after a gap: the stream was truncated
+		// (StreamLifecycle), and the aggregate folds what is left.
+		if rec.Version != version+1 && !(first && rec.Version > version) {
 			return zero, version, 0, fmt.Errorf("%w: stream %q: version %d follows %d", ErrCorruptData, stream, rec.Version, version)
 		}
 		e, err := r.unmarshal(ctx, rec)
@@ -262,7 +265,7 @@ func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int
 		if err := agg.On(e); err != nil {
 			return zero, version, 0, fmt.Errorf("eventsource: %q version %d: On(%s): %w", stream, rec.Version, rec.Type, err)
 		}
-		version, position = rec.Version, rec.Position
+		version, position, first = rec.Version, rec.Position, false
 	}
 	if version == 0 {
 		return zero, 0, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
@@ -433,7 +436,15 @@ func (r *Repository[T]) saveAt(ctx context.Context, id string, base int64, event
 		rec.Metadata = md
 		records[i] = rec
 	}
-	return r.store.Append(ctx, stream, Exact(base), records)
+	res, err := r.store.Append(ctx, stream, Exact(base), records)
+	if err == nil && res.FirstVersion != base+1 { // a soft-deleted stream written again continues its versions
+		for i, e := range events {
+			if m := modelOf(e); m != nil {
+				m.Version = res.FirstVersion + int64(i)
+			}
+		}
+	}
+	return res, err
 }
 
 // marshal encodes e with the serializer's context variant when it has one.

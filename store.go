@@ -115,9 +115,12 @@ type StreamLister interface {
 	ListStreams(ctx context.Context, prefix string) iter.Seq2[StreamInfo, error]
 }
 
-// StreamDeleter is an optional Store capability: removing a stream's records.
-// Deleted records disappear from ReadStream and ReadAll; positions are never
-// reused. Appending to a deleted stream starts again at version 1.
+// StreamDeleter is an optional Store capability: deleting a stream. The
+// delete is soft (see StreamLifecycle, which every store of this module
+// implements): the stream's records disappear from ReadStream, ReadAll and
+// ListStreams at once, positions are never reused, and appending to it again
+// continues its version numbers. Deleting a stream that has no visible
+// records is ErrNotFound. Its space is reclaimed by Scavenger.Scavenge.
 type StreamDeleter interface {
 	DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error
 }

@@ -36,6 +36,7 @@ type Store struct {
 	changed  *broadcast.Signal                 // fired by each append
 	reserved map[reservation]string            // unique values → owner
 	snaps    map[string][]eventsource.Snapshot // by stream, oldest first
+	ruled    int                               // streams whose retention is not zero
 	closed   bool
 }
 
@@ -70,6 +71,12 @@ func (c *chunks) push(e entry) {
 
 type stream struct {
 	entries []int // indexes into log, in version order
+
+	// Lifecycle (eventsource.StreamLifecycle): a stream may have metadata
+	// and no events.
+	md          eventsource.StreamMetadata
+	metaVersion int64
+	ret         storekit.Retention
 }
 
 func (s *stream) version() int64 { return int64(len(s.entries)) }
@@ -149,13 +156,17 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	st := s.streams[id]
 	var current int64
+	var ret storekit.Retention
 	if st != nil {
-		current = st.version()
+		current, ret = st.version(), st.ret
 	}
-	if res, done, err := s.retried(id, expected, recs); done {
+	if ret.Tombstoned() {
+		return eventsource.AppendResult{}, storekit.Tombstoned(id)
+	}
+	if res, done, err := s.retried(id, ret.Expect(expected, current), recs); done {
 		return res, err
 	}
-	if !expected.Matches(current) {
+	if !ret.Expect(expected, current).Matches(current) {
 		return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: current}
 	}
 	if st == nil {
@@ -175,6 +186,9 @@ func (s *Store) Append(ctx context.Context, id string, expected eventsource.Expe
 	}
 	res.LastVersion = st.version()
 	res.LastPosition = uint64(s.log.len())
+	if st.md.MaxCount > 0 {
+		s.setRetention(st, st.ret.Next(st.md, st.version(), false, now))
+	}
 	s.changed.Fire()
 	return res, nil
 }
@@ -220,7 +234,7 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 				yield(eventsource.Record{}, err)
 				return
 			}
-			batch, err := s.streamBatch(id, next, to)
+			batch, last, err := s.streamBatch(id, next, to)
 			if err != nil {
 				yield(eventsource.Record{}, err)
 				return
@@ -230,36 +244,51 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 					return
 				}
 			}
-			if len(batch) < s.batch {
+			if last == 0 {
 				return
 			}
-			next = batch[len(batch)-1].Version + 1
+			next = last + 1
 		}
 	}
 }
 
-func (s *Store) streamBatch(id string, from, to int64) ([]eventsource.Record, error) {
+// streamBatch returns the visible records among up to s.batch versions of
+// stream id from version from, and the last version it looked at (0 when it
+// reached the end).
+func (s *Store) streamBatch(id string, from, to int64) ([]eventsource.Record, int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, eventsource.ErrClosed
+		return nil, 0, eventsource.ErrClosed
 	}
 	st := s.streams[id]
-	if st == nil || from > st.version() {
-		return nil, nil
+	if st != nil && st.ret.Tombstoned() {
+		return nil, 0, storekit.Tombstoned(id)
 	}
+	if st == nil {
+		return nil, 0, nil
+	}
+	from = max(from, st.ret.Cut)
 	end := st.version()
 	if to > 0 && to < end {
 		end = to
 	}
+	if from > end {
+		return nil, 0, nil
+	}
+	last := int64(0)
 	if end-from+1 > int64(s.batch) {
 		end = from + int64(s.batch) - 1
+		last = end
 	}
 	out := make([]eventsource.Record, 0, max(end-from+1, 0))
+	now := time.Now()
 	for v := from; v <= end; v++ {
-		out = append(out, cloneRecord(s.log.at(st.entries[v-1]).rec))
+		if e := s.log.at(st.entries[v-1]); st.ret.Visible(v, e.rec.RecordedAt, now) {
+			out = append(out, cloneRecord(e.rec))
+		}
 	}
-	return out, nil
+	return out, last, nil
 }
 
 // ReadAll implements eventsource.Store.
@@ -306,11 +335,18 @@ func (s *Store) logBatch(from uint64, f *eventsource.Filter) ([]eventsource.Reco
 	var out []eventsource.Record
 	i := from - 1
 	limit := min(uint64(s.log.len()), i+uint64(s.batch)*8)
+	now := time.Now()
 	for ; i < limit && len(out) < s.batch; i++ {
 		e := s.log.at(int(i))
-		if !e.deleted && f.Match(&e.rec) {
-			out = append(out, cloneRecord(e.rec))
+		if e.deleted || !f.Match(&e.rec) {
+			continue
 		}
+		if s.ruled > 0 {
+			if st := s.streams[e.rec.StreamID]; !st.ret.Visible(e.rec.Version, e.rec.RecordedAt, now) {
+				continue
+			}
+		}
+		out = append(out, cloneRecord(e.rec))
 	}
 	return out, i - (from - 1), nil
 }
@@ -353,7 +389,7 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 		}
 		var infos []eventsource.StreamInfo
 		for id, st := range s.streams {
-			if strings.HasPrefix(id, prefix) {
+			if strings.HasPrefix(id, prefix) && !st.ret.Absent(st.version()) {
 				infos = append(infos, eventsource.StreamInfo{StreamID: id, Version: st.version()})
 			}
 		}
@@ -367,8 +403,80 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 	}
 }
 
-// DeleteStream implements eventsource.StreamDeleter.
+// DeleteStream implements eventsource.StreamDeleter: a soft delete (see
+// eventsource.StreamLifecycle).
 func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
+	return s.lifecycle(ctx, id, func(st *stream) error {
+		if st.ret.Absent(st.version()) {
+			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
+		}
+		if !expected.Matches(st.version()) {
+			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
+		}
+		s.setMetadata(st, storekit.SoftDelete(st.md, st.version()), false)
+		delete(s.snaps, id)
+		return nil
+	})
+}
+
+// TombstoneStream implements eventsource.StreamLifecycle.
+func (s *Store) TombstoneStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
+	return s.lifecycle(ctx, id, func(st *stream) error {
+		if !st.ret.Expect(expected, st.version()).Matches(st.version()) {
+			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
+		}
+		s.setMetadata(st, st.md, true)
+		delete(s.snaps, id)
+		return nil
+	})
+}
+
+// StreamMetadata implements eventsource.StreamLifecycle.
+func (s *Store) StreamMetadata(ctx context.Context, id string) (eventsource.StreamMetadata, int64, error) {
+	if err := eventsource.ValidateStreamID(id); err != nil {
+		return eventsource.StreamMetadata{}, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventsource.StreamMetadata{}, 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventsource.StreamMetadata{}, 0, eventsource.ErrClosed
+	}
+	st := s.streams[id]
+	if st == nil {
+		return eventsource.StreamMetadata{}, 0, nil
+	}
+	if st.ret.Tombstoned() {
+		return eventsource.StreamMetadata{}, 0, storekit.Tombstoned(id)
+	}
+	md := st.md
+	md.Values = maps.Clone(md.Values)
+	return md, st.metaVersion, nil
+}
+
+// SetStreamMetadata implements eventsource.StreamLifecycle.
+func (s *Store) SetStreamMetadata(ctx context.Context, id string, expected eventsource.ExpectedVersion, md eventsource.StreamMetadata) (int64, error) {
+	if err := storekit.ValidateStreamMetadata(id, md); err != nil {
+		return 0, err
+	}
+	var version int64
+	err := s.lifecycle(ctx, id, func(st *stream) error {
+		if !expected.Matches(st.metaVersion) {
+			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.metaVersion, Metadata: true}
+		}
+		md.Values = maps.Clone(md.Values)
+		s.setMetadata(st, md, false)
+		version = st.metaVersion
+		return nil
+	})
+	return version, err
+}
+
+// lifecycle runs fn on stream id (created empty if need be) under the write
+// lock, refusing a tombstoned stream.
+func (s *Store) lifecycle(ctx context.Context, id string, fn func(*stream) error) error {
 	if err := eventsource.ValidateStreamID(id); err != nil {
 		return err
 	}
@@ -382,18 +490,71 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 	}
 	st := s.streams[id]
 	if st == nil {
-		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
+		st = &stream{}
 	}
-	if !expected.Matches(st.version()) {
-		return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
+	if st.ret.Tombstoned() {
+		return storekit.Tombstoned(id)
 	}
-	for _, i := range st.entries {
-		delete(s.ids, s.log.at(i).rec.EventID)
-		*s.log.at(i) = entry{deleted: true} // drop the payload; the position stays taken
+	if err := fn(st); err != nil {
+		return err
 	}
-	delete(s.streams, id)
-	delete(s.snaps, id)
+	s.streams[id] = st
 	return nil
+}
+
+// setMetadata writes a stream's metadata (a new metadata version) and
+// moves its retention.
+func (s *Store) setMetadata(st *stream, md eventsource.StreamMetadata, tombstone bool) {
+	st.md = md
+	st.metaVersion++
+	s.setRetention(st, st.ret.Next(md, st.version(), tombstone, time.Now()))
+}
+
+func (s *Store) setRetention(st *stream, r storekit.Retention) {
+	if st.ret.IsZero() && !r.IsZero() {
+		s.ruled++
+	}
+	st.ret = r
+}
+
+// Scavenge implements eventsource.Scavenger: it drops the payloads of
+// retired records and forgets their event IDs (their positions stay taken).
+func (s *Store) Scavenge(ctx context.Context, opts eventsource.ScavengeOptions) (eventsource.ScavengeResult, error) {
+	var res eventsource.ScavengeResult
+	s.mu.RLock()
+	var ids []string
+	for id, st := range s.streams {
+		if !st.ret.IsZero() && id > opts.After {
+			ids = append(ids, id)
+		}
+	}
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return res, eventsource.ErrClosed
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		s.mu.Lock()
+		st, now := s.streams[id], time.Now()
+		for i, at := range st.entries {
+			if e := s.log.at(at); !e.deleted && !st.ret.Visible(int64(i+1), e.rec.RecordedAt, now) {
+				delete(s.ids, e.rec.EventID)
+				*e = entry{deleted: true} // drop the payload; the position stays taken
+				res.Removed++
+			}
+		}
+		s.mu.Unlock()
+		res.Streams++
+		res.Last = id
+		if opts.Progress != nil {
+			opts.Progress(res)
+		}
+	}
+	return res, nil
 }
 
 // SaveSnapshot implements eventsource.SnapshotStore.

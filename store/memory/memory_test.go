@@ -14,6 +14,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
+		Snapshots: true, Lifecycle: true, Scavenge: true,
 	}, func(t *testing.T) eventsource.Store {
 		s := memory.New(memory.WithBatchSize(100))
 		t.Cleanup(func() { s.Close() })

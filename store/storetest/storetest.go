@@ -30,6 +30,8 @@ type Features struct {
 	DeleteStream bool // claims eventsource.StreamDeleter
 	Reservations bool // claims eventsource.Reserver
 	Snapshots    bool // claims eventsource.SnapshotStore
+	Lifecycle    bool // claims eventsource.StreamLifecycle
+	Scavenge     bool // claims eventsource.Scavenger
 	// CommitHook: the store calls storekit.BeforeCommit between writing and
 	// committing an append, so the suite can make commits finish out of
 	// order and cancel appends mid-flight. No type shows it: the suite
@@ -95,6 +97,8 @@ var capabilities = []capability{
 	{test{"DeleteStream", testDeleteStream}, "StreamDeleter", is[eventsource.StreamDeleter], func(f Features) bool { return f.DeleteStream }},
 	{test{"Reservations", testReservations}, "Reserver", is[eventsource.Reserver], func(f Features) bool { return f.Reservations }},
 	{test{"Snapshots", testSnapshots}, "SnapshotStore", is[eventsource.SnapshotStore], func(f Features) bool { return f.Snapshots }},
+	{test{"Lifecycle", testLifecycle}, "StreamLifecycle", is[eventsource.StreamLifecycle], func(f Features) bool { return f.Lifecycle }},
+	{test{"Scavenge", testScavenge}, "Scavenger", is[eventsource.Scavenger], func(f Features) bool { return f.Scavenge }},
 }
 
 // Run runs the whole suite. Subtests run in parallel, each on its own store.
