@@ -171,3 +171,65 @@ func BenchmarkReadStream10k(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*total), "µs/event")
 	})
 }
+
+// BenchmarkReadAll10k catches up on a global log of 10,000 events (100
+// streams, one 100-event append each), beside a bare paged Query of the
+// same index partition (no decoding, no gap checks).
+func BenchmarkReadAll10k(b *testing.B) {
+	const streams, per = 100, 100
+	s, c, table := newStore(b)
+	ctx := context.Background()
+	for i := 0; i < streams; i++ {
+		if _, err := s.Append(ctx, fmt.Sprintf("all-%03d", i), eventsource.NoStream, benchRecords(per)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			for _, err := range s.ReadAll(ctx, 0, eventsource.Filter{}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != streams*per {
+				b.Fatalf("read %d", n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*streams*per), "µs/event")
+	})
+	b.Run("raw-Query", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var start map[string]types.AttributeValue
+			n := 0
+			for {
+				out, err := c.Query(ctx, &dynamodb.QueryInput{
+					TableName:                 aws.String(table),
+					IndexName:                 aws.String("log"),
+					KeyConditionExpression:    aws.String("g = :g"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":g": &types.AttributeValueMemberS{Value: "log#0"}},
+					ExclusiveStartKey:         start,
+					Limit:                     aws.Int32(100),
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, it := range out.Items {
+					if r, ok := it["r"].(*types.AttributeValueMemberL); ok {
+						n += len(r.Value)
+					}
+				}
+				if start = out.LastEvaluatedKey; start == nil {
+					break
+				}
+			}
+			if n != streams*per {
+				b.Fatalf("read %d", n)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*streams*per), "µs/event")
+	})
+}
