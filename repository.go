@@ -245,6 +245,7 @@ func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int
 		return zero, 0, 0, err
 	}
 	agg, version, position, stale := r.fromSnapshot(ctx, stream, to)
+	from := version
 	if version == 0 {
 		agg = r.New()
 	}
@@ -270,8 +271,15 @@ func (r *Repository[T]) loadAt(ctx context.Context, id string, to int64) (T, int
 	if version == 0 {
 		return zero, 0, 0, fmt.Errorf("%w: aggregate %q", ErrNotFound, id)
 	}
-	if stale && to == 0 { // the snapshot of another schema was not used
+	switch {
+	case to != 0:
+	case stale: // the snapshot of another schema was not used
 		r.writeSnapshot(ctx, stream, version, position, agg) // replaces one of another schema
+	case r.behind(from, version):
+		// Events were saved without the state at hand (Save, SaveExpecting),
+		// or a snapshot failed: the load has the state, so it takes the
+		// snapshot the policy missed, for one write.
+		r.writeSnapshot(ctx, stream, version, position, agg)
 	}
 	if rt, ok := any(agg).(rooted); ok {
 		root := rt.root()

@@ -34,8 +34,11 @@ type SnapshotStore interface {
 // SnapshotPolicy says when a repository snapshots an aggregate and how.
 // Snapshots are taken after Apply saves (which holds the new state, so it
 // costs one write and no read), and by Repository.Snapshot; a failed one is
-// logged and never fails the save (the next one is tried at the next
-// point). The aggregate's state is its exported fields, JSON-encoded.
+// logged and never fails the save. With Every, a Load that finds the newest
+// snapshot Every or more events behind takes one too (one write): so events
+// saved with Save, which has no state at hand, and snapshots that failed
+// are covered at the next load. The aggregate's state is its exported
+// fields, JSON-encoded.
 type SnapshotPolicy struct {
 	// Every snapshots when a save crosses a multiple of Every events.
 	Every int64
@@ -162,6 +165,13 @@ func (r *Repository[T]) due(agg T, before, after int64) bool {
 		return after/r.snap.Every > before/r.snap.Every
 	}
 	return false
+}
+
+// behind reports whether a load that started from a snapshot at version
+// from (0: none) and reached version should snapshot: an Every policy whose
+// newest snapshot is Every or more events old.
+func (r *Repository[T]) behind(from, version int64) bool {
+	return r.snap != nil && r.snap.When == nil && r.snap.Every > 0 && version-from >= r.snap.Every
 }
 
 // writeSnapshot stores agg as the snapshot of stream at version; a failure

@@ -75,3 +75,53 @@ func TestWithSnapshotsNeedsASnapshotStore(t *testing.T) {
 }
 
 type storeOnly struct{ eventsource.Store }
+
+// TestLoadTakesTheSnapshotSaveCouldNot: events saved with plain Save (no
+// state at hand) get their snapshot at the next load, once the newest is
+// Every or more events behind, and not before.
+func TestLoadTakesTheSnapshotSaveCouldNot(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	repo := eventsource.New(&Cart{}, eventsource.WithStore(store), eventsource.WithSnapshots(eventsource.SnapshotPolicy{Every: 100, Schema: 1}))
+	if err := repo.Bind(&ItemAdded{}); err != nil {
+		t.Fatal(err)
+	}
+	save := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if _, err := repo.SaveExpecting(ctx, eventsource.Any, &ItemAdded{Model: eventsource.Model{ID: "c"}, Name: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	newest := func() int64 {
+		t.Helper()
+		s, err := store.LoadSnapshot(ctx, "c", 0)
+		if errors.Is(err, eventsource.ErrNotFound) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Version
+	}
+	save(99)
+	if _, err := repo.Load(ctx, "c"); err != nil || newest() != 0 {
+		t.Fatalf("a load 99 events from nothing snapshotted at %d, %v", newest(), err)
+	}
+	save(151)
+	if _, err := repo.Load(ctx, "c"); err != nil || newest() != 250 {
+		t.Fatalf("a load 250 events from nothing: newest snapshot %d, %v; want 250", newest(), err)
+	}
+	save(99)
+	if _, err := repo.LoadVersion(ctx, "c", 300); err != nil || newest() != 250 {
+		t.Fatalf("LoadVersion wrote a snapshot: newest %d, %v", newest(), err)
+	}
+	if c, err := repo.Load(ctx, "c"); err != nil || c.Version != 349 || newest() != 250 {
+		t.Fatalf("a load 99 events after the snapshot: %+v, newest %d, %v", c, newest(), err)
+	}
+	save(1)
+	if c, err := repo.Load(ctx, "c"); err != nil || len(c.Items) != 350 || newest() != 350 {
+		t.Fatalf("a load 100 events after the snapshot: %d items, newest %d, %v", len(c.Items), newest(), err)
+	}
+}
