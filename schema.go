@@ -61,6 +61,33 @@ func JSONUpcaster(edit func(doc map[string]any) error) Upcaster {
 	}
 }
 
+// TypedUpcaster is an Upcaster for codecs whose stored form is not a
+// document one can edit, such as gob: it decodes the data with codec into
+// the old Go type From, calls step, and encodes what step returns (a value
+// of the next version's shape, often the event's current Go type) with the
+// same codec. The old type must still exist, unlike with JSONUpcaster.
+// step returns the type name the record has from then on ("" keeps it).
+func TypedUpcaster[From any](codec Codec, step func(old *From) (newType string, next any, err error)) Upcaster {
+	return func(eventType string, data []byte) (string, []byte, error) {
+		if data == nil { // a shredded record read with redaction
+			return eventType, nil, nil
+		}
+		old := new(From)
+		if err := codec.Unmarshal(data, old); err != nil {
+			return "", nil, fmt.Errorf("decode %T: %w", old, err)
+		}
+		to, next, err := step(old)
+		if err != nil {
+			return "", nil, err
+		}
+		if to == "" {
+			to = eventType
+		}
+		out, err := codec.Marshal(next)
+		return to, out, err
+	}
+}
+
 // Rename is an Upcaster that gives the record a new type name and keeps its
 // data as it is.
 func Rename(to string) Upcaster {
