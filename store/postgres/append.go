@@ -56,49 +56,32 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 	return a, nil
 }
 
-// statement returns the append statement for a's kind of expected version,
-// and its arguments. lock is the lock mode of {append_version}: lockTx
-// selects AppendTx's statement (after what the transaction already wrote;
-// notify adds a pg_notify sent when it commits), the others Append's, the
-// first statement of its transaction, with a plain row of parameters for a
-// single record.
+// statement returns the append statement and its arguments. lock is the
+// lock mode of {append_version}: lockTx selects AppendTx's statement (after
+// what the transaction already wrote; notify adds a pg_notify sent when it
+// commits), the others Append's, the first statement of its transaction,
+// with a plain row of parameters for a single record.
 func (s *Store) statement(a *appendArgs, lock int, notify bool) (string, []any) {
-	kind := kindExact
-	switch a.expected {
-	case eventsource.NoStream:
-		kind = kindNoStream
-	case eventsource.Any:
-		kind = kindAny
-	case eventsource.StreamExists:
-		kind = kindExists
-	}
-	var sql string
-	var args []any
 	switch {
 	case lock == lockTx:
 		n := 0
 		if notify {
 			n = 1
 		}
-		sql = s.q.appendTx[kind][n]
-		args = []any{a.stream, a.ids, a.types, a.codecs, a.data, a.meta, lock}
+		return s.q.appendTx[n], []any{a.stream, a.ids, a.types, a.codecs, a.data, a.meta, lock, int64(a.expected)}
 	case len(a.ids) == 1:
-		sql = s.q.appendOne[kind]
-		args = []any{a.stream, a.ids[0], a.types[0], a.codecs[0], a.data[0], a.meta[0], lock}
+		return s.q.appendOne, []any{a.stream, a.ids[0], a.types[0], a.codecs[0], a.data[0], a.meta[0], lock, int64(a.expected)}
 	default:
-		sql = s.q.appendMany[kind]
-		args = []any{a.stream, a.ids, a.types, a.codecs, a.data, a.meta, lock}
+		return s.q.appendMany, []any{a.stream, a.ids, a.types, a.codecs, a.data, a.meta, lock, int64(a.expected)}
 	}
-	if kind == kindExact {
-		args = append(args, int64(a.expected))
-	}
-	return sql, args
 }
 
 // Append implements eventsource.Store. On the fast path it is one statement
-// in autocommit mode, so one round trip: the version check, the streams row
-// and the events are written together or not at all. A conflict, a retry
-// and a duplicate event ID cost one more query to tell them apart.
+// in autocommit mode, so one round trip: the version check, the stream's
+// rules (a tombstone is *eventsource.StreamDeletedError; a MaxCount moves
+// the cut), the streams row and the events are written together or not at
+// all. A conflict, a retry and a duplicate event ID cost one more query to
+// tell them apart.
 //
 // If ctx is cancelled while the statement runs, the append may still have
 // committed (the server finishes a statement whose client went away);
@@ -210,6 +193,8 @@ func (s *Store) appendError(ctx context.Context, a *appendArgs, err error) error
 			return &refusal{pgErr}
 		case pgErr.Code == "54000":
 			return fmt.Errorf("%w: stream %q: %s", eventsource.ErrTooLarge, a.stream, pgErr.Message)
+		case pgErr.Code == codeTombstoned:
+			return storekit.Tombstoned(a.stream)
 		}
 	}
 	return wrap(ctx, err, "append %d records to %q", len(a.ids), a.stream)
@@ -217,10 +202,11 @@ func (s *Store) appendError(ctx context.Context, a *appendArgs, err error) error
 
 // resolve explains a refused append as the memory store's rules do: if all
 // its event IDs are stored in this stream at consecutive versions right after
-// the expected one, it is a retry and gets the original result; if some are
-// stored, it is ErrDuplicateEvent; otherwise a *ConcurrencyError. retry is
-// true when the stream now matches the expected version, so the append
-// should be tried again.
+// the expected one (as the stream's cut resolves it: NoStream after a soft
+// delete), it is a retry and gets the original result; if some are stored,
+// it is ErrDuplicateEvent; otherwise a *ConcurrencyError with the caller's
+// expected version. retry is true when the stream now matches the expected
+// version, so the append should be tried again.
 func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res eventsource.AppendResult, retry bool, err error) {
 	rows, err := q.Query(ctx, s.q.lookup, a.stream, a.ids)
 	if err != nil {
@@ -233,9 +219,10 @@ func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res even
 	}
 	found := make([]stored, 0, len(a.ids))
 	var current int64
+	var ret storekit.Retention
 	for rows.Next() {
 		var st stored
-		if err := rows.Scan(&current, &st.stream, &st.version, &st.position); err != nil {
+		if err := rows.Scan(&current, &ret.Cut, &st.stream, &st.version, &st.position); err != nil {
 			rows.Close()
 			return res, false, wrap(ctx, err, "append to %q: look up event IDs", a.stream)
 		}
@@ -248,6 +235,10 @@ func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res even
 	if len(found) != len(a.ids) {
 		return res, false, fmt.Errorf("postgres: append to %q: lookup returned %d rows for %d IDs", a.stream, len(found), len(a.ids))
 	}
+	if ret.Tombstoned() {
+		return res, false, storekit.Tombstoned(a.stream)
+	}
+	expected := ret.Expect(a.expected, current)
 	place := func(i int) (eventsource.Record, bool) {
 		st := found[i]
 		if st.stream == nil {
@@ -262,7 +253,7 @@ func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res even
 				return res, false, storekit.Duplicate(a.stream, a.ids[i], i)
 			}
 		}
-		return res, a.expected.Matches(current), &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+		return res, expected.Matches(current), &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
 	}
 	var following []eventsource.Record
 	for i := range found {
@@ -270,12 +261,13 @@ func (s *Store) resolve(ctx context.Context, q queryer, a *appendArgs) (res even
 			following = append(following, r)
 		}
 	}
-	res, err = storekit.ExactRetry(a.stream, a.expected, a.ids, first, following)
+	res, err = storekit.ExactRetry(a.stream, expected, a.ids, first, following)
 	return res, false, err
 }
 
 // AppendTx appends records to stream inside the caller's transaction, with
-// the same checks and results as Append; the records commit or roll back
+// the same checks, rules and results as Append (a tombstoned stream is a
+// *eventsource.StreamDeletedError); the records commit or roll back
 // with tx, together with whatever else tx writes. Several appends in one
 // transaction get increasing positions, and all of them become visible in
 // the global log at once, when tx commits.

@@ -87,7 +87,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 				continue
 			}
 			// No arguments: the simple protocol, which runs a file of statements.
-			sql := strings.NewReplacer("{reservations}", ident(s.cfg, "reservations"), "{snapshots}", ident(s.cfg, "snapshots")).Replace(s.q.replacer.Replace(m.SQL))
+			sql := strings.NewReplacer("{reservations}", ident(s.cfg, "reservations")).Replace(s.q.replacer.Replace(m.SQL))
 			if _, err := tx.Exec(ctx, sql); err != nil {
 				return fmt.Errorf("%s: %w", m.Name, err)
 			}

@@ -16,8 +16,9 @@ import (
 )
 
 // Store is an eventsource.Store on PostgreSQL. It also implements
-// eventsource.Notifier, HeadReader, StreamLister and StreamDeleter. Build it
-// with New or Open; it is safe for concurrent use.
+// eventsource.Notifier, HeadReader, StreamLister, StreamDeleter,
+// StreamLifecycle, Scavenger, SnapshotStore and Reserver. Build it with New
+// or Open; it is safe for concurrent use.
 type Store struct {
 	pool    *pgxpool.Pool
 	ownPool bool

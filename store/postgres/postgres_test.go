@@ -48,7 +48,8 @@ func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
-		Notify: true, Head: true, ListStreams: true, DeleteStream: true, Reservations: true, SlowType: slowType,
+		Notify: true, Head: true, ListStreams: true, DeleteStream: true, Reservations: true, Snapshots: true,
+		Lifecycle: true, Scavenge: true, SlowType: slowType,
 	}, func(t *testing.T) eventsource.Store {
 		s, _ := holdingStore(t, "es_events")
 		return s

@@ -53,24 +53,27 @@ func ident(c config, name string) string {
 
 // queries holds the store's SQL, built once from validated identifiers.
 type queries struct {
-	events, streams, migrations string
-	channel                     string
-	replacer                    *strings.Replacer // for migration files
+	events, streams, retention, snapshots, migrations string
+	channel                                           string
+	replacer                                          *strings.Replacer // for migration files
 
-	// Append statements per kind of expected version. appendOne (one
-	// record) and appendMany (an array per column) serve Append, whose
-	// statement is the first of its transaction; appendTx[kind][notify]
-	// serves AppendTx, after whatever the caller's transaction wrote,
-	// without and with an in-transaction pg_notify.
-	appendOne, appendMany                                 [4]string
-	appendTx                                              [4][2]string
-	lookup                                                string
-	readStream, readStreamTo                              string
-	head, limits, bound                                   string
-	notify                                                string
-	listStreams                                           string
-	lockDelete                                            string
-	lockStream, streamVersion, deleteEvents, deleteStream string
+	// Append statements. appendOne (one record) and appendMany (an array
+	// per column) serve Append, whose statement is the first of its
+	// transaction; appendTx[notify] serves AppendTx, after whatever the
+	// caller's transaction wrote, without and with an in-transaction
+	// pg_notify.
+	appendOne, appendMany    string
+	appendTx                 [2]string
+	lookup                   string
+	readStream, readStreamTo string
+	head, limits, bound      string
+	notify                   string
+	listStreams              string
+
+	// Lifecycle (lifecycle.go).
+	lockStream, lockRow, streamState, streamMetadata string
+	writeMeta, writeRetention, deleteSnapshots       string
+	ruledStreams, scavenge                           string
 }
 
 // bound is the exclusive upper bound of the positions a reader may see: every
@@ -79,54 +82,19 @@ type queries struct {
 // it is computed once per statement and usable as an index bound.
 const bound = `(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)`
 
-// Kinds of expected version, indexes of the append statements.
-const (
-	kindNoStream = iota
-	kindExact
-	kindAny
-	kindExists
-)
-
 // recordColumns are scanned by scanRecord, in this order.
 const recordColumns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
 
-// versionCheck returns the CTEs that check the expected version of kind
-// for stream $1 (and, for kindExact, expected version $8). The last one,
-// ok, yields the stream's version before the append, or no row when the
-// check fails (and then nothing is written).
-//
-// The version comes from {append_version} (migrations/002), which first
-// takes a lock that keeps DeleteStream from running under the append, then
-// reads the largest stored version with a snapshot taken after the lock (an
-// index probe on (stream_id, version)). The unique index on (stream_id,
-// version) is the backstop when two appends race at one version: the loser
-// waits for the winner's commit, then gets a unique violation that the store
-// reports as a conflict. A new stream gets its streams row (for ListStreams
-// and DeleteStream) by INSERT … ON CONFLICT DO NOTHING; an existing stream's
-// row is not written.
-func versionCheck(kind int) string {
-	current := `c AS (
-	SELECT {append_version}($1, $7::int) AS version
-)`
-	create := `, s AS (
-	INSERT INTO {streams} (stream_id) SELECT $1 FROM c WHERE c.version = 0
-	ON CONFLICT DO NOTHING RETURNING 0::bigint AS base
-)`
-	switch kind {
-	case kindNoStream:
-		return current + create + `, ok AS (SELECT base FROM s)`
-	case kindExact:
-		return current + `, ok AS (SELECT c.version AS base FROM c WHERE c.version = $8)`
-	case kindAny:
-		return current + create + `, ok AS (
-	SELECT c.version AS base FROM c WHERE c.version > 0 UNION ALL SELECT base FROM s
-)`
-	default: // kindExists
-		return current + `, ok AS (SELECT c.version AS base FROM c WHERE c.version > 0)`
-	}
-}
+// tombstone is Retention.Cut of a tombstoned stream (math.MaxInt64).
+const tombstone = `9223372036854775807`
 
-// Lock modes of {append_version} (see migrations/002).
+// retired is true for a record of events e that retention row r retires at
+// the statement's time (storekit.Retention.Visible, negated). NULL since
+// compares as NULL, which a WHERE clause takes as false.
+const retired = `(e.version < r.cut OR e.recorded_at < r.since OR
+	(r.max_age > 0 AND e.recorded_at < now() - (r.max_age / 1000) * interval '1 microsecond'))`
+
+// Lock modes of {append_version} (see migrations/005).
 const (
 	lockAppend = 0 // Append
 	lockTx     = 1 // AppendTx
@@ -138,19 +106,24 @@ func buildQueries(c config) queries {
 	q := queries{
 		events:     ident(c, "events"),
 		streams:    ident(c, "streams"),
+		retention:  ident(c, "retention"),
+		snapshots:  ident(c, "snapshots"),
 		migrations: ident(c, "schema_migrations"),
 		channel:    channelName(c),
 	}
 	q.replacer = strings.NewReplacer(
 		"{events}", q.events,
 		"{streams}", q.streams,
+		"{retention}", q.retention,
+		"{snapshots}", q.snapshots,
 		"{too_large}", ident(c, "too_large"),
+		"{tombstoned}", ident(c, "tombstoned"),
 		"{append_version}", ident(c, "append_version"),
 		"{prefix}", c.prefix,
 	)
 	q.buildAppends()
 	q.buildReads()
-	q.buildDeletes()
+	q.buildLifecycle()
 	return q
 }
 
@@ -160,63 +133,70 @@ const appendSummary = `
 SELECT count(*), coalesce(min(position), 0), coalesce(max(position), 0),
 	coalesce(min(version), 0), coalesce(max(version), 0)`
 
-// buildAppends builds the append statements of every kind of expected
-// version, and the lookup of event IDs that tells an exact retry.
+// buildAppends builds the append statements and the lookup of event IDs
+// that tells an exact retry.
+//
+// Every statement checks the expected version ($8) through
+// {append_version} (migrations/005), which first takes a lock that keeps
+// lifecycle writes from running under the append, then reads the stream's
+// version and rules with a snapshot taken after the lock, and returns the
+// version the append goes after, or NULL when the check fails (and then
+// nothing is written). It also inserts a new stream's row, raises a
+// MaxCount stream's cut and refuses a tombstoned stream, all in the
+// append's statement. The unique index on (stream_id, version) is the
+// backstop when two appends race at one version: the loser waits for the
+// winner's commit, then gets a unique violation that the store reports as a
+// conflict.
 func (q *queries) buildAppends() {
 	// Sent at commit, only by appends that stored something.
 	notify := fmt.Sprintf(`,
 	CASE WHEN count(*) > 0 THEN pg_notify('%s', '') END`, q.channel)
-	for kind := kindNoStream; kind <= kindExists; kind++ {
-		q.appendOne[kind] = q.replacer.Replace(appendOneSQL(kind))
-		q.appendMany[kind] = q.replacer.Replace(appendManySQL(kind))
-		q.appendTx[kind][0] = q.replacer.Replace(appendTxSQL(kind, ""))
-		q.appendTx[kind][1] = q.replacer.Replace(appendTxSQL(kind, notify))
-	}
-	q.lookup = q.replacer.Replace(`SELECT coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0),
-	e.stream_id, e.version, e.position
-FROM unnest($2::text[]) WITH ORDINALITY AS u(id, ord)
+	q.appendOne = q.replacer.Replace(appendOneSQL)
+	q.appendMany = q.replacer.Replace(appendManySQL)
+	q.appendTx[0] = q.replacer.Replace(appendTxSQL(""))
+	q.appendTx[1] = q.replacer.Replace(appendTxSQL(notify))
+	// The stream's version and cut, and where each event ID is stored.
+	q.lookup = q.replacer.Replace(`SELECT h.head, h.cut, e.stream_id, e.version, e.position
+FROM (SELECT greatest(coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0), coalesce(max(r.head), 0)) AS head,
+		coalesce(max(r.cut), 1) AS cut
+	FROM {retention} r WHERE r.stream_id = $1) h,
+	unnest($2::text[]) WITH ORDINALITY AS u(id, ord)
 LEFT JOIN {events} e ON e.event_id = u.id
 ORDER BY u.ord`)
 }
 
-// appendOneSQL is Append's statement for one record. It is the first of
-// its transaction, so its position is right after xid << 20.
-func appendOneSQL(kind int) string {
-	if kind == kindExact {
-		// The common case, without CTEs (a plan of two nodes): one row,
-		// so the condition runs once.
-		return `INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
-SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, $8 + 1, $2, $3, $4, $5, $6::text::jsonb
-WHERE {append_version}($1, $7::int) = $8
+// appendOneSQL is Append's statement for one record, a plain row of
+// parameters. It is the first of its transaction, so its position is right
+// after xid << 20.
+const appendOneSQL = `INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
+SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, v.base + 1, $2, $3, $4, $5, $6::text::jsonb
+FROM (SELECT {append_version}($1, $7::int, $8::bigint, 1) AS base) v
+WHERE v.base IS NOT NULL
 RETURNING position, version`
-	}
-	return `WITH ` + versionCheck(kind) + `
-INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
-SELECT (pg_current_xact_id()::text::bigint << 20) + 1, $1, ok.base + 1, $2, $3, $4, $5, $6::text::jsonb
-FROM ok
-RETURNING position, version`
-}
 
 // appendManySQL is Append's statement for several records, an array per
 // column. It is the first of its transaction, so its positions start right
 // after xid << 20.
-func appendManySQL(kind int) string {
-	return `WITH ` + versionCheck(kind) + `, ins AS (
+const appendManySQL = `WITH ok AS (
+	SELECT {append_version}($1, $7::int, $8::bigint, cardinality($2::text[])) AS base
+), ins AS (
 	INSERT INTO {events} (position, stream_id, version, event_id, type, codec, data, metadata)
 	SELECT (pg_current_xact_id()::text::bigint << 20) + u.ord, $1, ok.base + u.ord,
 		u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
 	FROM ok, unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
 		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
+	WHERE ok.base IS NOT NULL
 	RETURNING position, version
 )` + appendSummary + `
 FROM ins`
-}
 
 // appendTxSQL is AppendTx's statement, after whatever the caller's
 // transaction wrote: its positions follow the transaction's largest so
 // far. notify is appended to the summary's columns (empty for none).
-func appendTxSQL(kind int, notify string) string {
-	return `WITH ` + versionCheck(kind) + `, x AS (
+func appendTxSQL(notify string) string {
+	return `WITH ok AS (
+	SELECT {append_version}($1, $7::int, $8::bigint, cardinality($2::text[])) AS base
+), x AS (
 	SELECT pg_current_xact_id()::text::bigint AS xid
 ), b AS (
 	-- Only this transaction writes positions in [xid<<20, (xid+1)<<20).
@@ -229,36 +209,96 @@ func appendTxSQL(kind int, notify string) string {
 		$1, ok.base + u.ord, u.event_id, u.type, u.codec, u.data, u.metadata::jsonb
 	FROM ok, b, unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
 		WITH ORDINALITY AS u(event_id, type, codec, data, metadata, ord)
+	WHERE ok.base IS NOT NULL
 	RETURNING position, version
 )` + appendSummary + notify + `
 FROM ins`
 }
 
+// streamRules is the one row of stream $1's rules that its reads apply:
+// the first visible version (1 when it has none) and the recorded time
+// before which records are retired (storekit.Retention.Oldest; -infinity
+// when none), raising ZE001 for a tombstoned stream. An aggregate, so there
+// is a row when the stream has no rules.
+const streamRules = `SELECT
+	coalesce(max(CASE WHEN r.cut = ` + tombstone + ` THEN {tombstoned}($1) ELSE r.cut END), 1) AS cut,
+	coalesce(max(greatest(r.since, CASE WHEN r.max_age > 0 THEN now() - (r.max_age / 1000) * interval '1 microsecond' END)),
+		'-infinity'::timestamptz) AS oldest
+FROM {retention} r WHERE r.stream_id = $1`
+
 // buildReads builds the statements of reads, the head, the visibility
 // bound, notification and stream listing.
+//
+// A stream read starts at max(from, cut) and skips records recorded before
+// the oldest the rules keep, inside the LIMIT (so a short page is the end);
+// the rules are InitPlans, computed once per page, and the plan stays an
+// index scan on (stream_id, version) in version order.
 func (q *queries) buildReads() {
-	q.readStream = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
-WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`)
-	q.readStreamTo = q.replacer.Replace(`SELECT ` + recordColumns + ` FROM {events}
-WHERE stream_id = $1 AND version >= $2 AND version <= $4 ORDER BY version LIMIT $3`)
+	read := func(to string) string {
+		return q.replacer.Replace(`WITH r AS MATERIALIZED (` + streamRules + `)
+SELECT ` + recordColumns + ` FROM {events}
+WHERE stream_id = $1 AND version >= greatest($2::bigint, (SELECT cut FROM r))` + to + `
+	AND recorded_at >= (SELECT oldest FROM r)
+ORDER BY version LIMIT $3`)
+	}
+	q.readStream = read("")
+	q.readStreamTo = read(" AND version <= $4")
 	q.notify = fmt.Sprintf(`SELECT pg_notify('%s', '')`, q.channel)
 	q.bound = `SELECT ` + bound
 	q.limits = q.replacer.Replace(`SELECT ` + bound + `, coalesce((SELECT max(position) FROM {events}), 0)`)
 	q.head = q.replacer.Replace(`SELECT coalesce(max(position), 0) FROM {events} WHERE position < ` + bound)
-	q.listStreams = q.replacer.Replace(`SELECT s.stream_id,
-	coalesce((SELECT max(version) FROM {events} e WHERE e.stream_id = s.stream_id), 0)
-FROM {streams} s
-WHERE s.stream_id >= $2 AND s.stream_id > $1 AND starts_with(s.stream_id, $2) AND ($3::text IS NULL OR s.stream_id < $3)
-ORDER BY s.stream_id LIMIT $4`)
+	// Streams that are not storekit.Retention.Absent: a version above 0
+	// (the largest of its events' and its retention head) at or above the
+	// cut. The lateral subquery (OFFSET 0: not flattened into a join that
+	// could be hashed and sorted) is one probe of {retention} per stream.
+	q.listStreams = q.replacer.Replace(`SELECT stream_id, head FROM (
+	SELECT s.stream_id, coalesce(r.cut, 1) AS cut,
+		greatest(coalesce((SELECT max(version) FROM {events} e WHERE e.stream_id = s.stream_id), 0), coalesce(r.head, 0)) AS head
+	FROM {streams} s
+	LEFT JOIN LATERAL (SELECT r.cut, r.head FROM {retention} r WHERE r.stream_id = s.stream_id OFFSET 0) r ON true
+	WHERE s.stream_id >= $2 AND s.stream_id > $1 AND starts_with(s.stream_id, $2) AND ($3::text IS NULL OR s.stream_id < $3)
+	ORDER BY s.stream_id
+) l
+WHERE head > 0 AND cut <= head
+ORDER BY stream_id LIMIT $4`)
 }
 
-// buildDeletes builds DeleteStream's statements.
-func (q *queries) buildDeletes() {
-	q.lockDelete = q.replacer.Replace(`SELECT pg_advisory_xact_lock('{events}'::regclass::oid::int, hashtext($1))`)
-	q.lockStream = q.replacer.Replace(`SELECT FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
-	q.streamVersion = q.replacer.Replace(`SELECT coalesce(max(version), 0) FROM {events} WHERE stream_id = $1`)
-	q.deleteEvents = q.replacer.Replace(`DELETE FROM {events} WHERE stream_id = $1`)
-	q.deleteStream = q.replacer.Replace(`DELETE FROM {streams} WHERE stream_id = $1`)
+// buildLifecycle builds the statements of lifecycle writes and reads and
+// of Scavenge (lifecycle.go).
+func (q *queries) buildLifecycle() {
+	// Taken first by every lifecycle write: exclusive, where appends in
+	// READ COMMITTED take it shared (migrations/005).
+	q.lockStream = q.replacer.Replace(`SELECT pg_advisory_xact_lock('{events}'::regclass::oid::int, hashtext($1))`)
+	// Appends in REPEATABLE READ or SERIALIZABLE lock the row FOR SHARE.
+	q.lockRow = q.replacer.Replace(`SELECT meta, meta_version FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
+	q.streamState = q.replacer.Replace(`SELECT count(*) > 0, coalesce(max(r.cut), 1), coalesce(max(r.max_age), 0), max(r.since), coalesce(max(r.max_count), 0),
+	greatest(coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0), coalesce(max(r.head), 0)),
+	clock_timestamp()
+FROM {retention} r WHERE r.stream_id = $1`)
+	q.streamMetadata = q.replacer.Replace(`SELECT s.meta, s.meta_version, coalesce((SELECT r.cut FROM {retention} r WHERE r.stream_id = $1), 1)
+FROM {streams} s WHERE s.stream_id = $1`)
+	q.writeMeta = q.replacer.Replace(`INSERT INTO {streams} (stream_id, meta, meta_version) VALUES ($1, $2::text::jsonb, $3)
+ON CONFLICT (stream_id) DO UPDATE SET meta = excluded.meta, meta_version = excluded.meta_version`)
+	q.writeRetention = q.replacer.Replace(`INSERT INTO {retention} AS r (stream_id, cut, max_age, since, max_count) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (stream_id) DO UPDATE SET cut = greatest(r.cut, excluded.cut), max_age = excluded.max_age,
+	since = excluded.since, max_count = excluded.max_count`)
+	q.deleteSnapshots = q.replacer.Replace(`DELETE FROM {snapshots} WHERE stream_id = $1`)
+	// Streams with a non-zero retention, in ID order after $1.
+	q.ruledStreams = q.replacer.Replace(`SELECT stream_id FROM {retention}
+WHERE stream_id > $1 AND (cut > 1 OR max_age > 0 OR since IS NOT NULL)
+ORDER BY stream_id LIMIT $2`)
+	// One stream's retired records, and its head kept in {retention} when
+	// any went (the subquery sees the records as they were before the
+	// delete: one snapshot for the whole statement).
+	q.scavenge = q.replacer.Replace(`WITH d AS (
+	DELETE FROM {events} e USING {retention} r
+	WHERE r.stream_id = $1 AND e.stream_id = $1 AND ` + retired + `
+	RETURNING e.version
+), h AS (
+	UPDATE {retention} SET head = greatest(head, (SELECT max(version) FROM {events} WHERE stream_id = $1))
+	WHERE stream_id = $1 AND EXISTS (SELECT FROM d)
+)
+SELECT count(*) FROM d`)
 }
 
 // readAllSQL builds the global-log query for a filter: fixed fragments for
@@ -278,7 +318,7 @@ func (q *queries) buildDeletes() {
 func (q *queries) readAllSQL(f *filter) (string, []any) {
 	var b strings.Builder
 	args := []any{int64(0), 0}
-	b.WriteString(`SELECT ` + recordColumns + ` FROM (SELECT ` + recordColumns + ` FROM ` + q.events + `
+	b.WriteString(`SELECT ` + recordColumns + ` FROM (SELECT ` + recordColumns + ` FROM ` + q.events + ` e
 WHERE position >= $1`)
 	param := func(v any) string {
 		args = append(args, v)
@@ -299,6 +339,13 @@ WHERE position >= $1`)
 	if f.metadata != "" {
 		b.WriteString(` AND metadata @> ` + param(f.metadata) + `::text::jsonb`)
 	}
+	// Last, so that only records the filter keeps pay for it: records
+	// their stream's rules retire. Without rules the first arm, an InitPlan
+	// over the empty {retention}, is true for every row; with rules, each
+	// row is one probe of {retention}'s key (a SubPlan, so the plan stays
+	// an index scan in position order).
+	b.WriteString(` AND ((SELECT NOT EXISTS (SELECT FROM ` + q.retention + `)) OR NOT EXISTS (SELECT FROM ` + q.retention + ` r
+	WHERE r.stream_id = e.stream_id AND ` + retired + `))`)
 	b.WriteString(` ORDER BY position LIMIT $2) page WHERE position < ` + bound + ` ORDER BY position`)
 	return b.String(), args
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
 	"github.com/eventsource-go/eventsource/internal/page"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // scanRecord reads one row of recordColumns.
@@ -58,7 +59,10 @@ func (s *Store) batch(ctx context.Context, sql string, args ...any) ([]eventsour
 // configured size by keyset (version > last seen), releasing the connection
 // between batches; each batch is its own snapshot, and since a stream only
 // grows at its end, the records come out contiguous. Stream reads see an
-// append as soon as it commits (no global-order bound applies).
+// append as soon as it commits (no global-order bound applies). Each batch
+// applies the stream's rules of its moment: it starts at the stream's cut
+// and leaves out records retired by age; a tombstoned stream yields one
+// *eventsource.StreamDeletedError.
 func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		if err := eventsource.ValidateStreamID(stream); err != nil {
@@ -81,6 +85,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 				recs, err = s.batch(ctx, s.q.readStreamTo, stream, from, s.cfg.batch, to)
 			} else {
 				recs, err = s.batch(ctx, s.q.readStream, stream, from, s.cfg.batch)
+			}
+			if isTombstoned(err) {
+				yield(eventsource.Record{}, storekit.Tombstoned(stream))
+				return
 			}
 			if err != nil {
 				yield(eventsource.Record{}, wrap(ctx, err, "read stream %q from version %d", stream, from))
@@ -146,8 +154,9 @@ func newFilter(f eventsource.Filter) (*filter, error) {
 // ReadAll implements eventsource.Store. It yields records below the global
 // log's visibility bound (see the package documentation), so a reader that
 // has seen position P never later meets a record at or below P. Every
-// filter field is evaluated by PostgreSQL; batches are keyset-paged by
-// position and the connection is released between them.
+// filter field, and the rules of each record's stream, are evaluated by
+// PostgreSQL; batches are keyset-paged by position and the connection is
+// released between them.
 func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		if err := s.ready(ctx); err != nil {
@@ -283,7 +292,9 @@ func (s *Store) head(ctx context.Context, wait bool) (int64, error) {
 }
 
 // ListStreams implements eventsource.StreamLister: streams whose ID starts
-// with prefix, in byte order of their IDs, keyset-paged in batches.
+// with prefix, in byte order of their IDs, keyset-paged in batches. Streams
+// with no visible version (soft-deleted, tombstoned, or with metadata and
+// no events) are left out; StreamInfo.Version is the stream's version.
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
 	return func(yield func(eventsource.StreamInfo, error) bool) {
 		if err := s.ready(ctx); err != nil {
