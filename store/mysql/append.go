@@ -59,10 +59,12 @@ func retryable(err error) bool {
 // conflict ends an append transaction that cannot go on: the stream is not at
 // the expected version, or an event ID is stored already (duplicate). Append
 // then decides between an idempotent retry, ErrDuplicateEvent and a
-// *ConcurrencyError.
+// *ConcurrencyError. expected is the caller's expected version as the
+// stream's rules read it (storekit.Retention.Expect), for the retry check.
 type conflict struct {
 	duplicate bool
 	actual    int64
+	expected  eventsource.ExpectedVersion
 }
 
 func (c *conflict) Error() string { return "mysql: append conflict" }
@@ -131,6 +133,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		}
 		var c *conflict
 		switch {
+		case errors.Is(err, eventsource.ErrStreamDeleted):
+			return eventsource.AppendResult{}, err
 		case errors.Is(err, errTailUnknown):
 			precise = true
 			attempt--
@@ -139,14 +143,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 			waits++
 			attempt--
 		case errors.As(err, &c):
-			res, done, err := s.retried(ctx, stream, expected, recs)
+			res, done, err := s.retried(ctx, stream, c.expected, recs)
 			if done || err != nil {
 				return res, err
 			}
 			if !c.duplicate {
 				return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: c.actual}
 			}
-			// A duplicate key whose owner is gone by now (deleted): go again.
+			// A duplicate key whose owner is gone by now (scavenged): go again.
 			if attempt >= maxAttempts {
 				return eventsource.AppendResult{}, fmt.Errorf("%w: stream %q: duplicate key on append", eventsource.ErrDuplicateEvent, stream)
 			}
@@ -190,7 +194,7 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 	}
 
 	n := int64(len(rows))
-	base, err := s.advanceStream(ctx, tx, stream, expected, n)
+	base, expected, err := s.advanceStream(ctx, tx, stream, expected, n)
 	if err != nil {
 		return res, err
 	}
@@ -200,7 +204,7 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 	}
 	if err := s.insertEvents(ctx, tx, stream, base, first, rows); err != nil {
 		if errNumber(err) == errDupKey {
-			return res, &conflict{duplicate: true}
+			return res, &conflict{duplicate: true, expected: expected}
 		}
 		return res, err
 	}
@@ -219,65 +223,129 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 }
 
 // advanceStream moves the stream's version on by n in its streams row, if
-// the stream is at expected, and returns the version before the append. A
-// stream at another version is a *conflict.
-func (s *Store) advanceStream(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, n int64) (base int64, err error) {
+// the stream is at expected, and returns the version before the append and
+// expected as the stream's rules read it. A stream at another version is a
+// *conflict, a tombstoned one a *StreamDeletedError.
+//
+// A stream without rules (no metadata, never deleted) costs one statement,
+// as it did before streams had rules: each statement refuses a row marked
+// ruled (the Any upsert tells it by LAST_INSERT_ID(1), which an insert never
+// reports), and such a row, like any refusal, goes to ruledAdvance.
+func (s *Store) advanceStream(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, n int64) (base int64, resolved eventsource.ExpectedVersion, err error) {
 	switch {
 	case expected == eventsource.NoStream:
 		if _, err := tx.ExecContext(ctx, s.q.insertStream, stream, n); err != nil {
 			if errNumber(err) == errDupKey {
-				return 0, s.conflictIn(ctx, tx, stream)
+				return s.ruledAdvance(ctx, tx, stream, expected, n)
 			}
-			return 0, err
+			return 0, expected, err
 		}
-		return 0, nil
+		return 0, expected, nil
 	case expected == eventsource.Any:
 		r, err := tx.ExecContext(ctx, s.q.upsertStream, stream, n, n)
 		if err != nil {
-			return 0, err
+			return 0, expected, err
 		}
-		// 1 row affected: inserted; 2: updated, and LAST_INSERT_ID holds
-		// the new version (with or without clientFoundRows, since the
-		// version always changes).
-		if affected, err := r.RowsAffected(); err != nil {
-			return 0, err
-		} else if affected == 1 {
-			return 0, nil
+		// 2 rows affected: updated, and LAST_INSERT_ID holds the new
+		// version (with or without clientFoundRows, since the version
+		// changes); otherwise inserted (LAST_INSERT_ID 0) or refused as
+		// ruled (1 and 0 rows affected, or 1 with clientFoundRows).
+		affected, err := r.RowsAffected()
+		if err != nil {
+			return 0, expected, err
 		}
 		v, err := r.LastInsertId()
 		if err != nil {
-			return 0, err
+			return 0, expected, err
 		}
-		return v - n, nil
+		switch {
+		case affected == 2:
+			return v - n, expected, nil
+		case v != 0:
+			return s.ruledAdvance(ctx, tx, stream, expected, n)
+		}
+		return 0, expected, nil
 	case expected == eventsource.StreamExists:
 		r, err := tx.ExecContext(ctx, s.q.updateStreamExists, n, stream)
 		if err != nil {
-			return 0, err
+			return 0, expected, err
 		}
 		if affected, err := r.RowsAffected(); err != nil {
-			return 0, err
+			return 0, expected, err
 		} else if affected == 0 {
-			return 0, &conflict{actual: 0}
+			return s.ruledAdvance(ctx, tx, stream, expected, n)
 		}
 		v, err := r.LastInsertId()
 		if err != nil {
-			return 0, err
+			return 0, expected, err
 		}
-		return v - n, nil
+		return v - n, expected, nil
 	default:
 		// The new value always differs from the old, so "affected" and
 		// "matched" rows agree whatever clientFoundRows says.
 		r, err := tx.ExecContext(ctx, s.q.updateStreamExact, n, stream, int64(expected))
 		if err != nil {
-			return 0, err
+			return 0, expected, err
 		}
 		if affected, err := r.RowsAffected(); err != nil {
-			return 0, err
+			return 0, expected, err
 		} else if affected == 0 {
-			return 0, s.conflictIn(ctx, tx, stream)
+			return s.ruledAdvance(ctx, tx, stream, expected, n)
 		}
-		return int64(expected), nil
+		return int64(expected), expected, nil
 	}
+}
+
+// ruledAdvance is advanceStream for a stream its first statement did not
+// move: one with rules, or one at another version. It reads the stream's
+// row with a locking read (the first statement locked it already, or holds
+// a shared lock after a duplicate key) and, if the row is ruled, the rules
+// for update: a lifecycle write holds the same row while it writes them, so
+// a tombstone that committed is seen here and one still to come waits for
+// this append. Then it applies the rules as storekit says: a tombstone
+// refuses, NoStream accepts a soft-deleted stream, and with MaxCount the
+// cut moves in this transaction.
+func (s *Store) ruledAdvance(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, n int64) (int64, eventsource.ExpectedVersion, error) {
+	var head int64
+	var ruled bool
+	if err := tx.QueryRowContext(ctx, s.q.streamState, stream).Scan(&head, &ruled); errors.Is(err, sql.ErrNoRows) {
+		return 0, expected, &conflict{actual: 0, expected: expected}
+	} else if err != nil {
+		return 0, expected, err
+	}
+	var md eventsource.StreamMetadata
+	var ret storekit.Retention
+	if ruled {
+		var meta []byte
+		var maxAge int64
+		err := tx.QueryRowContext(ctx, s.q.appendRules, stream).Scan(&meta, &ret.Cut, &maxAge, utcTime{&ret.Since})
+		if err != nil {
+			return 0, expected, fmt.Errorf("read the stream's rules: %w", err)
+		}
+		ret.MaxAge = time.Duration(maxAge)
+		if md, err = storekit.DecodeStreamMetadata(stream, meta); err != nil {
+			return 0, expected, err
+		}
+	}
+	if ret.Tombstoned() {
+		return 0, expected, storekit.Tombstoned(stream)
+	}
+	resolved := ret.Expect(expected, head)
+	if !resolved.Matches(head) {
+		return 0, resolved, &conflict{actual: head, expected: resolved}
+	}
+	if _, err := tx.ExecContext(ctx, s.q.advance, n, stream); err != nil {
+		return 0, resolved, err
+	}
+	if md.MaxCount > 0 {
+		// The metadata's MaxAge is the retention's, so now plays no part.
+		if next := ret.Next(md, head+n, false, time.Now()); next.Cut != ret.Cut {
+			if _, err := tx.ExecContext(ctx, s.q.moveCut, next.Cut, stream); err != nil {
+				return 0, resolved, err
+			}
+		}
+	}
+	return head, resolved, nil
 }
 
 // takePositions takes the next n positions from the counter, first to last,
@@ -341,18 +409,6 @@ func (s *Store) checkPreviousVisible(ctx context.Context, tx *sql.Tx) error {
 		return errNotVisible
 	}
 	return nil
-}
-
-// conflictIn reads the stream's version for a *ConcurrencyError. The failed
-// statement left the row (or its gap) locked, so the version read is the
-// one that refused the append.
-func (s *Store) conflictIn(ctx context.Context, tx *sql.Tx, stream string) error {
-	var v int64
-	err := tx.QueryRowContext(ctx, s.q.streamVersion, stream).Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	return &conflict{actual: v}
 }
 
 // insertEvents writes rows with multi-row INSERTs, as few as the server's

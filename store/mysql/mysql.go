@@ -20,7 +20,9 @@ import (
 // Store is an eventsource.Store on MySQL or MariaDB. Build it with New or
 // Open. It is safe for concurrent use. Besides the core contract it
 // implements eventsource.Notifier (by polling), eventsource.HeadReader,
-// eventsource.StreamLister and eventsource.StreamDeleter.
+// eventsource.StreamLister, eventsource.StreamLifecycle (and so
+// StreamDeleter), eventsource.Scavenger, eventsource.SnapshotStore and
+// eventsource.Reserver.
 type Store struct {
 	db     *sql.DB
 	ownsDB bool
@@ -50,7 +52,8 @@ type config struct {
 type Option func(*config)
 
 // WithTablePrefix sets the prefix of the store's table names ("es_" by
-// default): {prefix}streams, {prefix}events, {prefix}position and
+// default): {prefix}streams, {prefix}events, {prefix}position,
+// {prefix}stream_rules, {prefix}snapshots, {prefix}reservations and
 // {prefix}schema_migrations. It may hold ASCII letters, digits and
 // underscores, at most 40 of them; anything else makes every call fail with
 // eventsource.ErrInvalidConfig.
@@ -216,36 +219,80 @@ func (s *Store) ready(ctx context.Context) error {
 
 // queries holds the statements, with table names from the validated prefix.
 type queries struct {
-	insertStream, updateStreamExact, updateStreamExists, upsertStream, streamVersion string
-	takePositions, insertEventsHead, insertEventsRow                                 string
-	lockPosition, lastEvent                                                          string
-	findIDs                                                                          string
-	readStream, readAll                                                              string
-	head, listStreams, lockStream, deleteEvents, deleteStream                        string
+	insertStream, updateStreamExact, updateStreamExists, upsertStream string
+	streamState, appendRules, advance, moveCut                        string
+	takePositions, insertEventsHead, insertEventsRow                  string
+	lockPosition, lastEvent                                           string
+	findIDs                                                           string
+	readStream, readAll                                               string
+	head, listStreams                                                 string
+	claimStream, lockStream, lockRules, readRules                     string
+	insertRules, updateRules, markRuled, deleteSnapshots              string
+	ruledStreams, lockScavenge, scavenge                              string
 }
 
 const recordColumns = "position, stream_id, version, event_id, type, codec, data, metadata, recorded_at"
 
+// visibleSQL is storekit.Retention.Visible for a record of {events} e whose
+// stream's {stream_rules} row, r, is LEFT JOINed (NULL: no rules), at the
+// server's clock: the same test for ReadStream, ReadAll and Scavenge. The
+// age test is exact: recorded_at and UTC_TIMESTAMP(6) are whole
+// microseconds, so their distance is within max_age_ns exactly when it is
+// within max_age_ns DIV 1000 microseconds.
+const visibleSQL = "(r.stream_id IS NULL OR (e.version >= r.cut AND (r.since IS NULL OR e.recorded_at >= r.since)" +
+	" AND (r.max_age_ns = 0 OR TIMESTAMPDIFF(MICROSECOND, e.recorded_at, UTC_TIMESTAMP(6)) <= r.max_age_ns DIV 1000)))"
+
 func newQueries(prefix string) queries {
-	r := strings.NewReplacer("{streams}", "`"+prefix+"streams`", "{events}", "`"+prefix+"events`", "{position}", "`"+prefix+"position`", "{cols}", recordColumns)
+	r := strings.NewReplacer("{streams}", "`"+prefix+"streams`", "{events}", "`"+prefix+"events`", "{position}", "`"+prefix+"position`",
+		"{rules}", "`"+prefix+"stream_rules`", "{snapshots}", "`"+prefix+"snapshots`", "{cols}", recordColumns, "{visible}", visibleSQL)
 	return queries{
+		// An append's first statement moves the version of a stream
+		// without rules; a ruled stream (and any conflict) takes the
+		// way of streamState (see advanceStream).
 		insertStream:       r.Replace("INSERT INTO {streams} (stream_id, version) VALUES (?, ?)"),
-		updateStreamExact:  r.Replace("UPDATE {streams} SET version = version + ? WHERE stream_id = ? AND version = ?"),
-		updateStreamExists: r.Replace("UPDATE {streams} SET version = LAST_INSERT_ID(version + ?) WHERE stream_id = ?"),
-		upsertStream:       r.Replace("INSERT INTO {streams} (stream_id, version) VALUES (?, ?) ON DUPLICATE KEY UPDATE version = LAST_INSERT_ID(version + ?)"),
-		streamVersion:      r.Replace("SELECT version FROM {streams} WHERE stream_id = ?"),
+		updateStreamExact:  r.Replace("UPDATE {streams} SET version = version + ? WHERE stream_id = ? AND version = ? AND NOT ruled"),
+		updateStreamExists: r.Replace("UPDATE {streams} SET version = LAST_INSERT_ID(version + ?) WHERE stream_id = ? AND NOT ruled"),
+		upsertStream:       r.Replace("INSERT INTO {streams} (stream_id, version) VALUES (?, ?) ON DUPLICATE KEY UPDATE version = IF(ruled, version + 0 * LAST_INSERT_ID(1), LAST_INSERT_ID(version + ?))"),
+		streamState:        r.Replace("SELECT version, ruled FROM {streams} WHERE stream_id = ? LOCK IN SHARE MODE"),
+		appendRules:        r.Replace("SELECT meta, cut, max_age_ns, since FROM {rules} WHERE stream_id = ? FOR UPDATE"),
+		advance:            r.Replace("UPDATE {streams} SET version = version + ? WHERE stream_id = ?"),
+		moveCut:            r.Replace("UPDATE {rules} SET cut = ? WHERE stream_id = ?"),
 		takePositions:      r.Replace("UPDATE {position} SET position = LAST_INSERT_ID(position + ?) WHERE id = 1"),
 		lockPosition:       r.Replace("SELECT position FROM {position} WHERE id = 1 FOR UPDATE"),
 		lastEvent:          r.Replace("SELECT COALESCE(MAX(position), 0) FROM {events}"),
 		insertEventsHead:   r.Replace("INSERT INTO {events} ({cols}) VALUES "),
 		insertEventsRow:    "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
 		findIDs:            r.Replace("SELECT event_id, stream_id, version, position FROM {events} WHERE event_id IN "),
-		readStream:         r.Replace("SELECT {cols} FROM {events} WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version LIMIT ?"),
-		readAll:            r.Replace("SELECT {cols} FROM {events} WHERE position >= ?"),
-		head:               r.Replace("SELECT position FROM {position} WHERE id = 1"),
-		listStreams:        r.Replace("SELECT stream_id, version FROM {streams} WHERE stream_id > ? AND LEFT(stream_id, ?) = ? ORDER BY stream_id LIMIT ?"),
-		lockStream:         r.Replace("SELECT version FROM {streams} WHERE stream_id = ? FOR UPDATE"),
-		deleteEvents:       r.Replace("DELETE FROM {events} WHERE stream_id = ?"),
-		deleteStream:       r.Replace("DELETE FROM {streams} WHERE stream_id = ?"),
+		// The stream's row and rules are constant tables (primary-key
+		// lookups of a constant, read once while the statement is
+		// planned), so the range on (stream_id, version) starts at the
+		// cut; the stream's row comes back even when no record matches.
+		// No ORDER BY: with it MariaDB sorts the joined rows in a
+		// temporary table; ReadStream orders the batch (the range scan
+		// yields it in order already).
+		readStream: r.Replace("SELECT st.version, r.cut, {visible}, COALESCE(e.position, 0), COALESCE(e.version, 0), COALESCE(e.event_id, ''), " +
+			"COALESCE(e.type, ''), COALESCE(e.codec, ''), e.data, e.metadata, e.recorded_at FROM {streams} st " +
+			"LEFT JOIN {rules} r ON r.stream_id = st.stream_id " +
+			"LEFT JOIN {events} e ON e.stream_id = st.stream_id AND e.version BETWEEN GREATEST(?, COALESCE(r.cut, 1)) AND ? " +
+			"WHERE st.stream_id = ?"),
+		readAll: r.Replace("SELECT e.position, e.stream_id, e.version, e.event_id, e.type, e.codec, e.data, e.metadata, e.recorded_at " +
+			"FROM {events} e LEFT JOIN {rules} r ON r.stream_id = e.stream_id WHERE e.position >= ? AND {visible}"),
+		head: r.Replace("SELECT position FROM {position} WHERE id = 1"),
+		listStreams: r.Replace("SELECT st.stream_id, st.version FROM {streams} st LEFT JOIN {rules} r ON r.stream_id = st.stream_id " +
+			"WHERE st.stream_id > ? AND LEFT(st.stream_id, ?) = ? AND st.version > 0 AND (r.cut IS NULL OR r.cut <= st.version) ORDER BY st.stream_id LIMIT ?"),
+		// Lifecycle writes lock the stream's row (made at version 0 if
+		// need be, without a gap lock), then its rules: the order appends
+		// take them in.
+		claimStream:     r.Replace("INSERT INTO {streams} (stream_id, version) VALUES (?, 0) ON DUPLICATE KEY UPDATE version = version"),
+		lockStream:      r.Replace("SELECT version, ruled, UTC_TIMESTAMP(6) FROM {streams} WHERE stream_id = ? FOR UPDATE"),
+		lockRules:       r.Replace("SELECT meta, meta_version, cut, max_age_ns, since FROM {rules} WHERE stream_id = ? FOR UPDATE"),
+		readRules:       r.Replace("SELECT meta, meta_version, cut FROM {rules} WHERE stream_id = ?"),
+		insertRules:     r.Replace("INSERT INTO {rules} (meta, meta_version, cut, max_age_ns, since, stream_id) VALUES (?, ?, ?, ?, ?, ?)"),
+		updateRules:     r.Replace("UPDATE {rules} SET meta = ?, meta_version = ?, cut = ?, max_age_ns = ?, since = ? WHERE stream_id = ?"),
+		markRuled:       r.Replace("UPDATE {streams} SET ruled = TRUE WHERE stream_id = ?"),
+		deleteSnapshots: r.Replace("DELETE FROM {snapshots} WHERE stream_id = ?"),
+		ruledStreams:    r.Replace("SELECT stream_id FROM {rules} WHERE stream_id > ? AND (cut > 1 OR max_age_ns > 0 OR since IS NOT NULL) ORDER BY stream_id LIMIT ?"),
+		lockScavenge:    r.Replace("SELECT st.version FROM {streams} st JOIN {rules} r ON r.stream_id = st.stream_id WHERE st.stream_id = ? FOR UPDATE"),
+		scavenge:        r.Replace("DELETE e FROM {events} e JOIN {rules} r ON r.stream_id = e.stream_id WHERE e.stream_id = ? AND NOT {visible}"),
 	}
 }

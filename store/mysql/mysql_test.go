@@ -61,7 +61,7 @@ func randomPrefix(t testing.TB) string {
 func dropTables(db *sql.DB, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, tbl := range []string{"events", "streams", "position", "schema_migrations", "reservations", "snapshots"} {
+	for _, tbl := range []string{"events", "streams", "position", "schema_migrations", "reservations", "snapshots", "stream_rules"} {
 		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS `"+prefix+tbl+"`")
 	}
 }
@@ -86,6 +86,7 @@ func newStore(t testing.TB, opts ...mysql.Option) (*mysql.Store, string) {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
+		Snapshots: true, Lifecycle: true, Scavenge: true,
 	}, func(t *testing.T) eventsource.Store {
 		s, _ := newStore(t, mysql.WithMaxDataSize(64<<10), mysql.WithBatchSize(100), mysql.WithPollInterval(20*time.Millisecond))
 		return s

@@ -1,18 +1,21 @@
 package mysql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
 	"github.com/eventsource-go/eventsource/internal/page"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // utcTime scans a DATETIME written in UTC, whatever the DSN's parseTime and
@@ -69,9 +72,12 @@ func scanRecords(rows *sql.Rows, capacity int) ([]eventsource.Record, error) {
 	return out, nil
 }
 
-// ReadStream implements eventsource.Store. It reads WithBatchSize records
+// ReadStream implements eventsource.Store. It reads WithBatchSize versions
 // per query by (stream, version), and holds no connection while the caller
-// handles a batch.
+// handles a batch. The query reads the stream's row and rules with the
+// records: it starts at the cut, leaves out what the rules retire and
+// tells a tombstoned stream (a *StreamDeletedError) without another round
+// trip.
 func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		if err := eventsource.ValidateStreamID(stream); err != nil {
@@ -90,37 +96,94 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 				return
 			}
 			// A tight version range: versions are contiguous, so it holds
-			// one batch, and the optimizer sees a small range scan (with
-			// an open end it may scan the stream from its start).
+			// one batch at most, and the optimizer sees a small range scan
+			// (with an open end it may scan the stream from its start).
 			hi := to
 			if to-next >= int64(s.cfg.batch) {
 				hi = next + int64(s.cfg.batch) - 1
 			}
-			rows, err := s.db.QueryContext(ctx, s.q.readStream, stream, next, hi, s.cfg.batch)
-			var batch []eventsource.Record
-			if err == nil {
-				batch, err = scanRecords(rows, s.cfg.batch)
-			}
+			b, err := s.readStreamBatch(ctx, stream, next, hi)
 			if err != nil {
 				yield(eventsource.Record{}, fmt.Errorf("mysql: read stream %q from version %d: %w", stream, next, err))
 				return
 			}
-			for _, r := range batch {
+			if b.ret.Tombstoned() {
+				yield(eventsource.Record{}, storekit.Tombstoned(stream))
+				return
+			}
+			for _, r := range b.records {
 				if !yield(r, nil) {
 					return
 				}
 			}
-			if len(batch) < s.cfg.batch {
+			// Retired records leave holes in a batch, so the stream's
+			// version, not the batch's length, says where it ends.
+			end := min(to, b.head)
+			if next = max(hi+1, b.ret.Cut); hi >= end || next > end {
 				return
 			}
-			next = batch[len(batch)-1].Version + 1
 		}
 	}
+}
+
+// streamBatch is one query of ReadStream: the stream's version and cut
+// (head 0 for a stream without a row) and its visible records with versions
+// from max(from, cut) to to, in version order.
+type streamBatch struct {
+	head    int64
+	ret     storekit.Retention
+	records []eventsource.Record
+}
+
+func (s *Store) readStreamBatch(ctx context.Context, stream string, from, to int64) (streamBatch, error) {
+	var b streamBatch
+	rows, err := s.db.QueryContext(ctx, s.q.readStream, from, to, stream)
+	if err != nil {
+		return b, err
+	}
+	defer rows.Close()
+	b.ret.Cut = 1
+	sorted := true
+	for rows.Next() {
+		var cut sql.NullInt64
+		var visible sql.NullBool
+		var md sql.NullString
+		r := eventsource.Record{StreamID: stream}
+		if err := rows.Scan(&b.head, &cut, &visible, &r.Position, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, utcTime{&r.RecordedAt}); err != nil {
+			return b, err
+		}
+		if cut.Valid {
+			b.ret.Cut = cut.Int64
+		}
+		if r.Version == 0 || !visible.Bool {
+			continue // the stream's row alone (no record matched), or a retired record
+		}
+		if r.Data == nil {
+			r.Data = []byte{}
+		}
+		if err := jsonmap.DecodeMetadata(&r, []byte(md.String)); err != nil {
+			return b, err
+		}
+		if n := len(b.records); n > 0 && b.records[n-1].Version > r.Version {
+			sorted = false
+		}
+		b.records = append(b.records, r)
+	}
+	if err := rows.Err(); err != nil {
+		return b, err
+	}
+	if !sorted {
+		slices.SortFunc(b.records, func(x, y eventsource.Record) int { return cmp.Compare(x.Version, y.Version) })
+	}
+	return b, nil
 }
 
 // ReadAll implements eventsource.Store. Records come in position order; the
 // positions of committed records only grow (see the package documentation),
 // so a reader that resumes after the last position it saw misses nothing.
+// Records their stream's rules retire are left out by the same query (a
+// LEFT JOIN of {prefix}stream_rules, a table of the streams that have
+// metadata or a delete).
 // The filter runs in SQL: exact byte comparison of stream IDs and types,
 // LEFT(stream_id, n) for prefixes (no LIKE, so % and _ are plain
 // characters), and JSON_CONTAINS for metadata; each record is checked with
@@ -173,19 +236,19 @@ func (s *Store) readAllQuery(f eventsource.Filter) (string, []any, error) {
 	if len(f.Streams) > 0 || len(f.StreamPrefixes) > 0 {
 		var or []string
 		if len(f.Streams) > 0 {
-			or = append(or, "stream_id IN ("+placeholders(len(f.Streams))+")")
+			or = append(or, "e.stream_id IN ("+placeholders(len(f.Streams))+")")
 			for _, id := range f.Streams {
 				args = append(args, id)
 			}
 		}
 		for _, p := range f.StreamPrefixes {
-			or = append(or, "LEFT(stream_id, ?) = ?")
+			or = append(or, "LEFT(e.stream_id, ?) = ?")
 			args = append(args, len(p), p)
 		}
 		b.WriteString(" AND (" + strings.Join(or, " OR ") + ")")
 	}
 	if len(f.Types) > 0 {
-		b.WriteString(" AND type IN (" + placeholders(len(f.Types)) + ")")
+		b.WriteString(" AND e.type IN (" + placeholders(len(f.Types)) + ")")
 		for _, t := range f.Types {
 			args = append(args, t)
 		}
@@ -195,16 +258,16 @@ func (s *Store) readAllQuery(f eventsource.Filter) (string, []any, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("%w: metadata filter: %v", eventsource.ErrInvalidEvent, err)
 		}
-		b.WriteString(" AND JSON_CONTAINS(metadata, ?)")
+		b.WriteString(" AND JSON_CONTAINS(e.metadata, ?)")
 		args = append(args, js)
 	}
-	q := s.q.readAll + b.String() + " ORDER BY position LIMIT ?"
+	q := s.q.readAll + b.String() + " ORDER BY e.position LIMIT ?"
 	return q, args, nil
 }
 
 // Head implements eventsource.HeadReader: the last position handed out to a
 // committed append (the counter row as committed), 0 for an empty store.
-// After DeleteStream it may name a position whose record is gone.
+// It may name a position whose record is retired or scavenged.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if err := s.ready(ctx); err != nil {
 		return 0, err
@@ -233,12 +296,14 @@ func (s *Store) Notify(ctx context.Context) (<-chan struct{}, error) {
 
 // ListStreams implements eventsource.StreamLister: streams whose ID starts
 // with prefix (byte-wise), in byte order of their IDs, fetched in batches.
+// Streams with no visible record by their rules (soft-deleted, tombstoned,
+// metadata only) are left out; Version is the stream's last version.
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
 	return page.Seq(s.cfg.batch, func(last eventsource.StreamInfo, _ bool) ([]eventsource.StreamInfo, error) {
 		if err := s.ready(ctx); err != nil {
 			return nil, err
 		}
-		batch, err := s.streamBatch(ctx, last.StreamID, prefix)
+		batch, err := s.listBatch(ctx, last.StreamID, prefix)
 		if err != nil {
 			return nil, fmt.Errorf("mysql: list streams %q: %w", prefix, err)
 		}
@@ -246,7 +311,7 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 	})
 }
 
-func (s *Store) streamBatch(ctx context.Context, after, prefix string) ([]eventsource.StreamInfo, error) {
+func (s *Store) listBatch(ctx context.Context, after, prefix string) ([]eventsource.StreamInfo, error) {
 	rows, err := s.db.QueryContext(ctx, s.q.listStreams, after, len(prefix), prefix, s.cfg.batch)
 	if err != nil {
 		return nil, err
