@@ -54,43 +54,48 @@ type appendOp struct {
 	token    string // names this append's claims
 }
 
-// run appends: it learns the stream's version, then claims the event IDs
-// while it allocates positions, then writes the commit. The version needs
-// no read on a first attempt that expects no stream (the commit after
-// version 0 needs no predecessor, and its write fails if the stream exists)
-// or exactly the version this Store's own last append to the stream left
-// (versions only grow, so a stale entry makes the write fail, never leave a
-// gap): two round trips in sequence then, three otherwise.
+// run appends: it learns where the stream's chain ends, then claims the
+// event IDs while it allocates positions, then writes the commit there. The
+// end needs no read on a first attempt that expects no stream (the commit
+// after version 0 needs no predecessor, and its write fails if anything is
+// there: an event or a marker) or exactly the version this Store's own last
+// write to the stream left (keys only grow, so a stale entry makes the
+// write fail, never leave a gap): two round trips in sequence then, three
+// otherwise. A read tells a tombstone (always the chain's last item) and,
+// for NoStream, the retention (ret.Expect: NoStream accepts a soft-deleted
+// stream).
 func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 	s := a.s
 	for attempt := 0; ; attempt++ {
-		current, cached := int64(0), false
+		var at tip
+		known := false
 		switch {
 		case attempt > 0 || a.expected < 0:
 		case a.expected == eventsource.NoStream:
-			cached = true
+			known = true
 		default:
-			current, cached = s.heads.Get(a.stream)
-			cached = cached && current == int64(a.expected)
+			at, known = s.heads.Get(a.stream)
+			known = known && at.head == int64(a.expected)
 		}
-		if !cached {
+		expected := a.expected
+		if !known {
 			var err error
-			if current, err = s.version(ctx, a.stream); err != nil {
+			if at, expected, err = a.resolve(ctx); err != nil {
 				return eventsource.AppendResult{}, err
 			}
 		}
-		if !a.expected.Matches(current) {
-			if res, done, err := a.retried(ctx); done {
+		if !expected.Matches(at.head) {
+			if res, done, err := a.retried(ctx, expected); done {
 				return res, err
 			}
-			return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: current}
+			return eventsource.AppendResult{}, &eventsource.ConcurrencyError{Stream: a.stream, Expected: a.expected, Actual: at.head}
 		}
 		allocated := make(chan allocation, 1)
 		go func() {
 			first, err := s.allocate(ctx, len(a.recs))
 			allocated <- allocation{first: first, at: time.Now(), err: err}
 		}()
-		stored, err := a.claim(ctx, current)
+		stored, err := a.claim(ctx, at.next)
 		al := <-allocated
 		if (err != nil || stored) && al.err == nil {
 			s.void(al.first, len(a.recs))
@@ -99,7 +104,12 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			return eventsource.AppendResult{}, err
 		}
 		if stored {
-			if res, done, err := a.retried(ctx); done {
+			if known {
+				if _, expected, err = a.resolve(ctx); err != nil {
+					return eventsource.AppendResult{}, err
+				}
+			}
+			if res, done, err := a.retried(ctx, expected); done {
 				return res, err
 			}
 			// Unreachable: a stored event stays stored.
@@ -108,13 +118,14 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 		if al.err != nil {
 			return eventsource.AppendResult{}, al.err
 		}
-		res, err := a.commit(ctx, current, al)
+		res, err := a.commit(ctx, at, al)
 		if errors.Is(err, errLost) {
-			// Another commit followed current first. Read again: with an
+			// Another item followed the end first. Read again: with an
 			// exact expected version that ends in a conflict (or an
-			// idempotent retry); with Any or StreamExists, try again
-			// (until ctx ends), after a growing, jittered pause once a few
-			// rounds were lost, so that writers racing one stream take turns.
+			// idempotent retry, or a marker to follow); with Any or
+			// StreamExists, try again (until ctx ends), after a growing,
+			// jittered pause once a few rounds were lost, so that writers
+			// racing one stream take turns.
 			s.heads.Drop(a.stream)
 			if attempt >= 2 {
 				if err := storekit.Sleep(ctx, jitter(backoff(attempt-2))); err != nil {
@@ -124,10 +135,25 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			continue
 		}
 		if err == nil {
-			s.heads.Put(a.stream, res.LastVersion)
+			s.heads.Put(a.stream, tip{next: slot{v: res.LastVersion}, head: res.LastVersion, lm: at.lm})
 		}
 		return res, err
 	}
+}
+
+// resolve reads the end of the stream's chain: where the commit goes and
+// what the append's expected version means there. A tombstoned stream is
+// refused.
+func (a *appendOp) resolve(ctx context.Context) (tip, eventsource.ExpectedVersion, error) {
+	st, err := a.s.state(ctx, a.stream, false, a.expected == eventsource.NoStream)
+	if err != nil {
+		return tip{}, 0, err
+	}
+	ret := st.retention()
+	if ret.Tombstoned() {
+		return tip{}, 0, storekit.Tombstoned(a.stream)
+	}
+	return st.tip, ret.Expect(a.expected, st.head), nil
 }
 
 // allocation is a range of positions taken from the counter at a time.
@@ -137,31 +163,6 @@ type allocation struct {
 	err   error
 }
 
-// version returns the stream's current version: the end of its last commit.
-func (s *Store) version(ctx context.Context, stream string) (int64, error) {
-	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(s.table),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(streamKey(stream))},
-		ProjectionExpression:      aws.String("sk, n"),
-		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(1),
-		ConsistentRead:            aws.Bool(true),
-	})
-	if err != nil {
-		return 0, s.wrap(err, "read the version of stream %q", stream)
-	}
-	if len(out.Items) == 0 {
-		return 0, nil
-	}
-	base, ok1 := getN(out.Items[0], attrSK)
-	n, ok2 := getN(out.Items[0], attrCount)
-	if !ok1 || !ok2 {
-		return 0, fmt.Errorf("%w: stream %q: malformed commit item", eventsource.ErrCorruptData, stream)
-	}
-	return base + n, nil
-}
-
 func (s *Store) wrap(err error, format string, args ...any) error {
 	if nf := (*types.ResourceNotFoundException)(nil); errors.As(err, &nf) {
 		return s.missingTable()
@@ -169,43 +170,44 @@ func (s *Store) wrap(err error, format string, args ...any) error {
 	return fmt.Errorf("dynamodb: "+format+": %w", append(args, err)...)
 }
 
-// getCommit reads the commit of stream that follows version base.
-func (s *Store) getCommit(ctx context.Context, stream string, base int64) (commit, bool, error) {
+// getCommit reads the item of stream's chain at key k (a marker holds no
+// records).
+func (s *Store) getCommit(ctx context.Context, stream string, k slot) (commit, bool, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
-		Key:            key(streamKey(stream), base),
+		Key:            map[string]types.AttributeValue{attrPK: str(streamKey(stream)), attrSK: k.attr()},
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return commit{}, false, s.wrap(err, "read stream %q after version %d", stream, base)
+		return commit{}, false, s.wrap(err, "read stream %q at %s", stream, k)
 	}
 	if out.Item == nil {
 		return commit{}, false, nil
 	}
 	c, err := decodeCommit(out.Item)
 	if err != nil {
-		return commit{}, false, fmt.Errorf("%w: stream %q after version %d: %v", eventsource.ErrCorruptData, stream, base, err)
+		return commit{}, false, fmt.Errorf("%w: stream %q at %s: %v", eventsource.ErrCorruptData, stream, k, err)
 	}
 	return c, true, nil
 }
 
 // claimOf is a claim item: the event ID is meant for the commit of stream
-// that follows version base, made by the append named token.
+// at key base of its chain, made by the append named token.
 type claimOf struct {
 	stream string
-	base   int64
+	base   slot
 	token  string
 }
 
 func decodeClaim(item map[string]types.AttributeValue) (claimOf, bool) {
 	st, ok1 := getS(item, attrStream)
-	b, ok2 := getN(item, attrBase)
+	b, ok2 := getSlot(item, attrBase)
 	k, ok3 := getS(item, attrToken)
 	return claimOf{st, b, k}, ok1 && ok2 && ok3
 }
 
 // holds reports whether the commit the claim names is stored and holds id:
-// then the event is stored there, for good.
+// then the event is stored there, until a scavenge removes it.
 func (s *Store) holds(ctx context.Context, c claimOf, id string) (stored, present bool, err error) {
 	cm, found, err := s.getCommit(ctx, c.stream, c.base)
 	if err != nil || !found {
@@ -226,7 +228,7 @@ const claimWorkers = 16
 // append. stored reports that one of them is stored already (the append is
 // a retry or a duplicate); an ID claimed by another append in flight for
 // another place is eventsource.ErrDuplicateEvent.
-func (a *appendOp) claim(ctx context.Context, base int64) (stored bool, err error) {
+func (a *appendOp) claim(ctx context.Context, base slot) (stored bool, err error) {
 	var (
 		mu    sync.Mutex
 		wg    sync.WaitGroup
@@ -264,11 +266,11 @@ func (a *appendOp) claim(ctx context.Context, base int64) (stored bool, err erro
 	return stored, nil
 }
 
-func (a *appendOp) claimOne(ctx context.Context, id string, base int64) (stored bool, err error) {
+func (a *appendOp) claimOne(ctx context.Context, id string, base slot) (stored bool, err error) {
 	s := a.s
 	item := map[string]types.AttributeValue{
 		attrPK: str(claimKey(id)), attrSK: num(0),
-		attrStream: str(a.stream), attrBase: num(base), attrToken: str(a.token),
+		attrStream: str(a.stream), attrBase: base.attr(), attrToken: str(a.token),
 	}
 	cond := aws.String("attribute_not_exists(pk) OR k = :k")
 	vals := map[string]types.AttributeValue{":k": str(a.token)}
@@ -313,7 +315,7 @@ func (a *appendOp) claimOne(ctx context.Context, id string, base int64) (stored 
 		// The condition names the base too: the claimant may have moved
 		// its claim to a later base since it was read.
 		cond = aws.String("k = :old AND b = :b")
-		vals = map[string]types.AttributeValue{":old": str(other.token), ":b": num(other.base)}
+		vals = map[string]types.AttributeValue{":old": str(other.token), ":b": other.base.attr()}
 	}
 	return false, fmt.Errorf("dynamodb: stream %q: could not claim event ID %q", a.stream, id)
 }
@@ -321,7 +323,9 @@ func (a *appendOp) claimOne(ctx context.Context, id string, base int64) (stored 
 // retried decides whether the append's records were stored already: done is
 // false when none of their IDs is stored; otherwise the append is either an
 // idempotent retry (the original result) or eventsource.ErrDuplicateEvent.
-func (a *appendOp) retried(ctx context.Context) (eventsource.AppendResult, bool, error) {
+// expected is the append's as the stream's retention reads it
+// (storekit.Retention.Expect).
+func (a *appendOp) retried(ctx context.Context, expected eventsource.ExpectedVersion) (eventsource.AppendResult, bool, error) {
 	s := a.s
 	claims, err := s.claims(ctx, a.recs)
 	if err != nil {
@@ -365,7 +369,7 @@ func (a *appendOp) retried(ctx context.Context) (eventsource.AppendResult, bool,
 				first.Version = cm.base + int64(i) + 1
 			}
 		}
-		for r, err := range s.ReadStream(ctx, a.stream, first.Version, first.Version+int64(len(a.recs))-1) {
+		for r, err := range s.readRange(ctx, a.stream, first.Version, first.Version+int64(len(a.recs))-1, nil) {
 			if err != nil {
 				return eventsource.AppendResult{}, true, err
 			}
@@ -375,7 +379,7 @@ func (a *appendOp) retried(ctx context.Context) (eventsource.AppendResult, bool,
 			first.Position = following[0].Position
 		}
 	}
-	res, err := storekit.ExactRetry(a.stream, a.expected, storekit.EventIDs(a.recs), first, following)
+	res, err := storekit.ExactRetry(a.stream, expected, storekit.EventIDs(a.recs), first, following)
 	return res, true, err
 }
 
@@ -410,10 +414,11 @@ func (s *Store) claims(ctx context.Context, recs []eventsource.Record) (map[stri
 	return out, nil
 }
 
-// commit writes the commit item after version base at the positions of al,
-// if no other commit did first (errLost). Positions allocated too long ago
-// are voided and taken again.
-func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (eventsource.AppendResult, error) {
+// commit writes the commit item at the end at of the stream's chain, at the
+// positions of al, if no other item took that key first (errLost).
+// Positions allocated too long ago are voided and taken again.
+func (a *appendOp) commit(ctx context.Context, at tip, al allocation) (eventsource.AppendResult, error) {
+	base := at.head
 	s := a.s
 	n := len(a.recs)
 	for late := 0; ; late++ {
@@ -444,7 +449,7 @@ func (a *appendOp) commit(ctx context.Context, base int64, al allocation) (event
 		now := time.Now().UTC()
 		_, err := s.client.PutItem(pctx, &dynamodb.PutItemInput{
 			TableName:           aws.String(s.table),
-			Item:                commitItem(a.stream, base, first, now, a.recs),
+			Item:                commitItem(a.stream, at.next, first, now, a.recs, at.lm),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
 		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded) // before cancel, which ends pctx too

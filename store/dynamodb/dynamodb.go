@@ -34,7 +34,8 @@ type Store struct {
 
 	changed *broadcast.Signal
 	closed  atomic.Bool
-	heads   *headcache.Cache[int64] // stream ID -> version after this Store's last append to it
+	heads   *headcache.Cache[tip] // stream ID -> the end of its chain after this Store's last write to it
+	ruled   atomic.Bool           // the table's lifecycle flag is known to be set
 }
 
 // Option configures a Store.
@@ -78,7 +79,7 @@ func New(client *dynamodb.Client, table string, opts ...Option) *Store {
 		poll:       time.Second,
 		log:        slog.New(slog.DiscardHandler),
 		changed:    broadcast.New(),
-		heads:      headcache.New(func(a, b int64) bool { return a > b }),
+		heads:      headcache.New(func(a, b tip) bool { return b.next.less(a.next) }),
 	}
 	for _, o := range opts {
 		o(s)
@@ -215,6 +216,16 @@ const (
 	attrToken   = "k"  // claim: the claiming append's token (S)
 	attrCounter = "c"  // position counter (N)
 
+	attrLastMarker  = "lm" // commit: the key of the stream's latest marker before it (N)
+	attrDropped     = "x"  // commit: leading records a scavenge removed (N)
+	attrMetaVersion = "mv" // marker: the metadata version it writes (N); marks a marker
+	attrMetaDoc     = "md" // marker: the metadata, storekit.EncodeStreamMetadata (B)
+	attrCut         = "rc" // marker: storekit.Retention.Cut (N)
+	attrMaxAge      = "ra" // marker: Retention.MaxAge, ns (N)
+	attrSince       = "rs" // marker: Retention.Since, Unix ns (N)
+	attrMaxCount    = "mc" // marker: the metadata's MaxCount (N)
+	attrSnapCut     = "dv" // marker: snapshots up to this version are deleted (N)
+
 	logIndex = "log"
 
 	// bucketSize positions share one global log index partition. A commit
@@ -224,6 +235,10 @@ const (
 	bucketSize = 100_000
 
 	counterKey = "$position"
+
+	// lifecycleKey is set before the table's first marker: until then
+	// ReadAll looks up no rules.
+	lifecycleKey = "$lifecycle"
 )
 
 // TableOptions sizes a table made by CreateTable.

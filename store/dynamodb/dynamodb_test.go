@@ -64,6 +64,7 @@ func newStore(t testing.TB, opts ...esdynamo.Option) (*esdynamo.Store, *dynamodb
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, CommitHook: true, Reservations: true,
+		Snapshots: true, DeleteStream: true, Lifecycle: true, Scavenge: true,
 	}, func(t *testing.T) eventsource.Store {
 		s, _, _ := newStore(t, esdynamo.WithPollInterval(100*time.Millisecond))
 		return s

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 )
 
 func streamKey(stream string) string { return "s#" + stream }
+func flagKey(stream string) string   { return "m#" + stream }
 func claimKey(eventID string) string { return "e#" + eventID }
 func voidKey(first uint64) string    { return "v#" + strconv.FormatUint(first, 10) }
 func logKey(pos uint64) string       { return "log#" + strconv.FormatUint(pos/bucketSize, 10) }
@@ -30,8 +32,66 @@ func key(pk string, sk int64) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: num(sk)}
 }
 
-// commitItem is the item holding one append.
-func commitItem(stream string, base int64, first uint64, at time.Time, recs []eventsource.Record) map[string]types.AttributeValue {
+// slot is the sort key of an item of a stream's chain: v + j·10⁻¹⁸, where v
+// is the stream's version before the item. The item after a commit has
+// j = 0 (its key is the version it follows, as commits always had); the
+// item after a marker has the marker's v and j + 1. So a commit's key
+// always lies in [base, base+1) and keys grow along the chain.
+type slot struct{ v, j int64 }
+
+// slotSteps bounds j: the items after one version (markers, then at most
+// one commit) number fewer than 10^18.
+const slotSteps = 1_000_000_000_000_000_000
+
+func (k slot) String() string {
+	if k.j == 0 {
+		return strconv.FormatInt(k.v, 10)
+	}
+	return strings.TrimRight(fmt.Sprintf("%d.%018d", k.v, k.j), "0")
+}
+
+func (k slot) attr() *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: k.String()} }
+
+func (k slot) less(o slot) bool { return k.v < o.v || k.v == o.v && k.j < o.j }
+
+// parseSlot reads a sort key as DynamoDB returns it: digits, maybe a
+// fraction of up to 18 digits (or any other decimal form, the slow way).
+func parseSlot(s string) (slot, bool) {
+	whole, frac, dot := strings.Cut(s, ".")
+	v, err := strconv.ParseInt(whole, 10, 64)
+	if err == nil && !dot {
+		return slot{v: v}, v >= 0
+	}
+	if err == nil && len(frac) > 0 && len(frac) <= 18 && strings.Trim(frac, "0123456789") == "" {
+		j, _ := strconv.ParseInt(frac+strings.Repeat("0", 18-len(frac)), 10, 64)
+		return slot{v, j}, v >= 0
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || r.Sign() < 0 {
+		return slot{}, false
+	}
+	scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt64(slotSteps))
+	if !scaled.IsInt() {
+		return slot{}, false
+	}
+	q, m := new(big.Int).DivMod(scaled.Num(), big.NewInt(slotSteps), new(big.Int))
+	if !q.IsInt64() {
+		return slot{}, false
+	}
+	return slot{q.Int64(), m.Int64()}, true
+}
+
+func getSlot(m map[string]types.AttributeValue, name string) (slot, bool) {
+	v, ok := m[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return slot{}, false
+	}
+	return parseSlot(v.Value)
+}
+
+// commitItem is the item holding one append, at key k of its stream's
+// chain; lm, when the stream has a marker, is the key of its latest.
+func commitItem(stream string, k slot, first uint64, at time.Time, recs []eventsource.Record, lm *slot) map[string]types.AttributeValue {
 	list := make([]types.AttributeValue, len(recs))
 	for i := range recs {
 		r := &recs[i]
@@ -47,15 +107,19 @@ func commitItem(stream string, base int64, first uint64, at time.Time, recs []ev
 		}
 		list[i] = &types.AttributeValueMemberM{Value: m}
 	}
-	return map[string]types.AttributeValue{
+	item := map[string]types.AttributeValue{
 		attrPK:      str(streamKey(stream)),
-		attrSK:      num(base),
+		attrSK:      k.attr(),
 		attrCount:   num(len(recs)),
 		attrPos:     num(first),
 		attrLog:     str(logKey(first)),
 		attrTime:    num(at.UnixNano()),
 		attrRecords: &types.AttributeValueMemberL{Value: list},
 	}
+	if lm != nil {
+		item[attrLastMarker] = lm.attr()
+	}
+	return item
 }
 
 // voidItem marks positions first..first+n-1 as never to be used, so readers
@@ -130,19 +194,23 @@ func getN(m map[string]types.AttributeValue, name string) (int64, bool) {
 	return n, err == nil
 }
 
-// commit is a decoded commit or void item.
+// commit is a decoded commit or void item (or, read from a stream's chain,
+// a marker: no records).
 type commit struct {
-	stream string
-	base   int64  // the version the commit follows
-	first  uint64 // position of its first record
-	n      int    // records (or, for a void, positions)
-	void   bool
-	at     time.Time
-	recs   []types.AttributeValue
+	stream  string
+	key     slot
+	base    int64  // the version the commit follows
+	first   uint64 // position of its first record
+	n       int    // records (or, for a void, positions)
+	dropped int    // leading records a scavenge removed
+	void    bool
+	marker  bool
+	at      time.Time
+	recs    []types.AttributeValue // records dropped..n-1
 }
 
-// decodeCommit reads the keys and counts of a commit or void item; its
-// records are decoded one by one with record.
+// decodeCommit reads the keys and counts of a commit, void or marker item;
+// its records are decoded one by one with record.
 func decodeCommit(item map[string]types.AttributeValue) (commit, error) {
 	pk, ok := getS(item, attrPK)
 	if !ok {
@@ -164,19 +232,35 @@ func decodeCommit(item map[string]types.AttributeValue) (commit, error) {
 	default:
 		return commit{}, errCorrupt
 	}
-	base, ok3 := getN(item, attrSK)
-	t, ok4 := getN(item, attrTime)
-	l, ok5 := item[attrRecords].(*types.AttributeValueMemberL)
-	if !ok1 || !ok3 || !ok4 || !ok5 || n < 1 || len(l.Value) != c.n {
+	k, ok3 := getSlot(item, attrSK)
+	if !ok3 {
 		return commit{}, errCorrupt
 	}
-	c.base, c.at, c.recs = base, time.Unix(0, t).UTC(), l.Value
+	c.key, c.base = k, k.v
+	if _, ok := item[attrMetaVersion]; ok {
+		c.marker, c.n = true, 0
+		return c, nil
+	}
+	t, ok4 := getN(item, attrTime)
+	x, _ := getN(item, attrDropped)
+	l, ok5 := item[attrRecords].(*types.AttributeValueMemberL)
+	if !ok5 && x == n {
+		l, ok5 = &types.AttributeValueMemberL{}, true
+	}
+	if !ok1 || !ok2 || !ok4 || !ok5 || n < 1 || x < 0 || x > n || int64(len(l.Value)) != n-x {
+		return commit{}, errCorrupt
+	}
+	c.dropped, c.at, c.recs = int(x), time.Unix(0, t).UTC(), l.Value
 	return c, nil
 }
 
-// eventID returns the event ID of the commit's i-th record.
+// eventID returns the event ID of the commit's i-th record ("" when a
+// scavenge removed it).
 func (c *commit) eventID(i int) string {
-	m, ok := c.recs[i].(*types.AttributeValueMemberM)
+	if i < c.dropped {
+		return ""
+	}
+	m, ok := c.recs[i-c.dropped].(*types.AttributeValueMemberM)
 	if !ok {
 		return ""
 	}
@@ -193,7 +277,10 @@ func (c *commit) record(i int) (eventsource.Record, error) {
 		RecordedAt: c.at,
 		Data:       []byte{},
 	}
-	m, ok := c.recs[i].(*types.AttributeValueMemberM)
+	if i < c.dropped {
+		return r, c.corrupt(i)
+	}
+	m, ok := c.recs[i-c.dropped].(*types.AttributeValueMemberM)
 	if !ok {
 		return r, c.corrupt(i)
 	}

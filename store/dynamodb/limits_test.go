@@ -148,7 +148,10 @@ func TestCommitFits(t *testing.T) {
 		if err := storekit.ValidateAppend(long("s", 255), eventsource.Any, c.recs, c.lim); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		item := commitItem(long("s", 255), math.MaxInt64-int64(len(c.recs)), math.MaxInt64, time.Unix(0, math.MaxInt64), c.recs)
+		// The longest keys: after a marker, at the largest versions.
+		base := math.MaxInt64 - int64(len(c.recs))
+		lm := slot{base, slotSteps - 2}
+		item := commitItem(long("s", 255), slot{base, slotSteps - 1}, math.MaxInt64, time.Unix(0, math.MaxInt64), c.recs, &lm)
 		size := sizeOf(item)
 		t.Logf("%s: %d records, AppendSize %d, item %d bytes (%d to spare)", c.name, len(c.recs), eventsource.AppendSize(c.recs), size, maxItemSize-size)
 		if size > maxItemSize {

@@ -2,10 +2,12 @@ package dynamodb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,9 +22,12 @@ import (
 // stops a page at 1 MB).
 const pageItems = 100
 
-// ReadStream implements eventsource.Store. It queries the stream's commits
-// in version order, a page at a time; a commit that starts before from but
-// ends at or after it is found with one extra query.
+// ReadStream implements eventsource.Store. It reads the end of the stream's
+// chain (its state: a tombstone, the retention) while it queries the first
+// page of commits, in version order; a commit that starts before from but
+// ends at or after it is found with one extra query. A stream with rules is
+// then read from its cut up to the head that state read saw, leaving out
+// what the rules retire at the time of the read.
 func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		fail := func(err error) { yield(eventsource.Record{}, err) }
@@ -40,97 +45,184 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 		if to > 0 && to < from {
 			return
 		}
-		start, err := s.commitHolding(ctx, stream, from)
+		type page struct {
+			start slot
+			out   *dynamodb.QueryOutput
+			err   error
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		first := make(chan page, 1)
+		go func() {
+			start, err := s.commitHolding(pctx, stream, from)
+			var out *dynamodb.QueryOutput
+			if err == nil {
+				out, err = s.chainPage(pctx, stream, start, to, nil)
+			}
+			first <- page{start, out, err}
+		}()
+		st, err := s.state(ctx, stream, false, true)
 		if err != nil {
 			fail(err)
 			return
 		}
-		if err := s.readCommits(ctx, stream, start, from, to, yield); err != nil {
-			fail(err)
+		ret := st.retention()
+		if ret.Tombstoned() {
+			fail(storekit.Tombstoned(stream))
+			return
+		}
+		var visible func(int64, time.Time) bool
+		if !ret.IsZero() {
+			now := time.Now()
+			visible = func(v int64, at time.Time) bool { return ret.Visible(v, at, now) }
+			if to <= 0 || to > st.head {
+				to = st.head
+			}
+			if ret.Cut > from {
+				// The first page starts below the cut: start again there.
+				cancel()
+				if from = ret.Cut; from > to {
+					return
+				}
+				start, err := s.commitHolding(ctx, stream, from)
+				if err == nil {
+					err = s.readCommits(ctx, stream, start, from, to, nil, visible, yield)
+				}
+				if err != nil {
+					fail(err)
+				}
+				return
+			}
+			if from > to {
+				return
+			}
+		}
+		p := <-first
+		if p.err == nil {
+			p.err = s.readCommits(ctx, stream, p.start, from, to, p.out, visible, yield)
+		}
+		if p.err != nil {
+			fail(p.err)
 		}
 	}
 }
 
-// commitHolding returns the sort key (the version before its first) of the
-// stream's commit that holds version from: the commit that follows a
-// version < from. It is 0 for from 1, or when no such commit is stored.
-func (s *Store) commitHolding(ctx context.Context, stream string, from int64) (int64, error) {
+// readRange reads versions from..to of stream as stored (no rules; a
+// scavenged record is not there), for an idempotent retry's check.
+func (s *Store) readRange(ctx context.Context, stream string, from, to int64, visible func(int64, time.Time) bool) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		start, err := s.commitHolding(ctx, stream, from)
+		if err == nil {
+			err = s.readCommits(ctx, stream, start, from, to, nil, visible, yield)
+		}
+		if err != nil {
+			yield(eventsource.Record{}, err)
+		}
+	}
+}
+
+// commitHolding returns the key of the stream's chain item that holds
+// version from, or is the last before it: the newest key below from (a
+// commit's key is within [base, base+1)). It is 0 for from 1, or when no
+// such item is stored.
+func (s *Store) commitHolding(ctx context.Context, stream string, from int64) (slot, error) {
 	if from <= 1 {
-		return 0, nil
+		return slot{}, nil
 	}
 	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
-		KeyConditionExpression:    aws.String("pk = :pk AND sk <= :sk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(streamKey(stream)), ":sk": num(from - 1)},
+		KeyConditionExpression:    aws.String("pk = :pk AND sk < :sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(streamKey(stream)), ":sk": num(from)},
 		ProjectionExpression:      aws.String("sk"),
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(1),
 		ConsistentRead:            aws.Bool(true),
 	})
 	if err != nil {
-		return 0, s.wrap(err, "read stream %q", stream)
+		return slot{}, s.wrap(err, "read stream %q", stream)
 	}
 	if len(out.Items) == 0 {
-		return 0, nil
+		return slot{}, nil
 	}
-	start, _ := getN(out.Items[0], attrSK)
+	start, _ := getSlot(out.Items[0], attrSK)
 	return start, nil
 }
 
-// readCommits queries the stream's commits from sort key start on (below to
-// when to > 0), a page at a time, and yields their records within
-// [from, to]. It returns the error that ended the read, for the caller to
-// yield; a record that cannot be decoded is yielded there and ends the read.
-func (s *Store) readCommits(ctx context.Context, stream string, start, from, to int64, yield func(eventsource.Record, error) bool) error {
+// chainPage queries a page of the stream's chain from key start on (below
+// version to when to > 0), after startKey.
+func (s *Store) chainPage(ctx context.Context, stream string, start slot, to int64, startKey map[string]types.AttributeValue) (*dynamodb.QueryOutput, error) {
 	cond := "pk = :pk AND sk >= :lo"
-	vals := map[string]types.AttributeValue{":pk": str(streamKey(stream)), ":lo": num(start)}
+	vals := map[string]types.AttributeValue{":pk": str(streamKey(stream)), ":lo": start.attr()}
 	if to > 0 {
 		cond = "pk = :pk AND sk BETWEEN :lo AND :hi"
-		vals[":hi"] = num(to - 1)
+		vals[":hi"] = slot{to - 1, slotSteps - 1}.attr()
 	}
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeValues: vals,
+		ExclusiveStartKey:         startKey,
+		Limit:                     aws.Int32(pageItems),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return nil, s.wrap(err, "read stream %q", stream)
+	}
+	return out, nil
+}
+
+// readCommits reads the stream's chain from key start on (below to when
+// to > 0), a page at a time beginning with first when it is set, and
+// yields the records within [from, to] that visible (when set) keeps. It
+// returns the error that ended the read, for the caller to yield; a record
+// that cannot be decoded is yielded there and ends the read.
+func (s *Store) readCommits(ctx context.Context, stream string, start slot, from, to int64, first *dynamodb.QueryOutput, visible func(int64, time.Time) bool, yield func(eventsource.Record, error) bool) error {
+	out := first
 	var startKey map[string]types.AttributeValue
 	for {
 		if err := s.check(ctx); err != nil {
 			return err
 		}
-		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String(cond),
-			ExpressionAttributeValues: vals,
-			ExclusiveStartKey:         startKey,
-			Limit:                     aws.Int32(pageItems),
-			ConsistentRead:            aws.Bool(true),
-		})
-		if err != nil {
-			return s.wrap(err, "read stream %q", stream)
+		if out == nil {
+			var err error
+			if out, err = s.chainPage(ctx, stream, start, to, startKey); err != nil {
+				return err
+			}
 		}
-		more, err := yieldCommits(stream, out.Items, from, to, yield)
+		more, err := yieldCommits(stream, out.Items, from, to, visible, yield)
 		if err != nil || !more {
 			return err
 		}
 		if out.LastEvaluatedKey == nil {
 			return nil
 		}
-		startKey = out.LastEvaluatedKey
+		if k, _ := getSlot(out.LastEvaluatedKey, attrSK); to > 0 && k.v >= to {
+			return nil
+		}
+		startKey, out = out.LastEvaluatedKey, nil
 	}
 }
 
 // yieldCommits yields the records of the commit items within [from, to]
-// (to <= 0: no end). more is false once past to, or when a record was
-// yielded with its error or yield says stop.
-func yieldCommits(stream string, items []map[string]types.AttributeValue, from, to int64, yield func(eventsource.Record, error) bool) (more bool, err error) {
+// (to <= 0: no end) that visible keeps (all when nil); markers hold none.
+// more is false once past to, or when a record was yielded with its error
+// or yield says stop.
+func yieldCommits(stream string, items []map[string]types.AttributeValue, from, to int64, visible func(int64, time.Time) bool, yield func(eventsource.Record, error) bool) (more bool, err error) {
 	for _, item := range items {
 		c, err := decodeCommit(item)
 		if err != nil {
 			return false, fmt.Errorf("%w: stream %q: %v", eventsource.ErrCorruptData, stream, err)
 		}
-		for i := 0; i < c.n; i++ {
+		for i := c.dropped; i < c.n; i++ {
 			v := c.base + int64(i) + 1
 			if v < from {
 				continue
 			}
 			if to > 0 && v > to {
 				return false, nil
+			}
+			if visible != nil && !visible(v, c.at) {
+				continue
 			}
 			r, err := c.record(i)
 			if !yield(r, err) || err != nil {
@@ -164,6 +256,9 @@ type logReader struct {
 	yield  func(eventsource.Record, error) bool
 	done   bool // the consumer stopped
 
+	rules map[string]storekit.Retention // of the current page's streams that have any
+	now   time.Time                     // when the rules were read
+
 	gapAt    uint64 // the position the current gap starts at
 	gapSince time.Time
 }
@@ -177,27 +272,30 @@ func (r *logReader) run() error {
 		if resume {
 			// A commit that began before next may still hold it (the
 			// first read, or a gap just filled).
-			c, ok, err := r.covering(r.next)
+			cs, err := r.ruled(func() ([]commit, error) {
+				c, ok, err := r.covering(r.next)
+				if !ok {
+					return nil, err
+				}
+				return []commit{c}, err
+			})
 			if err != nil {
 				return err
 			}
-			if ok {
-				if err := r.emit(&c); err != nil {
+			for i := range cs {
+				if err := r.emit(&cs[i]); err != nil {
 					return err
 				}
 			}
 			resume = false
 			continue
 		}
-		items, err := r.forward(r.next)
-		if err != nil || len(items) == 0 {
+		cs, err := r.ruled(func() ([]commit, error) { return r.forward(r.next) })
+		if err != nil || len(cs) == 0 {
 			return err
 		}
-		for _, item := range items {
-			c, err := decodeCommit(item)
-			if err != nil {
-				return fmt.Errorf("%w: global log item: %v", eventsource.ErrCorruptData, err)
-			}
+		for i := range cs {
+			c := &cs[i]
 			if c.first+uint64(c.n) <= r.next {
 				continue
 			}
@@ -213,12 +311,48 @@ func (r *logReader) run() error {
 				r.s.log.Warn("dynamodb: skipped positions that stayed empty", "from", r.next, "to", c.first-1, "waited", r.s.gapTimeout)
 				r.next = c.first
 			}
-			if err := r.emit(&c); err != nil || r.done {
+			if err := r.emit(c); err != nil || r.done {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// ruled runs fetch and, when the table has lifecycle rules (its flag, read
+// at the same time until it is seen set), reads the rules of the streams
+// the commits fetched belong to, for emit. Both reads start after the
+// read of the page was asked for, so a rule written before is seen.
+func (r *logReader) ruled(fetch func() ([]commit, error)) ([]commit, error) {
+	type flag struct {
+		set bool
+		err error
+	}
+	var flagged chan flag
+	if !r.s.ruled.Load() {
+		flagged = make(chan flag, 1)
+		go func() {
+			set, err := r.s.lifecycleFlag(r.ctx)
+			flagged <- flag{set, err}
+		}()
+	}
+	cs, err := fetch()
+	if flagged != nil {
+		f := <-flagged
+		if err == nil {
+			err = f.err
+		}
+		if !f.set {
+			r.rules = nil
+			return cs, err
+		}
+	}
+	if err != nil || len(cs) == 0 {
+		return cs, err
+	}
+	r.rules, err = r.s.rulesOf(r.ctx, cs)
+	r.now = time.Now()
+	return cs, err
 }
 
 // emit yields c's records from position next on and moves next past c.
@@ -228,7 +362,11 @@ func (r *logReader) emit(c *commit) error {
 		return nil
 	}
 	if !c.void {
-		for i := int(r.next - c.first); i < c.n; i++ {
+		ret, ruled := r.rules[c.stream]
+		for i := max(int(r.next-c.first), c.dropped); i < c.n; i++ {
+			if ruled && !ret.Visible(c.base+int64(i)+1, c.at, r.now) {
+				continue
+			}
 			rec, err := c.record(i)
 			if err != nil {
 				return err
@@ -277,13 +415,13 @@ func (r *logReader) covering(pos uint64) (commit, bool, error) {
 	return c, c.first <= pos && pos < c.first+uint64(c.n), nil
 }
 
-// forward returns the next page of items starting at or after pos, looking
-// past empty buckets up to the counter's.
-func (r *logReader) forward(pos uint64) ([]map[string]types.AttributeValue, error) {
+// forward returns the next page of commits and voids starting at or after
+// pos, looking past empty buckets up to the counter's.
+func (r *logReader) forward(pos uint64) ([]commit, error) {
 	b := pos / bucketSize
 	items, err := r.query(b, "p >= :p", pos, true, pageItems)
 	if err != nil || len(items) > 0 {
-		return items, err
+		return decodeLog(items, err)
 	}
 	head, err := r.s.counter(r.ctx)
 	if err != nil || head < pos {
@@ -292,10 +430,103 @@ func (r *logReader) forward(pos uint64) ([]map[string]types.AttributeValue, erro
 	for b++; b <= head/bucketSize; b++ {
 		items, err := r.query(b, "p >= :p", pos, true, pageItems)
 		if err != nil || len(items) > 0 {
-			return items, err
+			return decodeLog(items, err)
 		}
 	}
 	return nil, nil
+}
+
+func decodeLog(items []map[string]types.AttributeValue, err error) ([]commit, error) {
+	if err != nil {
+		return nil, err
+	}
+	cs := make([]commit, len(items))
+	for i, item := range items {
+		if cs[i], err = decodeCommit(item); err != nil {
+			return nil, fmt.Errorf("%w: global log item: %v", eventsource.ErrCorruptData, err)
+		}
+	}
+	return cs, nil
+}
+
+// lifecycleFlag reports whether the table has lifecycle rules (the flag
+// set before its first marker), and remembers it once it has.
+func (s *Store) lifecycleFlag(ctx context.Context) (bool, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(lifecycleKey, 0),
+		ProjectionExpression: aws.String("pk"), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return false, s.wrap(err, "read the lifecycle flag")
+	}
+	if out.Item == nil {
+		return false, nil
+	}
+	s.ruled.Store(true)
+	return true, nil
+}
+
+// rulesOf returns the retention, now, of each stream of cs that has
+// lifecycle rules: a consistent BatchGetItem of the streams' flags, then
+// the chain's end of each flagged stream (16 at a time).
+func (s *Store) rulesOf(ctx context.Context, cs []commit) (map[string]storekit.Retention, error) {
+	seen := map[string]bool{}
+	var keys []map[string]types.AttributeValue
+	for i := range cs {
+		if id := cs[i].stream; !cs[i].void && cs[i].dropped < cs[i].n && !seen[id] {
+			seen[id] = true
+			keys = append(keys, key(flagKey(id), 0))
+		}
+	}
+	var flagged []string
+	for start := 0; start < len(keys); start += 100 {
+		req := map[string]types.KeysAndAttributes{s.table: {
+			Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("pk"),
+		}}
+		for tries := 0; len(req) > 0; tries++ {
+			if tries > 0 {
+				if err := storekit.Sleep(ctx, backoff(tries)); err != nil {
+					return nil, err
+				}
+			}
+			out, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, s.wrap(err, "read the lifecycle flags of streams")
+			}
+			for _, item := range out.Responses[s.table] {
+				if pk, _ := getS(item, attrPK); len(pk) > 2 {
+					flagged = append(flagged, pk[2:])
+				}
+			}
+			req = out.UnprocessedKeys
+		}
+	}
+	if len(flagged) == 0 {
+		return nil, nil
+	}
+	rets := make([]storekit.Retention, len(flagged))
+	errs := make([]error, len(flagged))
+	sem := make(chan struct{}, claimWorkers)
+	var wg sync.WaitGroup
+	for i, id := range flagged {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			st, err := s.state(ctx, id, false, true)
+			rets[i], errs[i] = st.retention(), err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	rules := make(map[string]storekit.Retention, len(flagged))
+	for i, id := range flagged {
+		if !rets[i].IsZero() {
+			rules[id] = rets[i]
+		}
+	}
+	return rules, nil
 }
 
 // waitGap waits for position next to become visible (a commit or a void),
@@ -378,21 +609,28 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 
 // ListStreams implements eventsource.StreamLister with a Scan of the whole
 // table (its cost grows with the table, not with the answer) that keeps one
-// entry per stream in memory before sorting them.
+// entry per stream in memory before sorting them. A stream's version is
+// the end of its chain; its latest marker's cut leaves out a deleted
+// stream (storekit.Retention.Absent).
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
 	return func(yield func(eventsource.StreamInfo, error) bool) {
 		if err := s.check(ctx); err != nil {
 			yield(eventsource.StreamInfo{}, err)
 			return
 		}
-		versions := map[string]int64{}
+		type listed struct {
+			head   int64
+			marker slot
+			cut    int64
+		}
+		streams := map[string]*listed{}
 		var startKey map[string]types.AttributeValue
 		for {
 			out, err := s.client.Scan(ctx, &dynamodb.ScanInput{
 				TableName:                 aws.String(s.table),
 				FilterExpression:          aws.String("begins_with(pk, :p)"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":p": str(streamKey(prefix))},
-				ProjectionExpression:      aws.String("pk, sk, n"),
+				ProjectionExpression:      aws.String("pk, sk, n, rc"),
 				ExclusiveStartKey:         startKey,
 				ConsistentRead:            aws.Bool(true),
 			})
@@ -402,20 +640,33 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 			}
 			for _, item := range out.Items {
 				pk, _ := getS(item, attrPK)
-				base, _ := getN(item, attrSK)
-				n, _ := getN(item, attrCount)
-				if id := strings.TrimPrefix(pk, "s#"); base+n > versions[id] {
-					versions[id] = base + n
+				k, _ := getSlot(item, attrSK)
+				id := strings.TrimPrefix(pk, "s#")
+				l := streams[id]
+				if l == nil {
+					l = &listed{}
+					streams[id] = l
 				}
+				if cut, isMarker := getN(item, attrCut); isMarker {
+					l.head = max(l.head, k.v)
+					if l.cut == 0 || l.marker.less(k) {
+						l.marker, l.cut = k, cut
+					}
+					continue
+				}
+				n, _ := getN(item, attrCount)
+				l.head = max(l.head, k.v+n)
 			}
 			if out.LastEvaluatedKey == nil {
 				break
 			}
 			startKey = out.LastEvaluatedKey
 		}
-		infos := make([]eventsource.StreamInfo, 0, len(versions))
-		for id, v := range versions {
-			infos = append(infos, eventsource.StreamInfo{StreamID: id, Version: v})
+		infos := make([]eventsource.StreamInfo, 0, len(streams))
+		for id, l := range streams {
+			if !(storekit.Retention{Cut: l.cut}).Absent(l.head) {
+				infos = append(infos, eventsource.StreamInfo{StreamID: id, Version: l.head})
+			}
 		}
 		sort.Slice(infos, func(i, j int) bool { return infos[i].StreamID < infos[j].StreamID })
 		for _, info := range infos {

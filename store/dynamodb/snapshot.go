@@ -17,8 +17,11 @@ import (
 // partition key "n#" + stream, sort key the version. They are not in the
 // global log index (no log attributes), and a snapshot is one item, so its
 // data is bound by the item size like an append (storekit.ValidateSnapshot
-// against Limits). The store has no DeleteStream, so nothing deletes them
-// but the table.
+// against Limits). DeleteStream and TombstoneStream remove a stream's
+// snapshots atomically in effect: their marker records up to which version
+// snapshots are deleted, and LoadSnapshot, which reads the stream's chain
+// end beside the snapshot, hides those at once; the items themselves are
+// deleted right after the marker (and again by Scavenge, should that fail).
 func snapshotKey(stream string) string { return "n#" + stream }
 
 const (
@@ -53,7 +56,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) err
 }
 
 // LoadSnapshot implements eventsource.SnapshotStore with one strongly
-// consistent Query, newest first.
+// consistent Query, newest first, beside a read of the stream's chain end
+// (and its latest marker, for a stream that has one) that tells whether a
+// delete removed the snapshot.
 func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (eventsource.Snapshot, error) {
 	if err := eventsource.ValidateStreamID(stream); err != nil {
 		return eventsource.Snapshot{}, err
@@ -67,6 +72,15 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		cond += " AND sk <= :sk"
 		vals[":sk"] = num(atMost)
 	}
+	type lifecycle struct {
+		st  state
+		err error
+	}
+	deleted := make(chan lifecycle, 1)
+	go func() {
+		st, err := s.state(ctx, stream, false, true)
+		deleted <- lifecycle{st, err}
+	}()
 	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    aws.String(cond),
@@ -75,8 +89,12 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 		Limit:                     aws.Int32(1),
 		ConsistentRead:            aws.Bool(true),
 	})
+	lc := <-deleted
 	if err != nil {
 		return eventsource.Snapshot{}, s.wrap(err, "load snapshot of %q", stream)
+	}
+	if lc.err != nil {
+		return eventsource.Snapshot{}, lc.err
 	}
 	if len(out.Items) == 0 {
 		return eventsource.Snapshot{}, storekit.NoSnapshot(stream, atMost)
@@ -89,6 +107,10 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 	data, ok4 := item[attrSnapData].(*types.AttributeValueMemberB)
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return eventsource.Snapshot{}, fmt.Errorf("%w: snapshot of %q: malformed item", eventsource.ErrCorruptData, stream)
+	}
+	if m := lc.st.mark; m != nil && v <= m.snapCut {
+		// Deleted with the stream (and so is every older one).
+		return eventsource.Snapshot{}, storekit.NoSnapshot(stream, atMost)
 	}
 	return eventsource.Snapshot{StreamID: stream, Version: v, Position: uint64(pos), Schema: int(schema), Data: data.Value, RecordedAt: time.Unix(0, at).UTC()}, nil
 }
