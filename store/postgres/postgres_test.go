@@ -657,15 +657,28 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// TestDeleteStreamRacesAppends deletes a stream again and again while
+// TestDeleteStreamRacesAppends soft-deletes a stream again and again while
 // writers append to it (Exact, Any and, through AppendTx, in transactions of
-// their own, in READ COMMITTED and REPEATABLE READ): no append may continue a deleted stream, so the stream always
-// holds versions 1..n with its streams row, or nothing at all.
+// their own, in READ COMMITTED and REPEATABLE READ, the latter with a
+// snapshot taken a little before the append), then tombstones it, in a few
+// rounds: the stream always holds versions 1..n with its streams row, what
+// it shows after a delete is its versions from the cut on, contiguous, and
+// no append commits after the tombstone.
 func TestDeleteStreamRacesAppends(t *testing.T) {
 	s, schema := newStore(t, postgres.WithNotify(false))
+	deletes := 0
+	for round := 0; round < 4; round++ {
+		deletes += deleteRace(t, s, schema, fmt.Sprint("del-race-", round))
+	}
+	if deletes == 0 {
+		t.Fatal("no delete found the stream")
+	}
+	t.Logf("%d deletes", deletes)
+}
+
+func deleteRace(t *testing.T, s *postgres.Store, schema, stream string) int {
 	p := pgtest.Pool(t)
 	ctx := ctxFor(t)
-	const stream = "del-race"
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -677,7 +690,7 @@ func TestDeleteStreamRacesAppends(t *testing.T) {
 	}
 	expected := func(err error) bool {
 		var pgErr interface{ SQLState() string }
-		return errors.Is(err, eventsource.ErrConcurrency) || errors.Is(err, eventsource.ErrNotFound) ||
+		return errors.Is(err, eventsource.ErrConcurrency) || errors.Is(err, eventsource.ErrStreamDeleted) ||
 			(errors.As(err, &pgErr) && (pgErr.SQLState() == "40001" || pgErr.SQLState() == "40P01"))
 	}
 	writer := func(w int) {
@@ -690,10 +703,14 @@ func TestDeleteStreamRacesAppends(t *testing.T) {
 			}
 			var err error
 			switch (w + i) % 4 {
-			case 0:
+			case 0: // the version read, or NoStream, which a soft-deleted stream takes
 				var h []eventsource.Record
 				if h, err = eventsource.ReadStreamAll(ctx, s, stream); err == nil {
-					_, err = s.Append(ctx, stream, eventsource.Exact(int64(len(h))), recs(1+i%2, "E"))
+					v := int64(0)
+					if len(h) > 0 {
+						v = h[len(h)-1].Version
+					}
+					_, err = s.Append(ctx, stream, eventsource.Exact(v), recs(1+i%2, "E"))
 				}
 			case 1:
 				_, err = s.Append(ctx, stream, eventsource.Any, recs(1+i%2, "A"))
@@ -703,6 +720,10 @@ func TestDeleteStreamRacesAppends(t *testing.T) {
 					iso = pgx.RepeatableRead
 				}
 				err = pgx.BeginTxFunc(ctx, p, pgx.TxOptions{IsoLevel: iso}, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(ctx, "SELECT 1"); err != nil { // the snapshot, in REPEATABLE READ
+						return err
+					}
+					time.Sleep(time.Millisecond)
 					_, err := s.AppendTx(ctx, tx, stream, eventsource.Any, recs(1+i%2, "T"))
 					return err
 				})
@@ -713,11 +734,8 @@ func TestDeleteStreamRacesAppends(t *testing.T) {
 			}
 		}
 	}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go writer(w)
-	}
-	check := func() {
+	head := func() int64 {
+		t.Helper()
 		var n, maxV, rows int64
 		err := p.QueryRow(ctx, `SELECT count(*), coalesce(max(version), 0),
 			(SELECT count(*) FROM `+schema+`.es_streams WHERE stream_id = $1)
@@ -725,38 +743,72 @@ func TestDeleteStreamRacesAppends(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != maxV || (n > 0) != (rows == 1) {
-			rs, _ := p.Query(ctx, `SELECT version, type, position >> 20 FROM `+schema+`.es_events WHERE stream_id = $1 ORDER BY version LIMIT 12`, stream)
-			dump, _ := pgx.CollectRows(rs, func(r pgx.CollectableRow) (string, error) {
-				var v, x int64
-				var typ string
-				err := r.Scan(&v, &typ, &x)
-				return fmt.Sprintf("%d:%s:%d", v, typ, x), err
-			})
-			t.Fatalf("stream holds %d events up to version %d, %d streams rows; first %v", n, maxV, rows, dump)
+		if n != maxV || rows != 1 {
+			t.Fatalf("stream holds %d events up to version %d, %d streams rows", n, maxV, rows)
 		}
+		return maxV
+	}
+	mustAppend(t, s, stream, eventsource.NoStream, recs(1, "E"))
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go writer(w)
 	}
 	deletes := 0
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(700 * time.Millisecond); time.Now().Before(deadline); {
 		err := s.DeleteStream(ctx, stream, eventsource.Any)
-		check()
-		if err == nil {
+		switch {
+		case err == nil:
 			deletes++
-		} else if !errors.Is(err, eventsource.ErrNotFound) {
+			md, _, err := s.StreamMetadata(ctx, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := eventsource.ReadStreamAll(ctx, s, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range got {
+				if r.Version != md.TruncateBefore+int64(i) {
+					t.Fatalf("after a delete at %d the stream reads versions %v", md.TruncateBefore-1, storetestVersions(got))
+				}
+			}
+		case !errors.Is(err, eventsource.ErrNotFound):
 			t.Fatalf("DeleteStream: %v", err)
 		}
+		head()
 		time.Sleep(time.Millisecond)
 	}
+	if err := s.TombstoneStream(ctx, stream, eventsource.Any); err != nil {
+		t.Fatalf("TombstoneStream during appends: %v", err)
+	}
+	last := head()
+	time.Sleep(50 * time.Millisecond)
 	close(stop)
 	wg.Wait()
 	for _, err := range failures {
 		t.Error(err)
 	}
-	check()
-	if deletes == 0 {
-		t.Fatal("no delete found the stream")
+	if v := head(); v != last {
+		t.Fatalf("appends committed after the tombstone: the stream went from version %d to %d", last, v)
 	}
-	t.Logf("%d deletes", deletes)
+	return deletes
+}
+
+func mustAppend(t *testing.T, s eventsource.Store, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) eventsource.AppendResult {
+	t.Helper()
+	res, err := s.Append(ctxFor(t), stream, expected, records)
+	if err != nil {
+		t.Fatalf("Append(%q, %s): %v", stream, expected, err)
+	}
+	return res
+}
+
+func storetestVersions(rs []eventsource.Record) []int64 {
+	out := make([]int64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Version
+	}
+	return out
 }
 
 // TestReadAllPlanWithoutStatistics: on an events table PostgreSQL has no

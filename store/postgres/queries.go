@@ -230,14 +230,17 @@ FROM {retention} r WHERE r.stream_id = $1`
 // bound, notification and stream listing.
 //
 // A stream read starts at max(from, cut) and skips records recorded before
-// the oldest the rules keep, inside the LIMIT (so a short page is the end);
-// the rules are InitPlans, computed once per page, and the plan stays an
-// index scan on (stream_id, version) in version order.
+// the oldest the rules keep, inside the LIMIT (so a short page is the end).
+// The rules are InitPlans, computed once per page. The cut is a second
+// lower bound of the index range rather than greatest(from, cut): the
+// planner estimates the range by from (with statistics) and the unknown
+// cut at a third at most, as it does the age condition, so a long stream
+// is still an index scan that stops after a page, not a sort of the rest.
 func (q *queries) buildReads() {
 	read := func(to string) string {
 		return q.replacer.Replace(`WITH r AS MATERIALIZED (` + streamRules + `)
 SELECT ` + recordColumns + ` FROM {events}
-WHERE stream_id = $1 AND version >= greatest($2::bigint, (SELECT cut FROM r))` + to + `
+WHERE stream_id = $1 AND version >= $2 AND version >= (SELECT cut FROM r)` + to + `
 	AND recorded_at >= (SELECT oldest FROM r)
 ORDER BY version LIMIT $3`)
 	}

@@ -67,8 +67,9 @@ DROP FUNCTION {append_version}(text, int);
 --   snapshot, so the streams row is locked FOR SHARE instead: a lifecycle
 --   write locks it FOR UPDATE and updates it, so an append waits for one in
 --   progress and fails with a serialization error after one that committed
---   since its snapshot. (FOR KEY SHARE would not: it ignores updates that
---   leave the key alone.)
+--   since its snapshot. (FOR SHARE conflicts with every update of the row;
+--   FOR KEY SHARE, which 002 took against a delete of the row, passes an
+--   update that leaves the key alone unless the writer locked the row first.)
 --   mode 2 (Append, again after a refusal) locks the streams row FOR NO KEY
 --   UPDATE, so that appends retrying on one stream take turns.
 -- A stream's version is the largest of its events' versions (an index probe
