@@ -50,21 +50,26 @@ func (k slot) String() string {
 	return strings.TrimRight(fmt.Sprintf("%d.%018d", k.v, k.j), "0")
 }
 
-func (k slot) attr() *types.AttributeValueMemberN { return &types.AttributeValueMemberN{Value: k.String()} }
+func (k slot) attr() *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: k.String()}
+}
 
 func (k slot) less(o slot) bool { return k.v < o.v || k.v == o.v && k.j < o.j }
 
 // parseSlot reads a sort key as DynamoDB returns it: digits, maybe a
 // fraction of up to 18 digits (or any other decimal form, the slow way).
 func parseSlot(s string) (slot, bool) {
+	if strings.HasPrefix(s, "-") {
+		return slot{}, false
+	}
 	whole, frac, dot := strings.Cut(s, ".")
 	v, err := strconv.ParseInt(whole, 10, 64)
-	if err == nil && !dot {
-		return slot{v: v}, v >= 0
+	if err == nil && v >= 0 && !dot {
+		return slot{v: v}, true
 	}
-	if err == nil && len(frac) > 0 && len(frac) <= 18 && strings.Trim(frac, "0123456789") == "" {
+	if err == nil && v >= 0 && len(frac) > 0 && len(frac) <= 18 && strings.Trim(frac, "0123456789") == "" {
 		j, _ := strconv.ParseInt(frac+strings.Repeat("0", 18-len(frac)), 10, 64)
-		return slot{v, j}, v >= 0
+		return slot{v, j}, true
 	}
 	r, ok := new(big.Rat).SetString(s)
 	if !ok || r.Sign() < 0 {

@@ -10,4 +10,8 @@ var (
 	_ eventsource.HeadReader   = (*Store)(nil)
 	_ eventsource.StreamLister = (*Store)(nil)
 	_ eventsource.Reserver     = (*Store)(nil)
+
+	_ eventsource.StreamDeleter   = (*Store)(nil)
+	_ eventsource.StreamLifecycle = (*Store)(nil)
+	_ eventsource.Scavenger       = (*Store)(nil)
 )

@@ -419,8 +419,3 @@ func (s *Store) batchDelete(ctx context.Context, keys []map[string]types.Attribu
 	}
 	return nil
 }
-
-var (
-	_ eventsource.StreamLifecycle = (*Store)(nil)
-	_ eventsource.Scavenger       = (*Store)(nil)
-)
