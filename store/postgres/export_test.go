@@ -11,3 +11,7 @@ func ReadAllSQL(ctx context.Context, s *Store) (string, error) {
 	sql, _ := s.q.readAllSQL(&filter{})
 	return sql, nil
 }
+
+// MigrateTo applies s's migrations up to version v only, as an older
+// version of the store would have.
+func MigrateTo(ctx context.Context, s *Store, v int) error { return s.migrate(ctx, v) }

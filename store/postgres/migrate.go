@@ -36,6 +36,12 @@ const migrateLock int64 = 0x65736d6967726174 // "esmigrat"
 // this process or others, are safe. It is idempotent. Unless
 // WithoutAutoMigrate is given, the store calls it on first use.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, 0)
+}
+
+// migrate applies the migrations up to version upTo (0: all of them); only
+// a complete migration marks the store migrated.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	if s.cfgErr != nil {
 		return s.cfgErr
 	}
@@ -83,7 +89,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			done[int(v)] = true
 		}
 		for _, m := range migrations {
-			if done[m.Version] {
+			if done[m.Version] || (upTo > 0 && m.Version > upTo) {
 				continue
 			}
 			// No arguments: the simple protocol, which runs a file of statements.
@@ -102,6 +108,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 		s.log.ErrorContext(ctx, "postgres: migration failed", "err", err)
 		return wrap(ctx, err, "migrate")
 	}
-	s.migrated.Store(true)
+	s.migrated.Store(upTo == 0)
 	return nil
 }
