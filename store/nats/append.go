@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"time"
 
@@ -77,10 +78,19 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 		msgID = commitID(a.stream, a.recs)
 	}
 	for attempt := 0; ; attempt++ {
-		if !a.expected.Matches(cur.version) {
+		if cur.tomb {
+			a.releasable = true
+			return eventsource.AppendResult{}, storekit.Tombstoned(a.stream)
+		}
+		expected, err := a.resolve(ctx, cur)
+		if err != nil {
+			a.releasable = true
+			return eventsource.AppendResult{}, err
+		}
+		if !expected.Matches(cur.version) {
 			a.releasable = true
 			if a.supplied > 0 {
-				if res, done, err := s.retried(ctx, a.h, a.stream, a.expected, a.recs, a.token); done {
+				if res, done, err := s.retried(ctx, a.h, a.stream, expected, a.recs, a.token); done {
 					return res, err
 				}
 			}
@@ -90,7 +100,7 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			a.releasable = true
 			var taken *claimedError
 			if errors.As(err, &taken) {
-				if res, done, rerr := s.retried(ctx, a.h, a.stream, a.expected, a.recs, a.token); done {
+				if res, done, rerr := s.retried(ctx, a.h, a.stream, expected, a.recs, a.token); done {
 					return res, rerr
 				}
 			}
@@ -101,7 +111,7 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			a.releasable = true
 			return eventsource.AppendResult{}, err
 		}
-		msg := &natsgo.Msg{Subject: subject, Data: encodeCommit(cur.version+1, a.recs)}
+		msg := &natsgo.Msg{Subject: subject, Data: encodeCommit(cur.version+1, a.recs, cur.ruled)}
 		if msgID != "" {
 			msg.Header = natsgo.Header{jetstream.MsgIDHeader: []string{msgID}}
 		}
@@ -112,7 +122,7 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			return s.duplicateAck(ctx, a.h, a.stream, a.recs, ack.Sequence)
 		case err == nil:
 			n := int64(len(a.recs))
-			s.heads.Put(a.stream, head{version: cur.version + n, seq: ack.Sequence})
+			s.heads.Put(a.stream, head{version: cur.version + n, seq: ack.Sequence, ruled: cur.ruled})
 			s.changed.Fire()
 			return eventsource.AppendResult{
 				StreamID: a.stream, FirstVersion: cur.version + 1, LastVersion: cur.version + n,
@@ -137,6 +147,26 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 			return eventsource.AppendResult{}, fmt.Errorf("nats: append to stream %q: %w", a.stream, err)
 		}
 	}
+}
+
+// resolve is what the append's expected version means at cur: NoStream
+// also accepts a soft-deleted stream (storekit.Retention.Expect), which only
+// a stream with events and lifecycle state can be, so only that case reads
+// the stream's lifecycle entry. The publish expects cur's sequence, so a
+// lifecycle write landing since makes the append look again.
+func (a *appender) resolve(ctx context.Context, cur head) (eventsource.ExpectedVersion, error) {
+	if a.expected != eventsource.NoStream || cur.version == 0 || !cur.ruled {
+		return a.expected, nil
+	}
+	st, err := a.s.current(ctx, a.h, a.stream)
+	if err != nil {
+		return 0, err
+	}
+	ret := st.at(cur.version)
+	if ret.Tombstoned() {
+		return 0, storekit.Tombstoned(a.stream)
+	}
+	return ret.Expect(a.expected, cur.version), nil
 }
 
 // startHead returns the stream's head the first attempt checks against:
@@ -201,10 +231,12 @@ func resultOf(stream string, recs []eventsource.Record) eventsource.AppendResult
 	}
 }
 
-// readHead reads the version of stream and the sequence of its last commit
-// (0, 0 for a stream with no events). A tombstone there is a deletion whose
-// purge did not finish: readHead finishes it, so that a stream never starts
-// again while the commits of its deleted past remain.
+// readHead reads the version of stream and the sequence of its last message
+// (0, 0 for a stream with no message), and whether it has lifecycle state
+// or is hard-deleted. A tombstone of an earlier version's DeleteStream there
+// is a deletion whose purge did not finish: readHead finishes it, so that
+// the stream never starts again while the commits of its deleted past
+// remain.
 func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (head, error) {
 	m, err := h.events.GetLastMsgForSubject(ctx, s.streamSubject(stream))
 	if notFound(err) {
@@ -213,11 +245,11 @@ func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (
 	if err != nil {
 		return head{}, fmt.Errorf("nats: read the head of stream %q: %w", stream, err)
 	}
-	first, count, err := commitHeader(m.Data)
+	mi, err := parseMsg(m.Data)
 	if err != nil {
 		return head{}, &eventsource.DecodeError{Stream: stream, Err: err}
 	}
-	if count == 0 {
+	if mi.legacy {
 		d := &deletion{s: s, h: h, stream: stream}
 		if err := d.collect(ctx, m.Sequence-1, 0); err != nil {
 			return head{}, err
@@ -227,7 +259,7 @@ func (s *Store) readHead(ctx context.Context, h *streamHandles, stream string) (
 		}
 		return head{}, nil
 	}
-	return head{version: first + int64(count) - 1, seq: m.Sequence}, nil
+	return head{version: mi.version, seq: m.Sequence, ruled: mi.ruled, tomb: mi.tomb}, nil
 }
 
 // claimedError says an event ID is claimed by another append.
@@ -492,7 +524,7 @@ func (s *Store) readClaim(ctx context.Context, h *streamHandles, eventID string)
 
 // resolve looks at the place a claim names.
 func (s *Store) resolve(ctx context.Context, h *streamHandles, c claim, eventID string) (claimState, error) {
-	for r, err := range s.ReadStream(ctx, c.stream, c.version, c.version) {
+	for r, err := range s.stored(ctx, h, c.stream, c.version, c.version) {
 		if err != nil {
 			return 0, err
 		}
@@ -501,7 +533,24 @@ func (s *Store) resolve(ctx context.Context, h *streamHandles, c claim, eventID 
 		}
 		return claimDead, nil
 	}
+	// Nothing stored there: pending while the stream has not reached the
+	// place, dead once it has (a scavenge removed the record there).
+	hd, err := s.readHead(ctx, h, c.stream)
+	if err != nil {
+		return 0, err
+	}
+	if hd.version >= c.version {
+		return claimDead, nil
+	}
 	return claimPending, nil
+}
+
+// stored reads the records of stream from from to to as stored: a retired
+// record is still there (and its event ID taken) until it is scavenged.
+func (s *Store) stored(ctx context.Context, h *streamHandles, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
+	return func(yield func(eventsource.Record, error) bool) {
+		s.readStream(ctx, h, stream, from, to, false, yield)
+	}
 }
 
 // retried decides, as the memory store does, whether recs were stored
@@ -537,7 +586,7 @@ func (s *Store) retried(ctx context.Context, h *streamHandles, stream string, ex
 	}
 	var got []eventsource.Record
 	if c.stream == stream {
-		for r, err := range s.ReadStream(ctx, stream, c.version, c.version+int64(len(recs))-1) {
+		for r, err := range s.stored(ctx, h, stream, c.version, c.version+int64(len(recs))-1) {
 			if err != nil {
 				return eventsource.AppendResult{}, true, err
 			}

@@ -130,6 +130,7 @@ func BenchmarkRead(b *testing.B) {
 		s.Close()
 		_ = tg.js.DeleteStream(context.Background(), name)
 		_ = tg.js.DeleteStream(context.Background(), name+"_IDS")
+		_ = tg.js.DeleteStream(context.Background(), name+"_META")
 	})
 	const commits = 1000
 	for i := 0; i < commits; i++ {

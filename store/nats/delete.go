@@ -4,76 +4,18 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/eventsource-go/eventsource"
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DeleteStream implements eventsource.StreamDeleter. It publishes a
-// tombstone on the stream's subject with the expected sequence of the commit
-// it checked against expected: an append landing in between makes it check
-// again (and fail, for an exact version), and an append after it starts the
-// stream again at version 1. It then purges the subject up to the tombstone
-// and deletes the claims of the event IDs callers supplied, so they can be
-// used again (generated IDs are free once their place is gone); it reads
-// the stream first to learn them.
-//
-// With eventsource.Any or StreamExists, a stream that keeps growing under
-// the check (writers appending without pause) would starve the delete, so
-// after a few lost rounds the tombstone goes out without an expectation and
-// deletes whatever precedes it.
-func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
-	if err := eventsource.ValidateStreamID(id); err != nil {
-		return err
-	}
-	if expected < eventsource.StreamExists {
-		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
-	}
-	h, err := s.handles(ctx)
-	if err != nil {
-		return err
-	}
-	d := &deletion{s: s, h: h, stream: id}
-	for round := 0; ; round++ {
-		cur, err := s.readHead(ctx, h, id)
-		if err != nil {
-			return err
-		}
-		if cur.version == 0 {
-			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
-		}
-		if !expected.Matches(cur.version) {
-			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: cur.version}
-		}
-		if err := d.collect(ctx, cur.seq, cur.version-d.version); err != nil {
-			return err
-		}
-		var opts []jetstream.PublishOpt
-		expecting := expected >= 0 || round < 3
-		if expecting {
-			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(cur.seq))
-		}
-		tomb := &natsgo.Msg{Subject: s.streamSubject(id), Data: []byte{tombstoneFormat}}
-		ack, err := s.js.PublishMsg(ctx, tomb, opts...)
-		if wrongSeq(err) {
-			continue // an append landed since the check
-		}
-		if err != nil {
-			return fmt.Errorf("nats: delete stream %q: %w", id, err)
-		}
-		s.heads.Drop(id)
-		if !expecting { // commits may have landed since the check
-			if err := d.collect(ctx, ack.Sequence-1, 0); err != nil {
-				return err
-			}
-		}
-		return d.finish(ctx, ack.Sequence)
-	}
-}
-
-// deletion learns, commit by commit, the event IDs a stream about to be
-// deleted holds (so each round of DeleteStream reads only what landed since
-// the last), then purges the stream and releases their claims.
+// deletion finishes a delete an earlier version of this package began and
+// did not complete: its DeleteStream published a tombstone (tombstoneFormat)
+// on the stream's subject, then purged the subject up to it and released
+// the claims of the event IDs it removed; a process that died in between
+// left the tombstone as the subject's last message. deletion reads the
+// commits before it (to learn their supplied event IDs), purges them with
+// the tombstone and releases the claims, and the stream starts again at
+// version 1, as that version promised. This version's deletes are soft or
+// hard lifecycle writes (lifecycle.go) and write no tombstone.
 type deletion struct {
 	s       *Store
 	h       *streamHandles
@@ -92,25 +34,30 @@ func (d *deletion) collect(ctx context.Context, end uint64, want int64) error {
 	}
 	s, id := d.s, d.stream
 	restart := false
-	err := s.scan(ctx, d.h, s.streamSubject(id), d.seq+1, end, int(min(max(want, 0), 1<<30)), func(m rawMsg) (bool, error) {
-		c, err := s.decode(m, id)
-		if err != nil {
-			return false, err
-		}
-		switch {
-		case len(c.recs) == 0: // a tombstone: what precedes it is gone
-			d.ids, d.version, d.seq = nil, 0, m.seq
-			return true, nil
-		case c.first != d.version+1 && d.seq > 0: // the stream was deleted and began again
-			restart = true
-			return false, nil
-		}
-		for _, r := range c.recs {
-			if r.EventID != generatedID(id, r.Version, r.Position>>16, int(r.Position&0xffff)) {
-				d.ids = append(d.ids, r.EventID) // supplied by the caller, so claimed
+	err := s.scan(ctx, d.h.events, s.streamSubject(id), d.seq+1, end, int(min(max(want, 0), 1<<30)), func(page []rawMsg) (bool, error) {
+		for _, m := range page {
+			mi, err := parseMsg(m.data)
+			if err != nil {
+				_, err = s.decode(m, id) // the error, as a read reports it
+				return false, err
 			}
+			switch {
+			case mi.legacy: // what precedes it is gone
+				d.ids, d.version, d.seq = nil, 0, m.seq
+				continue
+			case mi.marker:
+				continue
+			case mi.first != d.version+1 && d.seq > 0: // the stream was deleted and began again
+				restart = true
+				return false, nil
+			}
+			c, err := s.decode(m, id)
+			if err != nil {
+				return false, err
+			}
+			d.ids = append(d.ids, suppliedIDs(c)...)
+			d.version, d.seq = c.last(), m.seq // from the start, a stream may begin past 1 (WithMaxAge)
 		}
-		d.version, d.seq = c.last(), m.seq // from the start, a stream may begin past 1 (WithMaxAge)
 		return true, nil
 	})
 	if err == nil && restart {
@@ -121,29 +68,60 @@ func (d *deletion) collect(ctx context.Context, end uint64, want int64) error {
 }
 
 // finish completes the deletion whose tombstone is at tomb, once d has read
-// every commit before it: it finds the claims of their supplied IDs, purges
-// the subject up to the tombstone, then deletes those claim messages (a
-// claim made since, by a new append of the same ID, is another message and
-// stays). Whoever purges first has read every commit, so some finisher
-// releases every claim.
+// every commit before it: it purges the subject up to the tombstone and
+// releases the claims of the IDs the commits held (see releaseClaims).
+// Whoever purges first has read every commit, so some finisher releases
+// every claim.
 func (d *deletion) finish(ctx context.Context, tomb uint64) error {
-	var claims []uint64
-	for _, eid := range d.ids {
-		c, found, err := d.s.readClaim(ctx, d.h, eid)
-		if err != nil {
-			return err
-		}
-		if found && c.seq > 0 && c.stream == d.stream && c.version <= d.version {
-			claims = append(claims, c.seq)
-		}
+	claims, err := d.s.claimsOf(ctx, d.h, d.stream, d.ids, d.version)
+	if err != nil {
+		return err
 	}
 	if err := d.h.events.Purge(ctx, jetstream.WithPurgeSubject(d.s.streamSubject(d.stream)), jetstream.WithPurgeSequence(tomb+1)); err != nil {
 		return fmt.Errorf("nats: delete stream %q: purge: %w", d.stream, err)
 	}
-	for _, seq := range claims {
-		if err := deleteClaim(ctx, d.h, seq); err != nil {
-			return fmt.Errorf("nats: delete stream %q: release an event ID claim: %w", d.stream, err)
-		}
+	if err := d.s.releaseClaims(ctx, d.h, d.stream, claims); err != nil {
+		return err
 	}
 	return d.s.purgeSnapshots(ctx, d.stream)
+}
+
+// suppliedIDs returns the event IDs of c that its caller supplied (and the
+// index therefore claims); generated ones need no release.
+func suppliedIDs(c commit) []string {
+	var ids []string
+	for _, r := range c.recs {
+		if r.EventID != generatedID(r.StreamID, r.Version, r.Position>>16, int(r.Position&0xffff)) {
+			ids = append(ids, r.EventID)
+		}
+	}
+	return ids
+}
+
+// claimsOf finds, before the commits holding ids are purged, the index
+// messages that claim them for stream at a version up to through. A claim
+// made since (a new append of the same ID) is another message and stays.
+func (s *Store) claimsOf(ctx context.Context, h *streamHandles, stream string, ids []string, through int64) ([]uint64, error) {
+	var claims []uint64
+	for _, eid := range ids {
+		c, found, err := s.readClaim(ctx, h, eid)
+		if err != nil {
+			return nil, err
+		}
+		if found && c.seq > 0 && c.stream == stream && c.version <= through {
+			claims = append(claims, c.seq)
+		}
+	}
+	return claims, nil
+}
+
+// releaseClaims deletes the claim messages claimsOf found, once their
+// commits are purged: their event IDs can be used again.
+func (s *Store) releaseClaims(ctx context.Context, h *streamHandles, stream string, claims []uint64) error {
+	for _, seq := range claims {
+		if err := deleteClaim(ctx, h, seq); err != nil {
+			return fmt.Errorf("nats: stream %q: release an event ID claim: %w", stream, err)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -121,7 +122,7 @@ func (s *Store) streamOf(subject string) (string, error) {
 
 // A commit is the body of one message: all the records of one append.
 //
-//	byte    format (1)
+//	byte    format (1, or 4 for a stream that has lifecycle state)
 //	uvarint version of the first record
 //	uvarint number of records
 //	each record: event ID, type, codec, data (each a uvarint length and
@@ -131,14 +132,87 @@ func (s *Store) streamOf(subject string) (string, error) {
 // The stream ID is the subject's; positions and the recorded time are the
 // message's sequence and timestamp. An empty event ID stands for one the
 // store generated, derived from the record's place (see generatedID).
-const commitFormat = 1
+//
+// Format 4 (ruledFormat) is a commit of a stream that has an entry in the
+// lifecycle index (metadata, a rule, a delete): an append copies the flag
+// from the message it follows, so a read learns from the stream's last
+// message alone whether the index has anything for it.
+const (
+	commitFormat = 1
+	ruledFormat  = 4
+)
 
-// A tombstone is the one-byte body DeleteStream publishes on a stream's
-// subject, with the expected sequence of the stream's last commit: from it
-// on, the commits before it on the subject are deleted, and the stream
-// starts again at version 1. It is purged with them; one whose purge did
-// not finish is finished by the next process to read the stream's head.
+// A tombstone is the one-byte body the DeleteStream of earlier versions of
+// this package published on a stream's subject before purging the commits
+// before it (the stream then started again at version 1). One whose purge
+// did not finish is finished by the next process to read the stream's head;
+// this version writes none.
 const tombstoneFormat = 2
+
+// A marker is the body of a lifecycle write (a metadata write, a soft or a
+// hard delete) on the stream's own subject, published with the expected
+// sequence of the stream's last message, so it is ordered with the
+// stream's appends:
+//
+//	byte    format (3)
+//	uvarint the stream's version (unchanged by the marker)
+//	uvarint sequence of the write's intent in the lifecycle index
+//	byte    flags: 1 = the stream is hard-deleted (tombstoned)
+//
+// A marker with the tombstone flag is the stream's last message for good:
+// every append expects the sequence of the last message, sees it, and
+// refuses.
+const markerFormat = 3
+
+const markerTombstone = 1
+
+func encodeMarker(version int64, intent uint64, tomb bool) []byte {
+	b := make([]byte, 0, 22)
+	b = append(b, markerFormat)
+	b = binary.AppendUvarint(b, uint64(version))
+	b = binary.AppendUvarint(b, intent)
+	flags := byte(0)
+	if tomb {
+		flags |= markerTombstone
+	}
+	return append(b, flags)
+}
+
+// msgInfo is what the head of a message on a stream's subject says.
+type msgInfo struct {
+	first   int64  // a commit's first version (0 for the others)
+	count   int    // a commit's number of records (0 for the others)
+	version int64  // the stream's version once this message is stored
+	ruled   bool   // the stream has an entry in the lifecycle index
+	marker  bool   // a lifecycle write
+	intent  uint64 // a marker's intent sequence in the lifecycle index
+	tomb    bool   // a marker of a hard delete
+	legacy  bool   // an earlier version's DeleteStream tombstone
+}
+
+// parseMsg reads the head of a message on a stream's subject: a commit's
+// versions, or what a marker says.
+func parseMsg(data []byte) (msgInfo, error) {
+	if len(data) == 1 && data[0] == tombstoneFormat {
+		return msgInfo{legacy: true}, nil
+	}
+	d := decoder{b: data}
+	switch d.byte() {
+	case commitFormat, ruledFormat:
+		first, count := int64(d.uvarint()), int(d.uvarint())
+		if d.bad || first < 1 || count < 1 || count > eventsource.MaxRecordsPerCall || first > math.MaxInt64-int64(count) {
+			return msgInfo{}, errCorrupt
+		}
+		return msgInfo{first: first, count: count, version: first + int64(count) - 1, ruled: data[0] == ruledFormat}, nil
+	case markerFormat:
+		v, intent, flags := d.uvarint(), d.uvarint(), d.byte()
+		if d.bad || len(d.b) != 0 || v > math.MaxInt64 || flags&^markerTombstone != 0 {
+			return msgInfo{}, errCorrupt
+		}
+		return msgInfo{version: int64(v), ruled: true, marker: true, intent: intent, tomb: flags&markerTombstone != 0}, nil
+	}
+	return msgInfo{}, errCorrupt
+}
 
 // commitSize is the encoded size of a commit of recs.
 func commitSize(first int64, recs []eventsource.Record) int {
@@ -165,9 +239,13 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-func encodeCommit(first int64, recs []eventsource.Record) []byte {
+func encodeCommit(first int64, recs []eventsource.Record, ruled bool) []byte {
 	b := make([]byte, 0, commitSize(first, recs))
-	b = append(b, commitFormat)
+	if ruled {
+		b = append(b, ruledFormat)
+	} else {
+		b = append(b, commitFormat)
+	}
 	b = binary.AppendUvarint(b, uint64(first))
 	b = binary.AppendUvarint(b, uint64(len(recs)))
 	str := func(s string) {
@@ -198,32 +276,16 @@ type commit struct {
 
 func (c *commit) last() int64 { return c.first + int64(len(c.recs)) - 1 }
 
-// commitHeader reads only the versions of a commit; a tombstone has none
-// (first and count 0).
-func commitHeader(data []byte) (first int64, count int, err error) {
-	if len(data) == 1 && data[0] == tombstoneFormat {
-		return 0, 0, nil
-	}
-	d := decoder{b: data}
-	if f := d.byte(); f != commitFormat {
-		return 0, 0, errCorrupt
-	}
-	first, count = int64(d.uvarint()), int(d.uvarint())
-	if d.bad || first < 1 || count < 1 || count > eventsource.MaxRecordsPerCall {
-		return 0, 0, errCorrupt
-	}
-	return first, count, nil
-}
-
 var errCorrupt = errors.New("malformed commit")
 
 // decodeCommit unpacks a message body. Record Data slices share data (with
 // their capacity capped), so a reader appending to one cannot reach another.
 func decodeCommit(data []byte, stream string, seq uint64, recorded time.Time) (commit, error) {
-	first, count, err := commitHeader(data)
-	if err != nil || count == 0 {
+	mi, err := parseMsg(data)
+	if err != nil || mi.count == 0 {
 		return commit{}, err
 	}
+	first, count := mi.first, mi.count
 	d := decoder{b: data}
 	d.byte()
 	d.uvarint()

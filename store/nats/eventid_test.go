@@ -134,12 +134,20 @@ func TestGeneratedIDs(t *testing.T) {
 				t.Fatalf("the copied ID supplied twice: %v, want ErrDuplicateEvent", err)
 			}
 
-			// Deleting the stream frees its generated IDs.
+			// Deleting the stream keeps its generated IDs taken (the
+			// delete is soft); scavenging its commits frees them.
 			if err := s.DeleteStream(ctx, "gen", eventsource.Any); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Append(ctx, "gen-2", eventsource.NoStream, []eventsource.Record{{Type: "E", Data: []byte("x"), EventID: ids[0]}}); err != nil {
-				t.Fatalf("an ID of a deleted stream supplied again: %v", err)
+			again := []eventsource.Record{{Type: "E", Data: []byte("x"), EventID: ids[0]}}
+			if _, err := s.Append(ctx, "gen-2", eventsource.NoStream, again); !errors.Is(err, eventsource.ErrDuplicateEvent) {
+				t.Fatalf("an ID of a deleted stream supplied again before a scavenge: %v, want ErrDuplicateEvent", err)
+			}
+			if res, err := s.Scavenge(ctx, eventsource.ScavengeOptions{}); err != nil || res.Removed != 6 {
+				t.Fatalf("Scavenge = %+v, %v; want 6 removed", res, err)
+			}
+			if _, err := s.Append(ctx, "gen-2", eventsource.NoStream, again); err != nil {
+				t.Fatalf("an ID of a scavenged stream supplied again: %v", err)
 			}
 		})
 	}

@@ -20,6 +20,15 @@ func PlantClaim(ctx context.Context, s *Store, eventID, stream string, version i
 	return err
 }
 
+// PurgeStream removes every message of stream id, behind the store's back.
+func PurgeStream(ctx context.Context, s *Store, id string) error {
+	h, err := s.handles(ctx)
+	if err != nil {
+		return err
+	}
+	return h.events.Purge(ctx, jetstream.WithPurgeSubject(s.streamSubject(id)))
+}
+
 // Subject is the subject of stream id's commits.
 func Subject(s *Store, id string) string { return s.streamSubject(id) }
 

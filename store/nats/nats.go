@@ -19,8 +19,9 @@ import (
 )
 
 // Store is an eventsource.Store on NATS JetStream. It also implements
-// eventsource.Notifier, HeadReader, StreamLister and StreamDeleter. Build it
-// with New or Open; it is safe for concurrent use.
+// eventsource.Notifier, HeadReader, StreamLister, StreamDeleter,
+// StreamLifecycle, Scavenger and SnapshotStore. Build it with New or Open;
+// it is safe for concurrent use.
 type Store struct {
 	js     jetstream.JetStream
 	nc     *natsgo.Conn // closed by Close when Open made it
@@ -32,6 +33,9 @@ type Store struct {
 	events  atomic.Pointer[streamHandles] // nil until setup succeeded
 
 	snapStream atomic.Pointer[jetstream.Stream] // the snapshots stream, once found or made
+	metaStream atomic.Pointer[jetstream.Stream] // the lifecycle index, once found or made
+
+	book ruleBook // the lifecycle index as ReadAll needs it
 
 	heads *headcache.Cache[head] // stream ID -> (version, subject sequence) of its last commit
 
@@ -68,12 +72,14 @@ type Option func(*config)
 
 // WithStreamName sets the name of the JetStream stream that holds the events
 // ("EVENTS" by default). The event ID index lives in a second stream named
-// <name>_IDS. Names are 1..200 ASCII letters, digits, '-' and '_'.
+// <name>_IDS, the lifecycle index in <name>_META and snapshots in
+// <name>_SNAPSHOTS. Names are 1..200 ASCII letters, digits, '-' and '_'.
 func WithStreamName(name string) Option { return func(c *config) { c.stream = name } }
 
 // WithSubjectPrefix sets the subject prefix ("es" by default): the events of
-// stream ID s are published on <prefix>.<encoded s>, and the event ID index
-// uses <prefix>-ids.<encoded event ID>. The prefix is one or more subject
+// stream ID s are published on <prefix>.<encoded s>, the event ID index
+// uses <prefix>-ids.<encoded event ID> and the lifecycle index
+// <prefix>-meta.<encoded s>. The prefix is one or more subject
 // tokens of ASCII letters, digits, '-' and '_' separated by dots.
 func WithSubjectPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
@@ -270,11 +276,16 @@ func (s *Store) Verify(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
 	}
-	_, err := s.lookup(ctx)
+	if _, err := s.lookup(ctx); err != nil {
+		return err
+	}
+	_, err := s.meta(ctx, true)
 	return err
 }
 
-// lookup finds the streams as they are.
+// lookup finds the streams as they are. The lifecycle index is looked up
+// apart (meta), so that a store set up by an earlier version keeps working
+// until Setup adds it.
 func (s *Store) lookup(ctx context.Context) (*streamHandles, error) {
 	var h streamHandles
 	for _, st := range []struct {
@@ -307,11 +318,36 @@ func (s *Store) usable(ctx context.Context) error {
 func (s *Store) eventsSubject() string { return s.cfg.prefix + ".>" }
 func (s *Store) idsSubject() string    { return s.cfg.prefix + "-ids.>" }
 func (s *Store) idsStream() string     { return s.cfg.stream + "_IDS" }
+func (s *Store) metaSubjects() string  { return s.cfg.prefix + "-meta.>" }
+func (s *Store) metaStreamName() string {
+	return s.cfg.stream + "_META"
+}
 
 // handles returns the streams, creating them on first use unless
 // WithoutAutoSetup was given.
 func (s *Store) handles(ctx context.Context) (*streamHandles, error) {
 	return s.setup(ctx, !s.cfg.noSetup)
+}
+
+// meta returns the lifecycle index stream: the one setup made, or the one
+// found now. A store set up by an earlier version of this package has none
+// until Setup runs: that is nil for reads (no stream has lifecycle state),
+// and an error wrapping eventsource.ErrNotFound when required.
+func (s *Store) meta(ctx context.Context, required bool) (jetstream.Stream, error) {
+	if st := s.metaStream.Load(); st != nil {
+		return *st, nil
+	}
+	st, err := s.js.Stream(ctx, s.metaStreamName())
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && required:
+		return nil, fmt.Errorf("%w: nats: JetStream stream %s does not exist (Setup creates it, as does the first use of a store opened without WithoutAutoSetup)", eventsource.ErrNotFound, s.metaStreamName())
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("nats: stream %s: %w", s.metaStreamName(), err)
+	}
+	s.metaStream.Store(&st)
+	return st, nil
 }
 
 // setup returns the streams, found once and kept; create creates or
@@ -378,6 +414,23 @@ func (s *Store) setup(ctx context.Context, create bool) (*streamHandles, error) 
 	if err != nil {
 		return nil, fmt.Errorf("nats: create stream %s: %w", ids.Name, err)
 	}
+	meta := jetstream.StreamConfig{
+		Name:              s.metaStreamName(),
+		Description:       "eventsource lifecycle index: each stream's metadata, retention and deletes",
+		Subjects:          []string{s.metaSubjects()},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		Storage:           s.cfg.storage,
+		Replicas:          s.cfg.replicas,
+		Duplicates:        time.Second, // entries carry no message ID
+	}
+	metas, err := s.js.CreateOrUpdateStream(ctx, meta)
+	if err != nil {
+		return nil, fmt.Errorf("nats: create stream %s: %w", meta.Name, err)
+	}
+	s.metaStream.Store(&metas)
 	h := &streamHandles{events: evs, ids: idss}
 	s.events.Store(h)
 	return h, nil
@@ -405,7 +458,9 @@ func notFound(err error) bool {
 
 type head struct {
 	version int64
-	seq     uint64 // JetStream sequence of the commit that ends at version
+	seq     uint64 // JetStream sequence of the stream's last message (a commit, or a marker)
+	ruled   bool   // the stream has an entry in the lifecycle index
+	tomb    bool   // the last message is a hard delete's marker
 }
 
 func newerHead(a, b head) bool { return a.seq > b.seq }

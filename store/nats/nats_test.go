@@ -106,7 +106,7 @@ func newStore(t testing.TB, tg target, opts ...esnats.Option) *esnats.Store {
 		s.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, n := range []string{name, name + "_IDS", name + "_SNAPSHOTS"} {
+		for _, n := range []string{name, name + "_IDS", name + "_META", name + "_SNAPSHOTS"} {
 			if err := tg.js.DeleteStream(ctx, n); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				t.Errorf("delete stream %s: %v", n, err)
 			}
@@ -121,7 +121,7 @@ func TestConformance(t *testing.T) {
 			tg := tgt(t)
 			storetest.Run(t, storetest.Features{
 				Notify: true, Head: true, ListStreams: true, DeleteStream: true,
-				CommitHook: true,
+				Snapshots: true, Lifecycle: true, Scavenge: true, CommitHook: true,
 			}, func(t *testing.T) eventsource.Store {
 				return newStore(t, tg)
 			})

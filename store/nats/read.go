@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 // rawMsg is a stored commit message, from a direct get or a consumer.
@@ -21,24 +22,24 @@ type rawMsg struct {
 	time    time.Time
 }
 
-// scan calls fn with the messages on subject filter (wildcards allowed) from
-// sequence seq on, in sequence order, until fn says stop or the message at
-// end has been passed. End 0 stands for the last message on filter when the
-// read starts; later messages are left for the next read. want bounds the
-// number of messages the read can meet (0: unknown). A read of a few
-// messages (at most 8, known from want or from the range of a read of all
-// subjects: a short read, or polling the tail) takes one direct request
-// each; a longer one uses an ephemeral consumer that fetches batches of
-// WithBatchSize messages.
+// scan calls fn with the messages of st on subject filter (wildcards
+// allowed) from sequence seq on, in sequence order and a page at a time,
+// until fn says stop or the message at end has been passed. End 0 stands
+// for the last message on filter when the read starts; later messages are
+// left for the next read. want bounds the number of messages the read can
+// meet (0: unknown). A read of a few messages (at most 8, known from want or
+// from the range of a read of all subjects: a short read, or polling the
+// tail) takes one direct request each and is one page; a longer one uses an
+// ephemeral consumer that fetches pages of WithBatchSize messages.
 //
 // The consumer's count of pending messages decides nothing: NATS 2.9 counts
 // a wildcard filter wrongly (too many or too few, depending on map order),
 // which ended reads early or left them waiting for messages that did not
 // exist. The read ends at end, or when a direct get finds nothing more.
-func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, end uint64, want int, fn func(rawMsg) (bool, error)) error {
+func (s *Store) scan(ctx context.Context, st jetstream.Stream, filter string, seq, end uint64, want int, fn func([]rawMsg) (bool, error)) error {
 	if end == 0 {
 		var err error
-		if end, err = s.lastSeq(ctx, h, filter); err != nil {
+		if end, err = s.lastSeq(ctx, st, filter); err != nil {
 			return err
 		}
 	}
@@ -49,21 +50,32 @@ func (s *Store) scan(ctx context.Context, h *streamHandles, filter string, seq, 
 		want = int(min(end-seq+1, 1<<30))
 	}
 	if want > 0 && want <= s.cfg.hops {
-		return s.scanDirect(ctx, h, filter, seq, end, fn)
+		return s.scanDirect(ctx, st, filter, seq, end, fn)
 	}
-	return s.scanConsumer(ctx, h, filter, seq, end, fn)
+	return s.scanConsumer(ctx, st, filter, seq, end, fn)
 }
 
-// scanDirect is scan by one direct request per message.
-func (s *Store) scanDirect(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
+// scanDirect is scan by one direct request per message, in pages of at
+// most s.cfg.hops messages.
+func (s *Store) scanDirect(ctx context.Context, st jetstream.Stream, filter string, seq, end uint64, fn func([]rawMsg) (bool, error)) error {
+	var page []rawMsg
 	for {
-		m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
-		if !ok || err != nil {
+		m, ok, err := s.nextMsg(ctx, st, filter, seq, end)
+		if err != nil {
 			return err
 		}
-		more, err := fn(m)
-		if err != nil || !more || m.seq >= end {
-			return err
+		if ok {
+			page = append(page, m)
+		}
+		if len(page) > 0 && (!ok || m.seq >= end || len(page) >= s.cfg.hops) {
+			more, err := fn(page)
+			if err != nil || !more {
+				return err
+			}
+			page = nil
+		}
+		if !ok || m.seq >= end {
+			return nil
 		}
 		seq = m.seq + 1
 	}
@@ -71,13 +83,13 @@ func (s *Store) scanDirect(ctx context.Context, h *streamHandles, filter string,
 
 // scanConsumer is scan by an ephemeral consumer, deleted when the read ends.
 // Should the consumer come back empty while messages remain, the read goes on
-// by direct gets.
-func (s *Store) scanConsumer(ctx context.Context, h *streamHandles, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) error {
-	cons, err := s.readConsumer(ctx, h, filter, seq)
+// by direct gets, a page per message.
+func (s *Store) scanConsumer(ctx context.Context, st jetstream.Stream, filter string, seq, end uint64, fn func([]rawMsg) (bool, error)) error {
+	cons, err := s.readConsumer(ctx, st, filter, seq)
 	if err != nil {
 		return err
 	}
-	defer s.deleteReadConsumer(ctx, h, cons)
+	defer s.deleteReadConsumer(ctx, st, cons)
 	direct := false // the consumer came back empty while messages remained
 	for seq <= end {
 		if err := ctx.Err(); err != nil {
@@ -96,7 +108,7 @@ func (s *Store) scanConsumer(ctx context.Context, h *streamHandles, filter strin
 		// An empty no-wait fetch means the server thinks nothing is left,
 		// which a direct get confirms (messages up to end may have been
 		// purged or expired since) or refutes.
-		m, ok, err := s.nextMsg(ctx, h, filter, seq, end)
+		m, ok, err := s.nextMsg(ctx, st, filter, seq, end)
 		if !ok || err != nil {
 			return err
 		}
@@ -104,7 +116,7 @@ func (s *Store) scanConsumer(ctx context.Context, h *streamHandles, filter strin
 			direct = true
 			s.log.Debug("nats: read consumer came back empty with messages left; reading on by direct gets", "filter", filter, "seq", m.seq, "end", end)
 		}
-		more, err := fn(m)
+		more, err := fn([]rawMsg{m})
 		if err != nil || !more {
 			return err
 		}
@@ -115,7 +127,7 @@ func (s *Store) scanConsumer(ctx context.Context, h *streamHandles, filter strin
 
 // readConsumer creates the ephemeral consumer of a read of filter from
 // sequence seq on.
-func (s *Store) readConsumer(ctx context.Context, h *streamHandles, filter string, seq uint64) (jetstream.Consumer, error) {
+func (s *Store) readConsumer(ctx context.Context, st jetstream.Stream, filter string, seq uint64) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       seq,
@@ -125,12 +137,12 @@ func (s *Store) readConsumer(ctx context.Context, h *streamHandles, filter strin
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	if filter == s.eventsSubject() {
+	if filter == s.eventsSubject() || filter == s.metaSubjects() {
 		// The stream's only subject: unfiltered, 2.9 counts pending exactly,
 		// so a no-wait fetch is not refused while messages remain.
 		cfg.FilterSubject = ""
 	}
-	cons, err := h.events.CreateConsumer(ctx, cfg)
+	cons, err := st.CreateConsumer(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
 	}
@@ -139,23 +151,25 @@ func (s *Store) readConsumer(ctx context.Context, h *streamHandles, filter strin
 
 // deleteReadConsumer deletes a read's consumer, even when the read's
 // context has ended.
-func (s *Store) deleteReadConsumer(ctx context.Context, h *streamHandles, cons jetstream.Consumer) {
+func (s *Store) deleteReadConsumer(ctx context.Context, st jetstream.Stream, cons jetstream.Consumer) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := h.events.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
+	if err := st.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
 		s.log.Debug("nats: delete read consumer", "err", err)
 	}
 }
 
 // fetchBatch passes fn the messages of one no-wait fetch from cons at or
-// after seq, and returns the sequence to read from next: seq itself when the
-// fetch brought nothing new. more is false once fn says stop or the fetch
-// has passed end.
-func (s *Store) fetchBatch(ctx context.Context, cons jetstream.Consumer, filter string, seq, end uint64, fn func(rawMsg) (bool, error)) (next uint64, more bool, err error) {
+// after seq, as one page, and returns the sequence to read from next: seq
+// itself when the fetch brought nothing new. more is false once fn says
+// stop or the fetch has passed end.
+func (s *Store) fetchBatch(ctx context.Context, cons jetstream.Consumer, filter string, seq, end uint64, fn func([]rawMsg) (bool, error)) (next uint64, more bool, err error) {
 	batch, err := cons.FetchNoWait(int(min(end-seq+1, uint64(s.cfg.batch))))
 	if err != nil {
 		return seq, false, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
 	}
+	var page []rawMsg
+	past := false
 	for m := range batch.Messages() {
 		md, err := m.Metadata()
 		if err != nil {
@@ -165,30 +179,35 @@ func (s *Store) fetchBatch(ctx context.Context, cons jetstream.Consumer, filter 
 			continue // already read by a direct get
 		}
 		if md.Sequence.Stream > end {
-			return seq, false, nil
+			past = true
+			break
 		}
-		if err := ctx.Err(); err != nil {
-			return seq, false, err
-		}
-		more, err := fn(rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
-		if err != nil || !more {
-			return seq, false, err
-		}
+		page = append(page, rawMsg{subject: m.Subject(), seq: md.Sequence.Stream, data: m.Data(), time: md.Timestamp})
 		seq = md.Sequence.Stream + 1
 	}
-	if err := batch.Error(); err != nil {
-		return seq, false, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+	if !past {
+		if err := batch.Error(); err != nil {
+			return seq, false, fmt.Errorf("nats: read %s from %d: %w", filter, seq, err)
+		}
 	}
-	return seq, true, nil
+	if err := ctx.Err(); err != nil {
+		return seq, false, err
+	}
+	if len(page) > 0 {
+		if more, err := fn(page); err != nil || !more {
+			return seq, false, err
+		}
+	}
+	return seq, !past, nil
 }
 
-// nextMsg reads the first message on filter at or after seq by a direct
-// request; ok is false when there is none (up to end, when end > 0).
-func (s *Store) nextMsg(ctx context.Context, h *streamHandles, filter string, seq, end uint64) (rawMsg, bool, error) {
+// nextMsg reads the first message of st on filter at or after seq by a
+// direct request; ok is false when there is none (up to end, when end > 0).
+func (s *Store) nextMsg(ctx context.Context, st jetstream.Stream, filter string, seq, end uint64) (rawMsg, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return rawMsg{}, false, err
 	}
-	m, err := h.events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+	m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
 	if notFound(err) {
 		return rawMsg{}, false, nil
 	}
@@ -201,19 +220,19 @@ func (s *Store) nextMsg(ctx context.Context, h *streamHandles, filter string, se
 	return rawMsg{subject: m.Subject, seq: m.Sequence, data: m.Data, time: m.Time}, true, nil
 }
 
-// lastSeq returns the sequence of the last message on filter, 0 when there
-// is none: the stream's last sequence for all of the events stream (that
+// lastSeq returns the sequence of the last message of st on filter, 0 when
+// there is none: the stream's last sequence for all of its subjects (that
 // message may have been purged since; scan copes), else the subject's last
 // message.
-func (s *Store) lastSeq(ctx context.Context, h *streamHandles, filter string) (uint64, error) {
-	if filter == s.eventsSubject() {
-		info, err := h.events.Info(ctx)
+func (s *Store) lastSeq(ctx context.Context, st jetstream.Stream, filter string) (uint64, error) {
+	if filter == s.eventsSubject() || filter == s.metaSubjects() {
+		info, err := st.Info(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("nats: read %s: %w", filter, err)
 		}
 		return info.State.LastSeq, nil
 	}
-	m, err := h.events.GetLastMsgForSubject(ctx, filter)
+	m, err := st.GetLastMsgForSubject(ctx, filter)
 	if notFound(err) {
 		return 0, nil
 	}
@@ -232,8 +251,11 @@ func (s *Store) decode(m rawMsg, stream string) (commit, error) {
 }
 
 // ReadStream implements eventsource.Store. It reads the stream's last
-// commit first; when that holds version from, it is the only request.
-// Otherwise it reads the stream's commits from its first on.
+// message first; when that is a commit holding version from, it is the only
+// request (and one more, the stream's lifecycle entry, for a stream that
+// has one). Otherwise it reads the stream's commits from the one holding
+// the first version wanted on. Records the stream's retention retires are
+// left out; a hard-deleted stream yields one *eventsource.StreamDeletedError.
 func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		if err := eventsource.ValidateStreamID(id); err != nil {
@@ -245,84 +267,125 @@ func (s *Store) ReadStream(ctx context.Context, id string, from, to int64) iter.
 			yield(eventsource.Record{}, err)
 			return
 		}
-		if from < 1 {
-			from = 1
-		}
-		if to > 0 && to < from {
-			return
-		}
-		subject := s.streamSubject(id)
-		lm, first, lastVersion, err := s.lastCommit(ctx, h, id, subject)
+		s.readStream(ctx, h, id, from, to, true, yield)
+	}
+}
+
+// readStream is ReadStream; with visible false it reads what is stored,
+// retired records and hard-deleted streams included (the event ID checks
+// need that: a retired record's ID stays taken until it is scavenged).
+func (s *Store) readStream(ctx context.Context, h *streamHandles, id string, from, to int64, visible bool, yield func(eventsource.Record, error) bool) {
+	if from < 1 {
+		from = 1
+	}
+	if to > 0 && to < from {
+		return
+	}
+	subject := s.streamSubject(id)
+	lm, li, err := s.lastMsgOf(ctx, h, id, subject)
+	if err != nil {
+		yield(eventsource.Record{}, err)
+		return
+	}
+	if lm.seq == 0 || li.legacy { // no stream, or one an earlier version deleted
+		return
+	}
+	if li.tomb && visible {
+		yield(eventsource.Record{}, storekit.Tombstoned(id))
+		return
+	}
+	lastVersion := li.version
+	keep := func(*eventsource.Record) bool { return true }
+	if visible && li.ruled {
+		st, err := s.current(ctx, h, id)
 		if err != nil {
 			yield(eventsource.Record{}, err)
 			return
 		}
-		if from > lastVersion { // also no stream (0), and a deleted stream's tombstone (-1)
+		ret := st.at(lastVersion)
+		if ret.Tombstoned() {
+			yield(eventsource.Record{}, storekit.Tombstoned(id))
 			return
 		}
-		if first <= from {
-			c, err := s.decode(lm, id)
-			if err != nil {
-				yield(eventsource.Record{}, err)
-				return
+		if !ret.IsZero() {
+			from = max(from, ret.Cut)
+			now := time.Now()
+			keep = func(r *eventsource.Record) bool { return ret.Visible(r.Version, r.RecordedAt, now) }
+		}
+	}
+	if from > lastVersion || to > 0 && to < from {
+		return
+	}
+	if li.count > 0 && li.first <= from {
+		c, err := s.decode(lm, id)
+		if err != nil {
+			yield(eventsource.Record{}, err)
+			return
+		}
+		yieldVersions(c, from, to, keep, yield)
+		return
+	}
+	start, startVersion, err := s.scanStart(ctx, h, subject, from, lm.seq)
+	if err != nil {
+		yield(eventsource.Record{}, err)
+		return
+	}
+	stopped := false
+	err = s.scan(ctx, h.events, subject, start, lm.seq, int(min(lastVersion-startVersion+1, 1<<30)), func(page []rawMsg) (bool, error) {
+		for _, m := range page {
+			if err := ctx.Err(); err != nil {
+				return false, err
 			}
-			yieldVersions(c, from, to, yield)
-			return
-		}
-		start, startVersion, err := s.scanStart(ctx, h, subject, from, lm.seq)
-		if err != nil {
-			yield(eventsource.Record{}, err)
-			return
-		}
-		stopped := false
-		err = s.scan(ctx, h, subject, start, lm.seq, int(min(lastVersion-startVersion+1, 1<<30)), func(m rawMsg) (bool, error) {
-			if f, n, err := commitHeader(m.data); err == nil && f+int64(n)-1 < from {
-				return true, nil // before the range: skip without unpacking
+			if mi, err := parseMsg(m.data); err == nil && (mi.count == 0 || mi.version < from) {
+				continue // a marker, or before the range: skip without unpacking
 			}
 			c, err := s.decode(m, id)
 			if err != nil {
 				return false, err
 			}
-			more := yieldVersions(c, from, to, yield)
-			stopped = !more
-			return more, nil
-		})
-		if err != nil && !stopped {
-			yield(eventsource.Record{}, err)
+			if !yieldVersions(c, from, to, keep, yield) {
+				stopped = true
+				return false, nil
+			}
 		}
+		return true, nil
+	})
+	if err != nil && !stopped {
+		yield(eventsource.Record{}, err)
 	}
 }
 
-// lastCommit reads the last message on subject, the newest commit of stream
-// id, and the versions it holds: first to last (last is -1 for a deleted
-// stream's tombstone, and 0 when the subject has no message).
-func (s *Store) lastCommit(ctx context.Context, h *streamHandles, id, subject string) (m rawMsg, first, last int64, err error) {
+// lastMsgOf reads the last message on subject, stream id's newest commit or
+// lifecycle marker, and what it says (seq 0 when the subject has none).
+func (s *Store) lastMsgOf(ctx context.Context, h *streamHandles, id, subject string) (rawMsg, msgInfo, error) {
 	msg, err := h.events.GetLastMsgForSubject(ctx, subject)
 	if notFound(err) {
-		return rawMsg{}, 0, 0, nil
+		return rawMsg{}, msgInfo{}, nil
 	}
 	if err != nil {
-		return rawMsg{}, 0, 0, fmt.Errorf("nats: read stream %q: %w", id, err)
+		return rawMsg{}, msgInfo{}, fmt.Errorf("nats: read stream %q: %w", id, err)
 	}
-	m = rawMsg{subject: msg.Subject, seq: msg.Sequence, data: msg.Data, time: msg.Time}
-	first, count, err := commitHeader(m.data)
+	m := rawMsg{subject: msg.Subject, seq: msg.Sequence, data: msg.Data, time: msg.Time}
+	mi, err := parseMsg(m.data)
 	if err != nil {
-		return rawMsg{}, 0, 0, &eventsource.DecodeError{Stream: id, Type: "commit", Err: err}
+		return rawMsg{}, msgInfo{}, &eventsource.DecodeError{Stream: id, Type: "commit", Err: err}
 	}
-	return m, first, first + int64(count) - 1, nil
+	return m, mi, nil
 }
 
 // yieldVersions yields the records of c within [from, to] (to <= 0: no
-// end). It returns false once past to or when yield says stop.
-func yieldVersions(c commit, from, to int64, yield func(eventsource.Record, error) bool) (more bool) {
-	for _, r := range c.recs {
-		if r.Version < from {
+// end) that keep accepts. It returns false once past to or when yield says
+// stop.
+func yieldVersions(c commit, from, to int64, keep func(*eventsource.Record) bool, yield func(eventsource.Record, error) bool) (more bool) {
+	for i := range c.recs {
+		r := &c.recs[i]
+		if r.Version < from || !keep(r) {
 			continue
 		}
 		if to > 0 && r.Version > to {
 			return false
 		}
-		if !yield(r, nil) {
+		if !yield(*r, nil) {
 			return false
 		}
 	}
@@ -330,9 +393,9 @@ func yieldVersions(c commit, from, to int64, yield func(eventsource.Record, erro
 }
 
 // scanStart returns where a read of the stream on subject from version
-// from begins, up to end (its last commit): with many versions to skip, the
-// sequence and first version of the commit that holds from (found by seek)
-// rather than the stream's first; otherwise, or when seek finds none,
+// from begins, up to end (its last message): with many versions to skip,
+// the sequence and first version of the commit that holds from (found by
+// seek) rather than the stream's first; otherwise, or when seek finds none,
 // sequence 1 and version 1.
 func (s *Store) scanStart(ctx context.Context, h *streamHandles, subject string, from int64, end uint64) (seq uint64, version int64, err error) {
 	if from-1 <= int64(s.cfg.batch) {
@@ -349,15 +412,17 @@ func (s *Store) scanStart(ctx context.Context, h *streamHandles, subject string,
 }
 
 // seek finds, by bisection over the sequences up to end (the stream's last
-// commit), the commit of the stream on subject that holds version v: its
+// message), the commit of the stream on subject that holds version v: its
 // sequence and first version, or 0 when no commit holds v (the stream's
-// early commits expired, say). Each step is one direct get, so a commit
-// among n messages is found in about log2(n) requests.
+// early commits were scavenged or expired, say). Each step is one direct
+// get, so a commit among n messages is found in about log2(n) requests. A
+// marker says the stream's version where it stands, so it steers the
+// search like a commit.
 func (s *Store) seek(ctx context.Context, h *streamHandles, subject string, v int64, end uint64) (uint64, int64, error) {
 	lo, hi := uint64(1), end // the commit, if any, lies in [lo, hi]
 	for lo <= hi {
 		mid := lo + (hi-lo)/2
-		m, ok, err := s.nextMsg(ctx, h, subject, mid, hi)
+		m, ok, err := s.nextMsg(ctx, h.events, subject, mid, hi)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -365,17 +430,17 @@ func (s *Store) seek(ctx context.Context, h *streamHandles, subject string, v in
 			hi = mid - 1
 			continue
 		}
-		first, count, err := commitHeader(m.data)
+		mi, err := parseMsg(m.data)
 		if err != nil {
 			return 0, 0, &eventsource.DecodeError{Type: "commit", Err: fmt.Errorf("message %d: %w", m.seq, err)}
 		}
 		switch {
-		case first+int64(count)-1 < v: // also a tombstone: what precedes it is gone
+		case mi.legacy || mi.version < v: // a legacy tombstone: what precedes it is gone
 			lo = m.seq + 1
-		case first > v: // and nothing of the stream lies in [mid, m.seq)
+		case mi.count == 0 || mi.first > v: // and nothing of the stream lies in [mid, m.seq)
 			hi = mid - 1
 		default:
-			return m.seq, first, nil
+			return m.seq, mi.first, nil
 		}
 	}
 	return 0, 0, nil
@@ -386,6 +451,9 @@ func (s *Store) seek(ctx context.Context, h *streamHandles, subject string, v in
 // follow the order in which JetStream stored the commits: a reader never
 // skips one. With one stream in the filter (and no prefixes) the read asks
 // the server for that stream's subject only; other filters are applied here.
+// Each page (a fetch of WithBatchSize commits, or the few a short read gets
+// one by one) is checked against the lifecycle index after it is fetched:
+// records a rule retires are left out (see rulesFor).
 func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		h, err := s.handles(ctx)
@@ -405,18 +473,42 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 			filter = s.streamSubject(f.Streams[0])
 		}
 		stopped := false
-		err = s.scan(ctx, h, filter, seq, 0, 0, func(m rawMsg) (bool, error) {
-			stream, err := s.streamOf(m.subject)
+		var recs []eventsource.Record
+		err = s.scan(ctx, h.events, filter, seq, 0, 0, func(page []rawMsg) (bool, error) {
+			fetched := time.Now()
+			recs = recs[:0]
+			for _, m := range page {
+				if mi, err := parseMsg(m.data); err == nil && mi.count == 0 {
+					continue // a lifecycle marker
+				}
+				stream, err := s.streamOf(m.subject)
+				if err != nil {
+					return false, err
+				}
+				c, err := s.decode(m, stream)
+				if err != nil {
+					return false, err
+				}
+				for i := range c.recs {
+					if r := &c.recs[i]; r.Position >= from && f.Match(r) {
+						recs = append(recs, *r)
+					}
+				}
+			}
+			if len(recs) == 0 {
+				return true, nil
+			}
+			rules, err := s.rulesFor(ctx, h, fetched, recs)
 			if err != nil {
 				return false, err
 			}
-			c, err := s.decode(m, stream)
-			if err != nil {
-				return false, err
-			}
-			for i := range c.recs {
-				r := &c.recs[i]
-				if r.Position < from || !f.Match(r) {
+			now := time.Now()
+			for i := range recs {
+				if err := ctx.Err(); err != nil {
+					return false, err
+				}
+				r := &recs[i]
+				if ret, ok := rules[r.StreamID]; ok && !ret.Visible(r.Version, r.RecordedAt, now) {
 					continue
 				}
 				if !yield(*r, nil) {
@@ -433,10 +525,9 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 }
 
 // Head implements eventsource.HeadReader: the position of the last record of
-// the newest commit. When that commit's stream has been deleted (or the
-// newest message is a deletion's tombstone), it is the largest position the
-// message could have held (its sequence << 16 | 0xFFFF), still below every
-// later position.
+// the newest commit. When the newest message is a lifecycle marker (or was
+// scavenged or expired), it is the largest position the message could have
+// held (its sequence << 16 | 0xFFFF), still below every later position.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	h, err := s.handles(ctx)
 	if err != nil {
@@ -457,21 +548,22 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("nats: head: %w", err)
 	}
-	_, count, err := commitHeader(m.Data)
+	mi, err := parseMsg(m.Data)
 	if err != nil {
 		return 0, &eventsource.DecodeError{Type: "commit", Err: fmt.Errorf("message %d: %w", last, err)}
 	}
-	if count == 0 { // a tombstone
+	if mi.count == 0 { // a lifecycle marker
 		return last<<16 | 0xFFFF, nil
 	}
-	return last<<16 | uint64(count-1), nil
+	return last<<16 | uint64(mi.count-1), nil
 }
 
 // ListStreams implements eventsource.StreamLister. JetStream lists the
 // subjects of the events stream (all of them: a prefix of a stream ID is not
 // a prefix of subject tokens the server can filter on), the store decodes,
 // filters and sorts them, then reads each listed stream's version (one
-// request per stream).
+// request per stream, and one more for a stream with lifecycle state, which
+// is left out when it is deleted or has only metadata).
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
 	return func(yield func(eventsource.StreamInfo, error) bool) {
 		h, err := s.handles(ctx)
@@ -505,8 +597,18 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 				yield(eventsource.StreamInfo{}, err)
 				return
 			}
-			if hd.version == 0 {
-				continue // deleted meanwhile
+			if hd.version == 0 || hd.tomb {
+				continue // no events (metadata only), or hard-deleted
+			}
+			if hd.ruled {
+				st, err := s.current(ctx, h, id)
+				if err != nil {
+					yield(eventsource.StreamInfo{}, err)
+					return
+				}
+				if st.at(hd.version).Absent(hd.version) {
+					continue // soft-deleted
+				}
 			}
 			if !yield(eventsource.StreamInfo{StreamID: id, Version: hd.version}, nil) {
 				return

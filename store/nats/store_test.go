@@ -329,7 +329,9 @@ func TestReadAllUnevenStreams(t *testing.T) {
 }
 
 // TestReadAllPurgedTail: a read bounded by the log's last commit ends when
-// that commit has been deleted (its stream purged), instead of waiting for it.
+// that commit has gone (purged by hand, or expired with WithMaxAge: the
+// store's own scavenge keeps each stream's last message), instead of
+// waiting for it.
 func TestReadAllPurgedTail(t *testing.T) {
 	for name, tgt := range targets(t) {
 		t.Run(name, func(t *testing.T) {
@@ -343,7 +345,7 @@ func TestReadAllPurgedTail(t *testing.T) {
 			if _, err := s.Append(ctx, "gone", eventsource.NoStream, []eventsource.Record{rec("E", "{}")}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.DeleteStream(ctx, "gone", eventsource.Exact(1)); err != nil {
+			if err := esnats.PurgeStream(ctx, s, "gone"); err != nil {
 				t.Fatal(err)
 			}
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -365,10 +367,11 @@ func TestReadAllPurgedTail(t *testing.T) {
 	}
 }
 
-// TestDeleteDuringAppends deletes a stream while writers append to it with
-// IDs of their own: whatever survives starts at version 1, and every ID the
-// delete removed can be used again (its claim is gone), also when the
-// delete had to finish without an expectation or an appender finished it.
+// TestDeleteDuringAppends soft-deletes a stream while writers append to it
+// with IDs of their own: what survives reads contiguous from the delete's
+// version + 1 (versions continue), the deleted IDs stay taken until a
+// scavenge removes their commits, and then every one can be used again
+// (its claim is released).
 func TestDeleteDuringAppends(t *testing.T) {
 	for name, tgt := range targets(t) {
 		t.Run(name, func(t *testing.T) {
@@ -422,10 +425,14 @@ func TestDeleteDuringAppends(t *testing.T) {
 				for err := range errs {
 					t.Fatalf("Append: %v", err)
 				}
+				md, _, err := s.StreamMetadata(ctx, stream)
+				if err != nil {
+					t.Fatal(err)
+				}
 				kept := map[string]bool{}
 				for i, r := range readAll(t, s, stream) {
-					if r.Version != int64(i+1) {
-						t.Fatalf("record %d of the surviving stream has version %d", i, r.Version)
+					if r.Version != md.TruncateBefore+int64(i) {
+						t.Fatalf("record %d of the surviving stream has version %d, deleted at %d", i, r.Version, md.TruncateBefore-1)
 					}
 					kept[r.EventID] = true
 				}
@@ -436,6 +443,15 @@ func TestDeleteDuringAppends(t *testing.T) {
 						r.EventID = id
 						again = append(again, r)
 					}
+				}
+				if len(again) < 12 {
+					t.Fatalf("round %d: the delete retired %d records, want at least 12", round, len(again))
+				}
+				if _, err := s.Append(ctx, stream+"-early", eventsource.NoStream, again[:1]); !errors.Is(err, eventsource.ErrDuplicateEvent) {
+					t.Fatalf("round %d: a deleted ID supplied again before a scavenge: %v, want ErrDuplicateEvent", round, err)
+				}
+				if _, err := s.Scavenge(ctx, eventsource.ScavengeOptions{}); err != nil {
+					t.Fatal(err)
 				}
 				if _, err := s.Append(ctx, stream+"-again", eventsource.NoStream, again); err != nil {
 					t.Fatalf("round %d: the %d deleted IDs supplied again: %v", round, len(again), err)

@@ -28,7 +28,7 @@ func TestWithoutAutoSetupCreatesNothing(t *testing.T) {
 		t.Fatalf("Head = %v; want ErrNotFound", err)
 	}
 	js := connect(t, srv.ClientURL()).js
-	for _, name := range []string{"RO", "RO_IDS"} {
+	for _, name := range []string{"RO", "RO_IDS", "RO_META"} {
 		if _, err := js.Stream(ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
 			t.Fatalf("stream %s after Open, Verify and Head: %v", name, err)
 		}
