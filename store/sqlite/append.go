@@ -43,11 +43,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 // statement prepared on a *sql.Conn would be prepared again by every
 // Tx.StmtContext; one prepared on the *sql.DB is cached per connection).
 type writer struct {
-	version, insert *sql.Stmt
+	rule, insert, moveCut *sql.Stmt
 }
 
 func (w *writer) close() {
-	for _, st := range []*sql.Stmt{w.version, w.insert} {
+	for _, st := range []*sql.Stmt{w.rule, w.insert, w.moveCut} {
 		if st != nil {
 			st.Close()
 		}
@@ -63,7 +63,7 @@ func (s *Store) writerStmts(ctx context.Context) (*writer, error) {
 	for _, p := range []struct {
 		st  **sql.Stmt
 		sql string
-	}{{&w.version, s.q.version}, {&w.insert, s.q.insertEvent}} {
+	}{{&w.rule, s.q.rule}, {&w.insert, s.q.insertEvent}, {&w.moveCut, s.q.moveCut}} {
 		var err error
 		if *p.st, err = s.db.PrepareContext(ctx, p.sql); err != nil {
 			w.close()
@@ -95,14 +95,24 @@ func (s *Store) append(ctx context.Context, stream string, expected eventsource.
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
 	defer tx.Rollback()
-	var current int64
-	if err := tx.StmtContext(ctx, w.version).QueryRowContext(ctx, stream).Scan(&current); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The rule is read in the append's write transaction: a tombstone or
+	// a delete that committed is seen, and none commits before this does.
+	r, err := scanRule(tx.StmtContext(ctx, w.rule).QueryRowContext(ctx, stream))
+	if err != nil {
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
-	res, err := s.write(ctx, tx, w, stream, expected, current, recs)
+	if r.ret.Tombstoned() {
+		return eventsource.AppendResult{}, storekit.Tombstoned(stream)
+	}
+	resolved := r.ret.Expect(expected, r.head)
+	now := time.Now().UTC()
+	res, err := s.write(ctx, tx, w, stream, resolved, r.head, recs, now)
 	if errors.Is(err, errRetryCheck) {
 		tx.Rollback()
-		return s.retried(ctx, stream, expected, current, recs)
+		return s.retried(ctx, stream, expected, resolved, r.head, recs)
+	}
+	if err == nil && r.maxCount > 0 {
+		err = s.moveCut(ctx, tx, w, stream, r, res.LastVersion, now)
 	}
 	if err != nil {
 		return eventsource.AppendResult{}, s.wrap("append", err)
@@ -117,13 +127,28 @@ func (s *Store) append(ctx context.Context, stream string, expected eventsource.
 	return res, nil
 }
 
-func (s *Store) write(ctx context.Context, tx *sql.Tx, w *writer, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
+// moveCut retires, in the append's transaction, what falls out of the
+// MaxCount window of a stream now at version head.
+func (s *Store) moveCut(ctx context.Context, tx *sql.Tx, w *writer, stream string, r rule, head int64, now time.Time) error {
+	md, err := r.metadata(stream)
+	if err != nil {
+		return err
+	}
+	ret := r.ret.Next(md, head, false, now)
+	if ret == r.ret {
+		return nil
+	}
+	_, err = tx.StmtContext(ctx, w.moveCut).ExecContext(ctx, stream, ret.Cut, int64(ret.MaxAge), nanos(ret.Since), head)
+	return err
+}
+
+func (s *Store) write(ctx context.Context, tx *sql.Tx, w *writer, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record, at time.Time) (eventsource.AppendResult, error) {
 	if !expected.Matches(current) {
 		return eventsource.AppendResult{}, errRetryCheck
 	}
 	last := current + int64(len(recs))
 	stmt := tx.StmtContext(ctx, w.insert)
-	now := time.Now().UTC().UnixNano()
+	now := at.UnixNano()
 	res := eventsource.AppendResult{StreamID: stream, FirstVersion: current + 1, LastVersion: last}
 	for i := range recs {
 		r := &recs[i]

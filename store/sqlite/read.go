@@ -10,6 +10,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/internal/jsonmap"
 	"github.com/eventsource-go/eventsource/internal/page"
+	"github.com/eventsource-go/eventsource/storekit"
 )
 
 func scanRecord(rows *sql.Rows) (eventsource.Record, error) {
@@ -29,7 +30,9 @@ func scanRecord(rows *sql.Rows) (eventsource.Record, error) {
 	return r, nil
 }
 
-// ReadStream implements eventsource.Store.
+// ReadStream implements eventsource.Store. Each page reads the stream's
+// rules in its own statement: it starts at the cut and leaves out what
+// MaxAge retires. A tombstoned stream yields a *StreamDeletedError.
 func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		if err := eventsource.ValidateStreamID(stream); err != nil {
@@ -46,17 +49,42 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 		if to <= 0 {
 			to = math.MaxInt64
 		}
-		s.paginate(ctx, yield, func(after eventsource.Record, first bool) (*sql.Rows, error) {
+		empty := true
+		s.paginate(ctx, func(r eventsource.Record, err error) bool {
+			empty = false
+			return yield(r, err)
+		}, func(after eventsource.Record, first bool) (*sql.Rows, error) {
 			next := from
 			if !first {
 				next = after.Version + 1
 			}
-			return s.db.QueryContext(ctx, s.q.stream, stream, next, to, s.batch)
+			return s.db.QueryContext(ctx, s.q.stream, stream, next, to, time.Now().UnixNano(), s.batch)
 		})
+		// A tombstoned stream reads no record (its cut is past every
+		// version), so only a read that found none asks whether it is.
+		if empty {
+			if err := s.tombstoned(ctx, stream); err != nil {
+				yield(eventsource.Record{}, err)
+			}
+		}
 	}
 }
 
-// ReadAll implements eventsource.Store. The filter is evaluated by SQLite.
+// tombstoned returns a *StreamDeletedError if stream is tombstoned.
+func (s *Store) tombstoned(ctx context.Context, stream string) error {
+	r, err := scanRule(s.db.QueryRowContext(ctx, s.q.rule, stream))
+	switch {
+	case err != nil:
+		return s.wrap("read", err)
+	case r.ret.Tombstoned():
+		return storekit.Tombstoned(stream)
+	}
+	return nil
+}
+
+// ReadAll implements eventsource.Store. The filter, and the streams' rules
+// (what they retire is left out), are evaluated by SQLite in each page's
+// query.
 func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		if err := s.ready(ctx); err != nil {
@@ -69,7 +97,8 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, f eventsource.Filter) 
 			if !first {
 				next = after.Position + 1
 			}
-			return s.db.QueryContext(ctx, query, append([]any{int64(next)}, args...)...)
+			args[0], args[len(args)-2] = int64(next), time.Now().UnixNano()
+			return s.db.QueryContext(ctx, query, args...)
 		})
 	}
 }
@@ -111,7 +140,8 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	return uint64(p), nil
 }
 
-// ListStreams implements eventsource.StreamLister.
+// ListStreams implements eventsource.StreamLister. Deleted streams, and
+// streams that have metadata and no events, are left out.
 func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[eventsource.StreamInfo, error] {
 	return page.Seq(s.batch, func(last eventsource.StreamInfo, _ bool) ([]eventsource.StreamInfo, error) {
 		if err := s.ready(ctx); err != nil {

@@ -11,8 +11,10 @@ import (
 
 // retried decides what an append that could not be written is: an exact
 // retry of one already stored (its original result), a duplicate, or a
-// version conflict.
-func (s *Store) retried(ctx context.Context, stream string, expected eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
+// version conflict. expected is the caller's, for the conflict; resolved
+// is what it means for the stream (storekit.Retention.Expect), for the
+// retry.
+func (s *Store) retried(ctx context.Context, stream string, expected, resolved eventsource.ExpectedVersion, current int64, recs []eventsource.Record) (eventsource.AppendResult, error) {
 	var firstStream string
 	var firstVersion int64
 	var firstPos uint64
@@ -51,5 +53,5 @@ func (s *Store) retried(ctx context.Context, stream string, expected eventsource
 			return eventsource.AppendResult{}, s.wrap("append", err)
 		}
 	}
-	return storekit.ExactRetry(stream, expected, storekit.EventIDs(recs), first, following)
+	return storekit.ExactRetry(stream, resolved, storekit.EventIDs(recs), first, following)
 }

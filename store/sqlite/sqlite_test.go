@@ -27,6 +27,7 @@ func newStore(t *testing.T, opts ...sqlite.Option) *sqlite.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Features{
 		Notify: true, Head: true, ListStreams: true, DeleteStream: true, CommitHook: true, Reservations: true,
+		Snapshots: true, Lifecycle: true, Scavenge: true,
 	}, func(t *testing.T) eventsource.Store {
 		return newStore(t, sqlite.WithBatchSize(100))
 	})
