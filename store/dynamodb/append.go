@@ -385,33 +385,50 @@ func (a *appendOp) retried(ctx context.Context, expected eventsource.ExpectedVer
 
 // claims reads the claims of recs' event IDs (consistently), by ID.
 func (s *Store) claims(ctx context.Context, recs []eventsource.Record) (map[string]claimOf, error) {
+	keys := make([]map[string]types.AttributeValue, len(recs))
+	for i := range recs {
+		keys[i] = key(claimKey(recs[i].EventID), 0)
+	}
 	out := map[string]claimOf{}
-	for start := 0; start < len(recs); start += 100 {
-		var keys []map[string]types.AttributeValue
-		for _, r := range recs[start:min(start+100, len(recs))] {
-			keys = append(keys, key(claimKey(r.EventID), 0))
+	err := s.batchGet(ctx, keys, "", func(item map[string]types.AttributeValue) {
+		pk, _ := getS(item, attrPK)
+		if c, ok := decodeClaim(item); ok && len(pk) > 2 {
+			out[pk[2:]] = c
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	})
+	if err != nil {
+		return nil, s.wrap(err, "read event ID claims")
+	}
+	return out, nil
+}
+
+// batchGet reads the items of keys consistently (projected on proj when
+// it is set), 100 to a BatchGetItem, retrying what DynamoDB leaves
+// unprocessed, and passes each found to fn.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, proj string, fn func(map[string]types.AttributeValue)) error {
+	for start := 0; start < len(keys); start += 100 {
+		ka := types.KeysAndAttributes{Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true)}
+		if proj != "" {
+			ka.ProjectionExpression = aws.String(proj)
+		}
+		req := map[string]types.KeysAndAttributes{s.table: ka}
 		for tries := 0; len(req) > 0; tries++ {
 			if tries > 0 {
 				if err := storekit.Sleep(ctx, backoff(tries)); err != nil {
-					return nil, err
+					return err
 				}
 			}
 			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, s.wrap(err, "read event ID claims")
+				return err
 			}
 			for _, item := range res.Responses[s.table] {
-				pk, _ := getS(item, attrPK)
-				if c, ok := decodeClaim(item); ok && len(pk) > 2 {
-					out[pk[2:]] = c
-				}
+				fn(item)
 			}
 			req = res.UnprocessedKeys
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // commit writes the commit item at the end at of the stream's chain, at the

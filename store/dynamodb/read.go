@@ -479,27 +479,13 @@ func (s *Store) rulesOf(ctx context.Context, cs []commit) (map[string]storekit.R
 		}
 	}
 	var flagged []string
-	for start := 0; start < len(keys); start += 100 {
-		req := map[string]types.KeysAndAttributes{s.table: {
-			Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("pk"),
-		}}
-		for tries := 0; len(req) > 0; tries++ {
-			if tries > 0 {
-				if err := storekit.Sleep(ctx, backoff(tries)); err != nil {
-					return nil, err
-				}
-			}
-			out, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, s.wrap(err, "read the lifecycle flags of streams")
-			}
-			for _, item := range out.Responses[s.table] {
-				if pk, _ := getS(item, attrPK); len(pk) > 2 {
-					flagged = append(flagged, pk[2:])
-				}
-			}
-			req = out.UnprocessedKeys
+	err := s.batchGet(ctx, keys, "pk", func(item map[string]types.AttributeValue) {
+		if pk, _ := getS(item, attrPK); len(pk) > 2 {
+			flagged = append(flagged, pk[2:])
 		}
+	})
+	if err != nil {
+		return nil, s.wrap(err, "read the lifecycle flags of streams")
 	}
 	if len(flagged) == 0 {
 		return nil, nil

@@ -52,6 +52,9 @@ func (s *Store) Scavenge(ctx context.Context, opts eventsource.ScavengeOptions) 
 			_, err = s.dropSnapshots(ctx, id, st.mark.snapCut)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
 			return res, err
 		}
 		res.Streams++
@@ -99,13 +102,9 @@ func (s *Store) flaggedStreams(ctx context.Context, after string) ([]string, err
 // on condition that no other scavenge rewrote it since it was read.
 func (s *Store) scavengeStream(ctx context.Context, stream string, ret storekit.Retention) (int64, error) {
 	now := time.Now()
-	cond := "pk = :pk"
-	vals := map[string]types.AttributeValue{":pk": str(streamKey(stream))}
+	to := int64(0) // all of the chain
 	if ret.MaxAge == 0 && ret.Since.IsZero() {
-		// Only the cut retires: only keys below it (a commit's key is
-		// within [base, base+1)).
-		cond += " AND sk < :cut"
-		vals[":cut"] = num(ret.Cut)
+		to = ret.Cut // only the cut retires: only the keys below it
 	}
 	var (
 		mu      sync.Mutex
@@ -116,16 +115,11 @@ func (s *Store) scavengeStream(ctx context.Context, stream string, ret storekit.
 	)
 	var startKey map[string]types.AttributeValue
 	for {
-		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String(cond),
-			ExpressionAttributeValues: vals,
-			ExclusiveStartKey:         startKey,
-			Limit:                     aws.Int32(pageItems),
-			ConsistentRead:            aws.Bool(true),
-		})
+		out, err := s.chainPage(ctx, stream, slot{}, to, startKey)
 		if err != nil {
-			errs = append(errs, s.wrap(err, "scavenge stream %q", stream))
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
 			break
 		}
 		for _, item := range out.Items {
