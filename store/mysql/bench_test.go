@@ -108,6 +108,22 @@ func BenchmarkAppendSingle(b *testing.B) {
 			})
 			perSecond(b, b.N)
 		})
+		// Streams with MaxCount: each append also moves the stream's cut
+		// (the rules read and write an append to a ruled stream pays).
+		b.Run(fmt.Sprintf("store/maxcount/writers=%d", writers), func(b *testing.B) {
+			s, _ := benchStore(b)
+			ctx := context.Background()
+			for w := 0; w < writers; w++ {
+				if _, err := s.SetStreamMetadata(ctx, fmt.Sprintf("bench-%d", w), eventsource.NoStream, eventsource.StreamMetadata{MaxCount: 100}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			parallel(b, writers, func(w, i int) error {
+				_, err := s.Append(ctx, fmt.Sprintf("bench-%d", w), eventsource.Exact(int64(i)), []eventsource.Record{benchRecord()})
+				return err
+			})
+			perSecond(b, b.N)
+		})
 		b.Run(fmt.Sprintf("raw/writers=%d", writers), func(b *testing.B) {
 			s, raw := benchStore(b)
 			ctx := context.Background()
@@ -214,6 +230,33 @@ func BenchmarkRead100k(b *testing.B) {
 			if n := rawRead(b, s.DB(), q); n != readEvents {
 				b.Fatalf("read %d rows", n)
 			}
+		}
+		perSecond(b, b.N*readEvents)
+	})
+	// With rules on another stream, each record's stream is looked up in
+	// {prefix}stream_rules (the store with no rules at all reads above);
+	// then with a rule on the stream read itself.
+	b.Run("store/all/rules-elsewhere", func(b *testing.B) {
+		if _, err := s.SetStreamMetadata(ctx, "other-1", eventsource.Any, eventsource.StreamMetadata{MaxAge: time.Hour}); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < b.N; i++ {
+			count(b, s.ReadAll(ctx, 0, eventsource.Filter{}))
+		}
+		perSecond(b, b.N*readEvents)
+	})
+	b.Run("store/all/rules-here", func(b *testing.B) {
+		if _, err := s.SetStreamMetadata(ctx, "read-1", eventsource.Any, eventsource.StreamMetadata{MaxAge: time.Hour}); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < b.N; i++ {
+			count(b, s.ReadAll(ctx, 0, eventsource.Filter{}))
+		}
+		perSecond(b, b.N*readEvents)
+	})
+	b.Run("store/stream/rules-here", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			count(b, s.ReadStream(ctx, "read-1", 1, 0))
 		}
 		perSecond(b, b.N*readEvents)
 	})

@@ -181,9 +181,9 @@ func (s *Store) readStreamBatch(ctx context.Context, stream string, from, to int
 // ReadAll implements eventsource.Store. Records come in position order; the
 // positions of committed records only grow (see the package documentation),
 // so a reader that resumes after the last position it saw misses nothing.
-// Records their stream's rules retire are left out by the same query (a
-// LEFT JOIN of {prefix}stream_rules, a table of the streams that have
-// metadata or a delete).
+// Records their stream's rules retire are left out by the same query, which
+// looks each record's stream up in {prefix}stream_rules (the streams that
+// have metadata or a delete) only when that table is not empty.
 // The filter runs in SQL: exact byte comparison of stream IDs and types,
 // LEFT(stream_id, n) for prefixes (no LIKE, so % and _ are plain
 // characters), and JSON_CONTAINS for metadata; each record is checked with
