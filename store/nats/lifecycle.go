@@ -526,7 +526,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, id string, expected event
 		return 0, err
 	}
 	if expected < eventsource.StreamExists {
-		return 0, fmt.Errorf("%w: expected metadata version %d", eventsource.ErrInvalidStreamMetadata, int64(expected))
+		return 0, fmt.Errorf("%w: expected metadata version %d", eventsource.ErrInvalidEvent, int64(expected))
 	}
 	md.Values = maps.Clone(md.Values)
 	st, err := s.write(ctx, id, func(cur lcState, _ head) (change, error) {

@@ -356,12 +356,15 @@ func (s *Store) setup(ctx context.Context, create bool) (*streamHandles, error) 
 	if err := s.usable(ctx); err != nil {
 		return nil, err
 	}
-	if h := s.events.Load(); h != nil {
+	// Found by a lookup, the streams may lack the lifecycle index (set up
+	// by an earlier version): Setup then goes on to make it.
+	done := func(h *streamHandles) bool { return h != nil && (!create || s.metaStream.Load() != nil) }
+	if h := s.events.Load(); done(h) {
 		return h, nil
 	}
 	s.setupMu.Lock()
 	defer s.setupMu.Unlock()
-	if h := s.events.Load(); h != nil {
+	if h := s.events.Load(); done(h) {
 		return h, nil
 	}
 	if !create {
