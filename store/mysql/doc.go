@@ -10,11 +10,14 @@
 //
 // # Tables
 //
-// Four tables, named with a validated prefix ("es_" by default):
-// {prefix}streams (stream ID → version), {prefix}events (one row per record,
-// keyed by global position, unique on (stream ID, version) and on event ID),
-// {prefix}position (one row: the last position handed out) and
-// {prefix}schema_migrations. They are created by versioned migrations
+// Tables, named with a validated prefix ("es_" by default):
+// {prefix}streams (stream ID → version, and whether the stream has rules),
+// {prefix}events (one row per record, keyed by global position, unique on
+// (stream ID, version) and on event ID), {prefix}position (one row: the last
+// position handed out), {prefix}stream_rules (metadata and retention of the
+// streams that have any; see Stream lifecycle), {prefix}snapshots,
+// {prefix}reservations and {prefix}schema_migrations. They are created by
+// versioned migrations
 // embedded in the package (migrations/*.up.sql), on first use or by Migrate,
 // which serialises concurrent migrators with GET_LOCK. IDs, type and codec
 // names are VARBINARY, compared byte for byte: the default collations fold
@@ -26,8 +29,9 @@
 //
 // An append is one transaction: the version check on the stream's row (an
 // INSERT for NoStream, a conditional UPDATE for Exact and StreamExists, an
-// upsert for Any), then the position counter, then one multi-row INSERT of
-// the records, then COMMIT. A refused version check or a duplicate event ID
+// upsert for Any, each refusing a stream with rules, which takes the way
+// Stream lifecycle describes), then the position counter, then one
+// multi-row INSERT of the records, then COMMIT. A refused version check or a duplicate event ID
 // rolls back and is resolved as the contract says: an exact retry of stored
 // event IDs returns the original result, a partial one is
 // eventsource.ErrDuplicateEvent, anything else a *eventsource.ConcurrencyError.
@@ -67,17 +71,19 @@
 // log must equal the counter's old value (the read view is made there, after
 // the lock). By induction every append commits only after all earlier ones
 // are visible, so every snapshot a reader takes holds a prefix of the log
-// (minus deleted streams). When the check fails (the predecessor is not
-// visible yet, or its rows were deleted since), the append runs again with
+// (minus scavenged records). When the check fails (the predecessor is not
+// visible yet, or its rows were scavenged since), the append runs again with
 // a precise check before taking positions: the counter read with FOR UPDATE
 // and then by a read view must agree; if they do not, it waits a few
 // milliseconds and tries again. The check costs one indexed read per append,
 // lost in the noise of the commit flush in BENCHMARKS.md's runs; with it,
-// 100 runs of NoMissedEvents under load passed. The suite's DeleteStream
-// test takes the precise path (it appends after deleting the log's tail).
+// 100 runs of NoMissedEvents under load passed. TestAppendAfterScavengedTail
+// takes the precise path (it appends after a scavenge removed the log's
+// tail).
 //
-// ReadAll is then a plain keyset scan, WHERE position >= ? ORDER BY position
-// LIMIT batch, with one snapshot per batch. The suite's NoMissedEvents test,
+// ReadAll is then a keyset scan, WHERE position >= ? ORDER BY position
+// LIMIT batch, with one snapshot per batch (and the rules test of Stream
+// lifecycle). The suite's NoMissedEvents test,
 // which holds commits open at random, fails within a run if the counter is
 // taken outside the transaction; TestHeldCommit holds one commit for 300ms
 // while others wait.
@@ -108,6 +114,55 @@
 // append) and careful proofs; the counter row is simple, and provable with
 // the suite's NoMissedEvents test.
 //
+// # Stream lifecycle
+//
+// What a stream's metadata and deletes retire (eventsource.StreamLifecycle)
+// is retired logically, at once; only Scavenge removes it physically.
+//
+// A stream's metadata and retention are its row in {prefix}stream_rules:
+// meta (the metadata document, as storekit.EncodeStreamMetadata writes it),
+// meta_version, and the storekit.Retention reads apply: cut (the first
+// visible version; math.MaxInt64 once the stream is tombstoned),
+// max_age_ns and since (what an earlier MaxAge retired). Only streams with
+// metadata or a delete have a row, marked by {prefix}streams.ruled; rows
+// are never deleted. A stream with metadata and no events has a streams row
+// at version 0. SetStreamMetadata, DeleteStream (a soft delete: metadata
+// with TruncateBefore = its version + 1) and TombstoneStream each lock the
+// stream's row, then its rules row, and write the rules, with the new
+// retention, in one transaction; the deletes delete the stream's snapshots
+// in it too.
+//
+// An append to a stream without rules costs what it did before streams had
+// rules: its first statement refuses a ruled row (WHERE NOT ruled; the Any
+// upsert tells by LAST_INSERT_ID). A ruled stream's append, like a
+// conflict, then reads the stream's row and its rules row with locking
+// reads: a tombstone that committed refuses the append, one still to
+// commit waits for it (it holds the stream's row), NoStream accepts a
+// soft-deleted stream, and with MaxCount the append moves the cut in its
+// own transaction (two or three statements more, only for ruled streams).
+//
+// From the commit of a rule on, every query hides what it retires:
+// ReadStream reads the stream's row and rules with each batch (primary-key
+// lookups of a constant, done once while the query is planned), starts its
+// version range at the cut and tests the rest in the same query; ReadAll
+// tests each record in its page query, with subqueries that cost one
+// uncorrelated lookup per page while no stream has rules and, once some do,
+// one lookup per stream of the page (MariaDB's subquery cache), plus one
+// per record of a ruled stream; ListStreams leaves out streams whose cut is
+// above their version. MaxAge is measured by the server's clock
+// (UTC_TIMESTAMP(6), which recorded the records) when the query runs. The
+// retired records stay in {prefix}events: their event IDs stay taken (an
+// append that retries them is an exact retry) and their positions in the
+// log.
+//
+// Scavenge removes them. For each stream whose retention retires anything,
+// in stream ID order, one transaction locks the stream's row and deletes
+// from {prefix}events the rows the readers' visibility test leaves out; a
+// large stream is one large transaction. That frees their event IDs.
+// Positions are not reused (the counter only grows), the stream's version
+// stays in {prefix}streams, so appends continue after it, and the rules row
+// stays: a tombstone is for good.
+//
 // # Durability
 //
 // An append returns after COMMIT, so it is as durable as the server makes a
@@ -122,7 +177,8 @@
 // # Reads
 //
 // ReadStream and ReadAll fetch WithBatchSize records per query (keyset
-// pagination, no OFFSET) and release the connection between batches. Filters
+// pagination, no OFFSET) and release the connection between batches, and
+// leave out what the streams' rules retire (see Stream lifecycle). Filters
 // run in SQL with placeholders: stream IDs and types with IN lists, prefixes
 // with LEFT(stream_id, len) = prefix (no LIKE, so % and _ match only
 // themselves), metadata with JSON_CONTAINS on the same JSON encoding the

@@ -302,7 +302,7 @@ func newQueries(prefix string) queries {
 		markRuled:       r.Replace("UPDATE {streams} SET ruled = TRUE WHERE stream_id = ?"),
 		deleteSnapshots: r.Replace("DELETE FROM {snapshots} WHERE stream_id = ?"),
 		ruledStreams:    r.Replace("SELECT stream_id FROM {rules} WHERE stream_id > ? AND (cut > 1 OR max_age_ns > 0 OR since IS NOT NULL) ORDER BY stream_id LIMIT ?"),
-		lockScavenge:    r.Replace("SELECT st.version FROM {streams} st JOIN {rules} r ON r.stream_id = st.stream_id WHERE st.stream_id = ? FOR UPDATE"),
+		lockScavenge:    r.Replace("SELECT version FROM {streams} WHERE stream_id = ? FOR UPDATE"),
 		scavenge:        r.Replace("DELETE e FROM {events} e JOIN {rules} r ON r.stream_id = e.stream_id WHERE e.stream_id = ? AND NOT {visible}"),
 	}
 }

@@ -69,9 +69,10 @@ func (s *Store) ruledStreams(ctx context.Context, after string) ([]string, error
 }
 
 // scavengeStream removes one stream's retired records in a transaction that
-// holds the stream's row (appends to it wait, before they take the position
-// counter) and its rules (which only retire more while it runs), and
-// reports how many it removed. Deadlocks and lock wait timeouts are retried.
+// locks the stream's row first, as appends and lifecycle writes do: appends
+// to the stream wait (before they take the position counter) and its rules
+// stay as they are until it commits. It reports how many records it
+// removed. Deadlocks and lock wait timeouts are retried.
 func (s *Store) scavengeStream(ctx context.Context, stream string) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		n, err := s.scavengeTx(ctx, stream)

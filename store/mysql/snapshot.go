@@ -12,7 +12,8 @@ import (
 
 // SaveSnapshot implements eventsource.SnapshotStore: one row per stream and
 // version in {prefix}snapshots, replaced when written again. DeleteStream
-// deletes a stream's snapshots with its events.
+// and TombstoneStream delete the stream's snapshots (Scavenge has nothing
+// left to remove there).
 func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) error {
 	if err := storekit.ValidateSnapshot(snap, s.Limits()); err != nil {
 		return err
