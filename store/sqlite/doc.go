@@ -26,10 +26,38 @@
 //
 // # Schema
 //
-// Tables {prefix}events and {prefix}schema_migrations
-// ("es_" by default, see WithTablePrefix), created or upgraded on first use
-// by the embedded, numbered migrations (see Migrate). Event metadata is a JSON
-// object; global-log filters, including metadata matches, run in SQLite.
+// Tables {prefix}events, {prefix}stream_rules, {prefix}snapshots,
+// {prefix}reservations and {prefix}schema_migrations ("es_" by default, see
+// WithTablePrefix), created or upgraded on first use by the embedded,
+// numbered migrations (see Migrate); a database of an earlier version is
+// upgraded in place. Event metadata is a JSON object; global-log filters,
+// including metadata matches, run in SQLite.
+//
+// # Stream lifecycle
+//
+// The store implements eventsource.StreamLifecycle and Scavenger. A stream
+// with metadata, or one that was deleted, has one row in
+// {prefix}stream_rules (streams without have none): its metadata document
+// (storekit.EncodeStreamMetadata) and metadata version, and the retention
+// its reads need — the cut (the first visible version; math.MaxInt64 for a
+// tombstone), MaxAge and the time before which an earlier MaxAge retired
+// records — with the stream's head version. A metadata write, DeleteStream
+// (a soft delete: TruncateBefore = version + 1) and TombstoneStream write
+// that row in one transaction, deletes also removing the stream's
+// snapshots; an append to a stream with MaxCount moves its cut in the
+// append's transaction, and every append reads the row there (a primary-key
+// lookup), so a tombstone that committed is never followed by an append.
+//
+// Retiring is logical: nothing leaves {prefix}events when a rule or a
+// delete is written. Each page of ReadStream and ReadAll reads the rules in
+// its own statement and leaves out what they retire, so a rule holds for
+// every reader, in every process, from its commit (ReadAll skips the
+// per-record lookup while the rules table is empty). Only Scavenge removes
+// records: for each stream whose row retires something, in one transaction
+// per stream, it deletes the retired rows of {prefix}events and keeps the
+// stream's version in the rules row, so versions continue after every
+// record is gone. Their event IDs become free; positions stay taken
+// (AUTOINCREMENT, which Head reports). Rules rows are never removed.
 //
 // # Limits
 //

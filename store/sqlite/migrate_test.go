@@ -1,0 +1,158 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/store/sqlite"
+)
+
+// TestUpgradeToLifecycle: a database written before migration 004 (the
+// schema of migrations 001-003, with events, a snapshot and a stream the
+// old DeleteStream emptied) upgrades in place on Open; its streams keep
+// their versions and take metadata, soft deletes and a scavenge.
+func TestUpgradeToLifecycle(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", sqlite.DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE es_schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"001_initial.up.sql", "002_reservations.up.sql", "003_snapshots.up.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(strings.ReplaceAll(string(b), "{{prefix}}", "es_")); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO es_schema_migrations VALUES (?, ?)`, i+1, time.Now().UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UnixNano()
+	for v := 1; v <= 3; v++ {
+		if _, err := db.Exec(`INSERT INTO es_events (stream_id, version, event_id, type, codec, data, metadata, recorded_at) VALUES ('old-1', ?, ?, 'T', 'json', x'7b7d', NULL, ?)`,
+			v, eventsource.NewEventID(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The old DeleteStream removed a stream's rows: its name starts again.
+	if _, err := db.Exec(`INSERT INTO es_events (stream_id, version, event_id, type, codec, data, metadata, recorded_at) VALUES ('gone', 1, ?, 'T', 'json', x'', NULL, ?)`, eventsource.NewEventID(), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM es_events WHERE stream_id = 'gone'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO es_snapshots VALUES ('old-1', 3, 3, 1, x'7b7d', ?)`, now); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := sqlite.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Verify(ctx); !errors.Is(err, eventsource.ErrInvalidConfig) {
+		t.Fatalf("Verify before the upgrade = %v, want ErrInvalidConfig (call Migrate)", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatalf("Verify after the upgrade: %v", err)
+	}
+	if h, err := s.Head(ctx); err != nil || h != 4 {
+		t.Fatalf("Head after the upgrade = %d, %v; want 4 (positions are never reused)", h, err)
+	}
+	if md, v, err := s.StreamMetadata(ctx, "old-1"); err != nil || v != 0 || !md.IsZero() {
+		t.Fatalf("StreamMetadata of an old stream = %+v, %d, %v", md, v, err)
+	}
+	if _, err := s.SetStreamMetadata(ctx, "old-1", eventsource.NoStream, eventsource.StreamMetadata{TruncateBefore: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := eventsource.ReadStreamAll(ctx, s, "old-1"); err != nil || len(h) != 2 || h[0].Version != 2 {
+		t.Fatalf("truncated old stream reads %d records (%v)", len(h), err)
+	}
+	if err := s.DeleteStream(ctx, "old-1", eventsource.Exact(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadSnapshot(ctx, "old-1", 0); !errors.Is(err, eventsource.ErrNotFound) {
+		t.Fatalf("the old snapshot survived the delete: %v", err)
+	}
+	res, err := s.Scavenge(ctx, eventsource.ScavengeOptions{})
+	if err != nil || res.Removed != 3 || res.Streams != 1 {
+		t.Fatalf("Scavenge = %+v, %v; want old-1's 3 records removed", res, err)
+	}
+	if r, err := s.Append(ctx, "old-1", eventsource.NoStream, []eventsource.Record{{Type: "T"}}); err != nil || r.FirstVersion != 4 || r.FirstPosition != 5 {
+		t.Fatalf("append to the deleted old stream = %+v, %v; want version 4 at position 5", r, err)
+	}
+	if r, err := s.Append(ctx, "gone", eventsource.NoStream, []eventsource.Record{{Type: "T"}}); err != nil || r.FirstVersion != 1 {
+		t.Fatalf("append to a stream the old DeleteStream removed = %+v, %v", r, err)
+	}
+}
+
+// TestLifecycleAcrossProcesses: rules written through one database handle
+// hold at once for another on the same file (as for another process): its
+// reads hide what they retire and its appends see the tombstone.
+func TestLifecycleAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	recs := []eventsource.Record{{Type: "T"}, {Type: "T"}, {Type: "T"}}
+	if _, err := b.Append(ctx, "x-1", eventsource.NoStream, recs); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (log, stream int) {
+		for _, err := range b.ReadAll(ctx, 0, eventsource.Filter{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			log++
+		}
+		for _, err := range b.ReadStream(ctx, "x-1", 1, 0) {
+			if err == nil {
+				stream++
+			}
+		}
+		return log, stream
+	}
+	if l, s := count(); l != 3 || s != 3 {
+		t.Fatalf("before any rule: %d in the log, %d in the stream", l, s)
+	}
+	if _, err := a.SetStreamMetadata(ctx, "x-1", eventsource.NoStream, eventsource.StreamMetadata{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if l, s := count(); l != 1 || s != 1 {
+		t.Fatalf("after MaxCount 1 set by the other handle: %d in the log, %d in the stream", l, s)
+	}
+	if err := a.TombstoneStream(ctx, "x-1", eventsource.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "x-1", eventsource.Any, recs[:1]); !errors.Is(err, eventsource.ErrStreamDeleted) {
+		t.Fatalf("append through the other handle after the tombstone: %v", err)
+	}
+	if l, _ := count(); l != 0 {
+		t.Fatalf("after the tombstone: %d in the log", l)
+	}
+}
