@@ -151,8 +151,15 @@ func BenchmarkRawReadStream10000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	rawSelect(b, s, 10000, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at FROM es_events WHERE stream_id = ? ORDER BY version`, "big")
+}
+
+// rawSelect runs query, which selects want rows, once per iteration,
+// scanning each row into a record's Go types as the store does.
+func rawSelect(b *testing.B, s *sqlite.Store, want int, query string, args ...any) {
+	ctx := context.Background()
 	for b.Loop() {
-		rows, err := s.DB().QueryContext(ctx, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at FROM es_events WHERE stream_id = ? ORDER BY version`, "big")
+		rows, err := s.DB().QueryContext(ctx, query, args...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -167,11 +174,11 @@ func BenchmarkRawReadStream10000(b *testing.B) {
 			n++
 		}
 		rows.Close()
-		if n != 10000 {
+		if n != want {
 			b.Fatal(n)
 		}
 	}
-	eventsPerSec(b, 10000)
+	eventsPerSec(b, want)
 }
 
 // readAllFixture returns a store holding 10,000 events over 100 streams.
@@ -187,9 +194,25 @@ func readAllFixture(b *testing.B) *sqlite.Store {
 }
 
 // BenchmarkReadAll10000 reads the whole global log (a catch-up) with no
-// filter, in the store's pages.
+// filter, in the store's pages, from a store with no stream rules.
 func BenchmarkReadAll10000(b *testing.B) {
+	benchReadAll(b, readAllFixture(b))
+}
+
+// BenchmarkReadAll10000Ruled: the same log, 10 of its 100 streams with
+// metadata (that retires nothing), so each record's stream rule is looked
+// up.
+func BenchmarkReadAll10000Ruled(b *testing.B) {
 	s := readAllFixture(b)
+	for i := 0; i < 10; i++ {
+		if _, err := s.SetStreamMetadata(context.Background(), fmt.Sprint("s-", i), eventsource.NoStream, eventsource.StreamMetadata{Values: map[string]string{"owner": "bench"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchReadAll(b, s)
+}
+
+func benchReadAll(b *testing.B, s *sqlite.Store) {
 	ctx := context.Background()
 	for b.Loop() {
 		n := 0
@@ -210,27 +233,5 @@ func BenchmarkReadAll10000(b *testing.B) {
 // SELECT of the same rows in position order, scanned into the same Go
 // types, metadata left undecoded.
 func BenchmarkRawReadAll10000(b *testing.B) {
-	s := readAllFixture(b)
-	ctx := context.Background()
-	for b.Loop() {
-		rows, err := s.DB().QueryContext(ctx, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at FROM es_events ORDER BY position`)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for rows.Next() {
-			var r eventsource.Record
-			var md sql.NullString
-			var at int64
-			if err := rows.Scan(&r.Position, &r.StreamID, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, &at); err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		rows.Close()
-		if n != 10000 {
-			b.Fatal(n)
-		}
-	}
-	eventsPerSec(b, 10000)
+	rawSelect(b, readAllFixture(b), 10000, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at FROM es_events ORDER BY position`)
 }
