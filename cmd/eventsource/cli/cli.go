@@ -44,6 +44,7 @@ const (
 	ExitUsage    = 2 // usage or bad input: unknown command or flag, bad URL, range or data
 	ExitNotFound = 3 // no such store, stream or records
 	ExitConflict = 4 // concurrency conflict: the expected version did not match, or the event ID is taken
+	ExitDeleted  = 5 // the stream is tombstoned (hard-deleted): it can never be written again
 )
 
 const exitCodes = `Exit codes:
@@ -51,7 +52,8 @@ const exitCodes = `Exit codes:
   1  any other failure (an unreachable server, a store error)
   2  usage or bad input (unknown command or flag, bad URL, range or data)
   3  not found (no such store, stream or records)
-  4  concurrency conflict (--expected did not match, or the event ID is taken)`
+  4  concurrency conflict (--expected did not match, or the event ID is taken)
+  5  the stream is tombstoned (streams delete --hard): it can never be written again`
 
 // Run runs the tool with args (without the program name) and returns its
 // exit code. An error is printed to stderr on one line.
@@ -79,8 +81,11 @@ func ExitCode(err error) int {
 		errors.Is(err, eventsource.ErrInvalidConfig),
 		errors.Is(err, eventsource.ErrInvalidStreamID),
 		errors.Is(err, eventsource.ErrInvalidEvent),
+		errors.Is(err, eventsource.ErrInvalidStreamMetadata),
 		errors.Is(err, eventsource.ErrTooLarge):
 		return ExitUsage
+	case errors.Is(err, eventsource.ErrStreamDeleted):
+		return ExitDeleted
 	case errors.Is(err, eventsource.ErrNotFound):
 		return ExitNotFound
 	case errors.Is(err, eventsource.ErrConcurrency), errors.Is(err, eventsource.ErrDuplicateEvent):
@@ -175,8 +180,9 @@ The store is named by a URL, from --store or the ES_STORE environment variable
   dynamodb://table?region=…       DynamoDB (?endpoint=http://127.0.0.1:4567 for dynalite)
   nats://host:4222                NATS JetStream (?stream=EVENTS&subject=es choose the streams)
 
-Any other URL parameter is refused. read, tail and streams list only read: they
-create nothing, and a missing store is "not found"; the first append creates it.`,
+Any other URL parameter is refused. read, tail, streams list, streams meta and
+scavenge do not create a store: a missing one is "not found"; the first append
+creates it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -187,7 +193,7 @@ create nothing, and a missing store is "not found"; the first append creates it.
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
-	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), dynamodbCmd())
+	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), dynamodbCmd())
 	return group(root)
 }
 
@@ -266,7 +272,7 @@ func (a *app) streamsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&prefix, "prefix", "", "only streams whose ID starts with this")
-	streams.AddCommand(list)
+	streams.AddCommand(list, a.metaCmd(), a.setMetaCmd(), a.truncateCmd(), a.deleteCmd())
 	return streams
 }
 
