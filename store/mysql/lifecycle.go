@@ -109,10 +109,9 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (eventsource.
 	return md, version, nil
 }
 
-// lifecycle runs one lifecycle write of stream: change decides from the
-// stream's rules, read under lock, what to write. Deadlocks and lock wait
-// timeouts are retried as an append's are. It returns the new metadata
-// version.
+// lifecycle runs one lifecycle write of stream in a transaction: change
+// decides from the stream's rules, read under lock, what to write. It
+// returns the new metadata version.
 func (s *Store) lifecycle(ctx context.Context, what, stream string, expected eventsource.ExpectedVersion, change func(*streamRules) (rulesChange, error)) (int64, error) {
 	if err := eventsource.ValidateStreamID(stream); err != nil {
 		return 0, err
@@ -123,33 +122,22 @@ func (s *Store) lifecycle(ctx context.Context, what, stream string, expected eve
 	if err := s.ready(ctx); err != nil {
 		return 0, err
 	}
-	for attempt := 1; ; attempt++ {
-		v, err := s.lifecycleTx(ctx, stream, change)
-		if err == nil || errors.Is(err, eventsource.ErrNotFound) || errors.Is(err, eventsource.ErrConcurrency) || errors.Is(err, eventsource.ErrStreamDeleted) {
-			return v, err
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return 0, fmt.Errorf("mysql: %s stream %q: %w", what, stream, cerr)
-		}
-		if !retryable(err) || attempt >= maxAttempts {
-			return 0, fmt.Errorf("mysql: %s stream %q: %w", what, stream, err)
-		}
-		if err := sleep(ctx, attempt); err != nil {
-			return 0, fmt.Errorf("mysql: %s stream %q: %w", what, stream, err)
-		}
+	var version int64
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		version, err = s.lifecycleIn(ctx, tx, stream, change)
+		return err
+	})
+	switch {
+	case err == nil || errors.Is(err, eventsource.ErrNotFound) || errors.Is(err, eventsource.ErrConcurrency) || errors.Is(err, eventsource.ErrStreamDeleted):
+		return version, err
+	case ctx.Err() != nil:
+		return 0, fmt.Errorf("mysql: %s stream %q: %w", what, stream, ctx.Err())
 	}
+	return 0, fmt.Errorf("mysql: %s stream %q: %w", what, stream, err)
 }
 
-func (s *Store) lifecycleTx(ctx context.Context, stream string, change func(*streamRules) (rulesChange, error)) (version int64, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+// lifecycleIn is one attempt of lifecycle, in tx.
+func (s *Store) lifecycleIn(ctx context.Context, tx *sql.Tx, stream string, change func(*streamRules) (rulesChange, error)) (int64, error) {
 	st, err := s.lockRules(ctx, tx, stream)
 	if err != nil {
 		return 0, err
@@ -180,10 +168,33 @@ func (s *Store) lifecycleTx(ctx context.Context, stream string, change func(*str
 			return 0, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
-	}
 	return st.metaVersion + 1, nil
+}
+
+// inTx runs fn in a transaction and commits it, and runs it again after a
+// deadlock or a lock wait timeout, up to maxAttempts times, as Append does.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.txOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		if err := sleep(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // lockRules locks the stream's row, making it at version 0 if the stream

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/eventsource-go/eventsource"
@@ -72,39 +73,19 @@ func (s *Store) ruledStreams(ctx context.Context, after string) ([]string, error
 // locks the stream's row first, as appends and lifecycle writes do: appends
 // to the stream wait (before they take the position counter) and its rules
 // stay as they are until it commits. It reports how many records it
-// removed. Deadlocks and lock wait timeouts are retried.
-func (s *Store) scavengeStream(ctx context.Context, stream string) (int64, error) {
-	for attempt := 1; ; attempt++ {
-		n, err := s.scavengeTx(ctx, stream)
-		if err == nil || !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
-			return n, err
+// removed.
+func (s *Store) scavengeStream(ctx context.Context, stream string) (n int64, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var head int64
+		if err := tx.QueryRowContext(ctx, s.q.lockScavenge, stream).Scan(&head); err != nil {
+			return err
 		}
-		if err := sleep(ctx, attempt); err != nil {
-			return 0, err
-		}
-	}
-}
-
-func (s *Store) scavengeTx(ctx context.Context, stream string) (n int64, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
+		r, err := tx.ExecContext(ctx, s.q.scavenge, stream)
 		if err != nil {
-			_ = tx.Rollback()
+			return err
 		}
-	}()
-	var head int64
-	if err := tx.QueryRowContext(ctx, s.q.lockScavenge, stream).Scan(&head); err != nil {
-		return 0, err
-	}
-	r, err := tx.ExecContext(ctx, s.q.scavenge, stream)
-	if err != nil {
-		return 0, err
-	}
-	if n, err = r.RowsAffected(); err != nil {
-		return 0, err
-	}
-	return n, tx.Commit()
+		n, err = r.RowsAffected()
+		return err
+	})
+	return n, err
 }
