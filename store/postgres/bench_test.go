@@ -271,6 +271,45 @@ func BenchmarkReadAll(b *testing.B) {
 	reportEvents(b, int64(b.N)*readEvents)
 }
 
+// BenchmarkReadAllWithRules reads the same 100,000 events as ReadAll from
+// a store where another stream has a rule (a soft delete): every record
+// then costs a probe of the rules.
+func BenchmarkReadAllWithRules(b *testing.B) {
+	_, fixture := readFixture(b)
+	s, schema := newStore(b)
+	ctx := context.Background()
+	p := pgtest.Pool(b)
+	for _, sql := range []string{
+		`INSERT INTO ` + schema + `.es_events SELECT * FROM ` + fixture + `.es_events`,
+		`INSERT INTO ` + schema + `.es_streams SELECT * FROM ` + fixture + `.es_streams`,
+		`VACUUM ANALYZE ` + schema + `.es_events`,
+	} {
+		if _, err := p.Exec(ctx, sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.Append(ctx, "deleted", eventsource.NoStream, benchRecords(2)); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.DeleteStream(ctx, "deleted", eventsource.Any); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		for _, err := range s.ReadAll(ctx, 0, eventsource.Filter{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != readEvents {
+			b.Fatalf("read %d events", n)
+		}
+	}
+	reportEvents(b, int64(b.N)*readEvents)
+}
+
 func BenchmarkRawSelectAll(b *testing.B) {
 	_, schema := readFixture(b)
 	rawSelect(b, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at

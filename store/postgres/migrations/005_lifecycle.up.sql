@@ -74,13 +74,15 @@ DROP FUNCTION {append_version}(text, int);
 --   UPDATE, so that appends retrying on one stream take turns.
 -- A stream's version is the largest of its events' versions (an index probe
 -- on (stream_id, version)) and its retention head; its rules are one probe
--- of {retention}, an empty table in a store without rules.
+-- of {retention}, an empty table in a store without rules, in the same
+-- query. A stream without rules takes the short way, as cheap as 002's.
 CREATE FUNCTION {append_version}(stream text, mode int, expected bigint, n int) RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_head bigint;
     v_cut bigint;
     v_count bigint;
+    v_floor bigint;
     v_want bigint;
 BEGIN
     IF current_setting('transaction_isolation') = 'read committed' THEN
@@ -94,10 +96,22 @@ BEGIN
         PERFORM FROM {streams} s WHERE s.stream_id = stream FOR SHARE;
     END IF;
     FOR attempt IN 1..2 LOOP
-        SELECT greatest(coalesce((SELECT max(e.version) FROM {events} e WHERE e.stream_id = stream), 0), coalesce(max(r.head), 0)),
-            coalesce(max(r.cut), 1), coalesce(max(r.max_count), 0)
-        INTO v_head, v_cut, v_count
-        FROM {retention} r WHERE r.stream_id = stream;
+        SELECT (SELECT max(e.version) FROM {events} e WHERE e.stream_id = stream), r.cut, r.max_count, r.head
+        INTO v_head, v_cut, v_count, v_floor
+        FROM (SELECT) AS one LEFT JOIN {retention} r ON r.stream_id = stream;
+        IF v_cut IS NULL THEN
+            IF v_head > 0 THEN -- a stream with events and no rules
+                IF expected = -1 OR expected = -2 OR expected = v_head THEN
+                    RETURN v_head;
+                END IF;
+                RETURN NULL;
+            END IF;
+            v_head := 0;
+            v_cut := 1;
+            v_count := 0;
+        ELSE
+            v_head := greatest(v_head, v_floor);
+        END IF;
         IF v_cut = 9223372036854775807 THEN
             PERFORM {tombstoned}(stream);
         END IF;
