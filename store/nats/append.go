@@ -155,6 +155,17 @@ func (a *appender) run(ctx context.Context) (eventsource.AppendResult, error) {
 // the stream's lifecycle entry. The publish expects cur's sequence, so a
 // lifecycle write landing since makes the append look again.
 func (a *appender) resolve(ctx context.Context, cur head) (eventsource.ExpectedVersion, error) {
+	if cur.seq == 0 && a.s.expires(a.h) {
+		// The server expires old messages, a hard delete's marker too: the
+		// index still says so.
+		st, err := a.s.current(ctx, a.h, a.stream)
+		if err != nil {
+			return 0, err
+		}
+		if st.ret.Tombstoned() {
+			return 0, storekit.Tombstoned(a.stream)
+		}
+	}
 	if a.expected != eventsource.NoStream || cur.version == 0 || !cur.ruled {
 		return a.expected, nil
 	}
@@ -229,6 +240,12 @@ func resultOf(stream string, recs []eventsource.Record) eventsource.AppendResult
 		StreamID: stream, FirstVersion: recs[0].Version, LastVersion: recs[len(recs)-1].Version,
 		FirstPosition: recs[0].Position, LastPosition: recs[len(recs)-1].Position,
 	}
+}
+
+// expires reports whether the events stream discards old messages
+// (WithMaxAge, here or in the process that set it up).
+func (s *Store) expires(h *streamHandles) bool {
+	return s.cfg.maxAge > 0 || h.events.CachedInfo().Config.MaxAge > 0
 }
 
 // readHead reads the version of stream and the sequence of its last message

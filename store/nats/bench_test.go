@@ -211,4 +211,40 @@ func BenchmarkRead(b *testing.B) {
 		}
 		report(b, 2*commits)
 	})
+	// A short read of the log's last 4 commits (one direct get each), as a
+	// subscriber that keeps up does.
+	head, err := s.Head(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tail := (head>>16 - 3) << 16
+	b.Run("Tail/Store", func(b *testing.B) {
+		for b.Loop() {
+			count(b, s.ReadAll(ctx, tail, eventsource.Filter{}), 4)
+		}
+		report(b, 4)
+	})
+	// The same reads with a rule in force on stream a (one that retires
+	// nothing it reads: every record is checked).
+	if _, err := s.SetStreamMetadata(ctx, "a", eventsource.NoStream, eventsource.StreamMetadata{MaxAge: 24 * time.Hour}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Stream/StoreRuled", func(b *testing.B) {
+		for b.Loop() {
+			count(b, s.ReadStream(ctx, "a", 1, 0), commits)
+		}
+		report(b, commits)
+	})
+	b.Run("All/StoreRuled", func(b *testing.B) {
+		for b.Loop() {
+			count(b, s.ReadAll(ctx, 0, eventsource.Filter{}), 2*commits)
+		}
+		report(b, 2*commits)
+	})
+	b.Run("Tail/StoreRuled", func(b *testing.B) {
+		for b.Loop() {
+			count(b, s.ReadAll(ctx, tail, eventsource.Filter{}), 4)
+		}
+		report(b, 4)
+	})
 }

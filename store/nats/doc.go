@@ -283,6 +283,13 @@
 // Other options: WithMaxAge and WithMaxBytes (DiscardNew: a full store
 // refuses appends rather than dropping old events) for bounded stores,
 // WithDuplicateWindow, WithMaxDataSize, WithBatchSize, WithLogger.
+// WithMaxAge is the server discarding messages behind the store's back, so
+// it is outside the lifecycle contract: a stream whose messages have all
+// expired starts again at version 1, and reads of it know nothing of its
+// rules or deletes but what the index holds (a hard delete still refuses
+// appends: with WithMaxAge an append to a stream with no message reads the
+// index first). The stream metadata rule MaxAge with Scavenge is the way
+// to expire events that keeps the contract.
 //
 // # Why 2.9
 //

@@ -246,52 +246,68 @@ const (
 // it commits, if it landed, else the one before it. A committed entry is
 // its own state.
 func (s *Store) evaluate(ctx context.Context, h *streamHandles, id string, e entry) (lcState, verdict, error) {
+	st, v, _, err := s.evaluateN(ctx, h, id, e)
+	return st, v, err
+}
+
+// evaluateN is evaluate, also saying how many messages it looked at.
+func (s *Store) evaluateN(ctx context.Context, h *streamHandles, id string, e entry) (lcState, verdict, int, error) {
 	in := e.intent
 	if in == nil {
-		return e.state, landed, nil
+		return e.state, landed, 0, nil
 	}
 	subject := s.streamSubject(id)
-	for seq := in.basis + 1; ; {
+	for seq, n := in.basis+1, 1; ; n++ {
 		m, ok, err := s.nextMsg(ctx, h.events, subject, seq, 0)
 		if err != nil {
-			return lcState{}, 0, err
+			return lcState{}, 0, n, err
 		}
 		if !ok {
-			return in.prev, pending, nil
+			return in.prev, pending, n, nil
 		}
 		if mi, err := parseMsg(m.data); err == nil && mi.marker && mi.intent == e.seq {
-			return in.apply(mi.version), landed, nil
+			return in.apply(mi.version), landed, n, nil
 		}
 		if in.exact { // the message after its basis is another's
-			return in.prev, dead, nil
+			return in.prev, dead, n, nil
 		}
 		seq = m.seq + 1
 	}
 }
 
+// longLook is how many messages a reader passes over looking for an
+// intent's marker before it lands the intent itself (its writer is slow or
+// dead, and appends keep coming): a second marker from the writer is
+// harmless, and the reads of that stream stay short.
+const longLook = 32
+
 // current returns stream id's lifecycle state in force now, for a read.
 // An intent that did not land is read again (Scavenge may have completed
-// it and removed its marker since), and one that a dead writer left is
-// completed once it is staleIntent old.
+// it and removed its marker since). One that can no longer land is
+// recorded so, one whose marker is a long way off is landed, and one left
+// by a writer that looks dead (staleIntent old) is completed, so that no
+// reader pays for an unfinished write for long.
 func (s *Store) current(ctx context.Context, h *streamHandles, id string) (lcState, error) {
 	e, err := s.readEntry(ctx, id)
 	if err != nil {
 		return lcState{}, err
 	}
 	for {
-		st, v, err := s.evaluate(ctx, h, id, e)
-		if err != nil || v == landed {
+		st, v, n, err := s.evaluateN(ctx, h, id, e)
+		if err != nil || e.intent == nil {
 			return st, err
 		}
-		again, err := s.readEntry(ctx, id)
-		if err != nil {
-			return lcState{}, err
+		if v != landed {
+			again, err := s.readEntry(ctx, id)
+			if err != nil {
+				return lcState{}, err
+			}
+			if again.seq != e.seq {
+				e = again
+				continue
+			}
 		}
-		if again.seq != e.seq {
-			e = again
-			continue
-		}
-		if v == pending && time.Since(e.intent.at) > staleIntent {
+		if v == dead || n > longLook || time.Since(e.intent.at) > staleIntent {
 			st, _, err = s.settle(ctx, h, id, e)
 		}
 		return st, err

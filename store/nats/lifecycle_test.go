@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/eventsource-go/eventsource"
 	esnats "github.com/eventsource-go/eventsource/store/nats"
 )
@@ -24,13 +22,7 @@ func twins(t *testing.T, tg target) (*esnats.Store, *esnats.Store) {
 	t.Cleanup(func() {
 		a.Close()
 		b.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, n := range []string{name, name + "_IDS", name + "_META", name + "_SNAPSHOTS"} {
-			if err := tg.js.DeleteStream(ctx, n); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-				t.Errorf("delete stream %s: %v", n, err)
-			}
-		}
+		dropStreams(t, tg, name)
 	})
 	if err := a.Setup(ctxFor(t)); err != nil {
 		t.Fatal(err)
@@ -293,6 +285,21 @@ func TestUnfinishedLifecycleWrites(t *testing.T) {
 			}
 			wantSeen(t, s, "dead-trunc", "[3 4]")
 
+			// A truncation that died before its marker, then many
+			// appends: a reader lands it rather than look past them all
+			// each time, at the version the stream has by then.
+			appendN(t, s, "dead-long", 2)
+			if err := esnats.PlantWrite(ctx, s, "dead-long", "metadata", eventsource.StreamMetadata{TruncateBefore: 2}, false, false); err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, s, "dead-long", 40)
+			if md, v, err := s.StreamMetadata(ctx, "dead-long"); err != nil || v != 1 || md.TruncateBefore != 2 {
+				t.Fatalf("StreamMetadata after 40 appends past a pending write = %+v, %d, %v; want it landed", md, v, err)
+			}
+			if byStream, byLog := seen(t, s, "dead-long"); len(byStream) != 41 || byStream[0] != 2 || fmt.Sprint(byLog) != fmt.Sprint(byStream) {
+				t.Fatalf("after the landing: %v by stream, %v in the log", byStream, byLog)
+			}
+
 			// An exact soft delete that died before its marker, then an
 			// append: it can no longer land, so nothing is deleted.
 			appendN(t, s, "dead-del", 2)
@@ -359,4 +366,29 @@ func TestUpgradeWithoutIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSeen(t, old, "u", "[2 3]")
+}
+
+// TestMaxAgeKeepsTombstone: with WithMaxAge the server expires a hard
+// delete's marker with the rest, but the stream still refuses appends.
+func TestMaxAgeKeepsTombstone(t *testing.T) {
+	s := newStore(t, targets(t)["InProcess"](t), esnats.WithMaxAge(time.Second), esnats.WithDuplicateWindow(time.Second))
+	ctx := ctxFor(t)
+	appendN(t, s, "gone", 2)
+	if err := s.TombstoneStream(ctx, "gone", eventsource.Exact(2)); err != nil {
+		t.Fatal(err)
+	}
+	expired := func() bool { // the stream read no longer sees the marker
+		for _, err := range s.ReadStream(ctx, "gone", 1, 0) {
+			return err == nil
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !expired(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the messages did not expire")
+		}
+	}
+	if _, err := s.Append(ctx, "gone", eventsource.NoStream, []eventsource.Record{rec("E", "x")}); !errors.Is(err, eventsource.ErrStreamDeleted) {
+		t.Fatalf("Append once the tombstone expired: %v, want ErrStreamDeleted", err)
+	}
 }

@@ -400,43 +400,37 @@ func (s *Store) setup(ctx context.Context, create bool) (*streamHandles, error) 
 	if err != nil {
 		return nil, fmt.Errorf("nats: create stream %s: %w", s.cfg.stream, err)
 	}
-	ids := jetstream.StreamConfig{
-		Name:              s.idsStream(),
-		Description:       "eventsource event ID index: one claim per event ID",
-		Subjects:          []string{s.idsSubject()},
-		Retention:         jetstream.LimitsPolicy,
-		MaxMsgsPerSubject: 1,
-		MaxAge:            s.cfg.maxAge,
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		Storage:           s.cfg.storage,
-		Replicas:          s.cfg.replicas,
-		Duplicates:        time.Second, // claims carry no message ID; keep the window small
-	}
-	idss, err := s.js.CreateOrUpdateStream(ctx, ids)
+	idss, err := s.js.CreateOrUpdateStream(ctx, s.index(s.idsStream(), "eventsource event ID index: one claim per event ID", s.idsSubject(), s.cfg.maxAge))
 	if err != nil {
-		return nil, fmt.Errorf("nats: create stream %s: %w", ids.Name, err)
+		return nil, fmt.Errorf("nats: create stream %s: %w", s.idsStream(), err)
 	}
-	meta := jetstream.StreamConfig{
-		Name:              s.metaStreamName(),
-		Description:       "eventsource lifecycle index: each stream's metadata, retention and deletes",
-		Subjects:          []string{s.metaSubjects()},
-		Retention:         jetstream.LimitsPolicy,
-		MaxMsgsPerSubject: 1,
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		Storage:           s.cfg.storage,
-		Replicas:          s.cfg.replicas,
-		Duplicates:        time.Second, // entries carry no message ID
-	}
-	metas, err := s.js.CreateOrUpdateStream(ctx, meta)
+	// The lifecycle index never expires: its entries hold the rules.
+	metas, err := s.js.CreateOrUpdateStream(ctx, s.index(s.metaStreamName(), "eventsource lifecycle index: each stream's metadata, retention and deletes", s.metaSubjects(), 0))
 	if err != nil {
-		return nil, fmt.Errorf("nats: create stream %s: %w", meta.Name, err)
+		return nil, fmt.Errorf("nats: create stream %s: %w", s.metaStreamName(), err)
 	}
 	s.metaStream.Store(&metas)
 	h := &streamHandles{events: evs, ids: idss}
 	s.events.Store(h)
 	return h, nil
+}
+
+// index is the configuration of an index stream: one message per subject,
+// the last kept, written with expected subject sequences.
+func (s *Store) index(name, description, subjects string, maxAge time.Duration) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              name,
+		Description:       description,
+		Subjects:          []string{subjects},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            maxAge,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		Storage:           s.cfg.storage,
+		Replicas:          s.cfg.replicas,
+		Duplicates:        time.Second, // its messages carry no message ID; keep the window small
+	}
 }
 
 // apiCode reports the JetStream error code of err, 0 when it has none.

@@ -104,15 +104,21 @@ func newStore(t testing.TB, tg target, opts ...esnats.Option) *esnats.Store {
 	}
 	t.Cleanup(func() {
 		s.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, n := range []string{name, name + "_IDS", name + "_META", name + "_SNAPSHOTS"} {
-			if err := tg.js.DeleteStream(ctx, n); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-				t.Errorf("delete stream %s: %v", n, err)
-			}
-		}
+		dropStreams(t, tg, name)
 	})
 	return s
+}
+
+// dropStreams deletes the JetStream streams of the store whose events
+// stream is name.
+func dropStreams(t testing.TB, tg target, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range []string{name, name + "_IDS", name + "_META", name + "_SNAPSHOTS"} {
+		if err := tg.js.DeleteStream(ctx, n); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("delete stream %s: %v", n, err)
+		}
+	}
 }
 
 func TestConformance(t *testing.T) {

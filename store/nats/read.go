@@ -278,9 +278,6 @@ func (s *Store) readStream(ctx context.Context, h *streamHandles, id string, fro
 	if from < 1 {
 		from = 1
 	}
-	if to > 0 && to < from {
-		return
-	}
 	subject := s.streamSubject(id)
 	lm, li, err := s.lastMsgOf(ctx, h, id, subject)
 	if err != nil {

@@ -19,7 +19,9 @@ import (
 // <prefix>-snap.<stream>, its version and schema in headers. The server
 // keeps the newest 64 snapshots of each stream (MaxMsgsPerSubject), so a
 // LoadVersion far in a long stream's past may find none and load from the
-// events. DeleteStream purges the stream's snapshots.
+// events. DeleteStream and TombstoneStream purge the stream's snapshots
+// (before their marker and again after it, so that one saved meanwhile goes
+// too).
 const snapshotsPerStream = 64
 
 const (
@@ -196,7 +198,7 @@ func (s *Store) purgeSnapshots(ctx context.Context, stream string) error {
 		return err
 	}
 	if err := st.Purge(ctx, jetstream.WithPurgeSubject(s.snapshotSubject(stream))); err != nil {
-		return fmt.Errorf("nats: delete stream %q: purge its snapshots: %w", stream, err)
+		return fmt.Errorf("nats: stream %q: purge its snapshots: %w", stream, err)
 	}
 	return nil
 }
