@@ -98,6 +98,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 			}
 		}
 		p := <-first
+		if p.err == nil && visible != nil && !reaches(p.out, st.head) {
+			// The page was read before commits the state saw: the cut
+			// may retire all it holds. Read it again.
+			p.out = nil
+		}
 		if p.err == nil {
 			p.err = s.readCommits(ctx, stream, p.start, from, to, p.out, visible, yield)
 		}
@@ -105,6 +110,22 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 			fail(p.err)
 		}
 	}
+}
+
+// reaches reports whether a page of the chain shows it up to version head
+// (or is followed by pages, read later).
+func reaches(out *dynamodb.QueryOutput, head int64) bool {
+	if out.LastEvaluatedKey != nil {
+		return true
+	}
+	for _, item := range out.Items {
+		k, _ := getSlot(item, attrSK)
+		n, _ := getN(item, attrCount)
+		if k.v+n >= head {
+			return true
+		}
+	}
+	return false
 }
 
 // readRange reads versions from..to of stream as stored (no rules; a
