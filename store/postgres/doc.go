@@ -1,8 +1,10 @@
 // Package postgres is an eventsource.Store on PostgreSQL (13 or later; tested
 // on 15) through pgx v5. Besides the Store contract it implements
-// eventsource.Notifier (LISTEN/NOTIFY), HeadReader, StreamLister and
-// StreamDeleter, and offers AppendTx to append inside a transaction of your
-// own, next to your other writes (an outbox, a read model).
+// eventsource.Notifier (LISTEN/NOTIFY), HeadReader, StreamLister,
+// StreamDeleter, StreamLifecycle (stream metadata, retention rules, soft and
+// hard deletes), Scavenger, SnapshotStore and Reserver, and offers AppendTx
+// to append inside a transaction of your own, next to your other writes (an
+// outbox, a read model).
 //
 //	pool, _ := pgxpool.New(ctx, "postgres://app@db/app")
 //	store := postgres.New(pool, postgres.WithSchema("events"))
@@ -16,18 +18,25 @@
 // Migrations are numbered SQL files embedded in the package
 // (migrations/001_initial.up.sql), applied by Migrate in one transaction under
 // an advisory lock and recorded in {prefix}schema_migrations, so processes
-// that start together migrate safely. The store migrates on first use unless
-// WithoutAutoMigrate is given. Table names are {prefix}streams and
-// {prefix}events ("es_" by default), in the schema of WithSchema or the
-// search_path; identifiers come only from validated options.
+// that start together migrate safely; a database of an older version is
+// upgraded in place (the new columns have constant defaults, so no table is
+// rewritten). The store migrates on first use unless WithoutAutoMigrate is
+// given. Table names are {prefix}streams, {prefix}events,
+// {prefix}retention, {prefix}snapshots and {prefix}reservations ("es_" by
+// default), in the schema of WithSchema or the search_path; identifiers
+// come only from validated options.
 //
-//   - {prefix}streams(stream_id PRIMARY KEY): one row per stream that has
-//     events, for ListStreams and DeleteStream. An append inserts it for a
-//     new stream and does not write it otherwise; a stream's version is the
-//     largest version among its events.
+//   - {prefix}streams(stream_id PRIMARY KEY, meta jsonb, meta_version): one
+//     row per stream that has events or metadata, for ListStreams and the
+//     lifecycle. An append inserts it for a new stream and does not write it
+//     otherwise; a stream's version is the largest version among its events
+//     (or its retention head, below).
 //   - {prefix}events(position PRIMARY KEY, stream_id, version, event_id
 //     UNIQUE, type, codec, data bytea, metadata jsonb, recorded_at,
 //     UNIQUE (stream_id, version)).
+//   - {prefix}retention(stream_id PRIMARY KEY, cut, max_age, since,
+//     max_count, head): the rules of the streams that have any (see Stream
+//     lifecycle); empty in a store that never set one.
 //
 // Indexes, and why only these: the position key serves the global log
 // (keyset pages in position order, Head as a backward scan, the per-
@@ -44,17 +53,22 @@
 // # Appends
 //
 // An append is one SQL statement, so one round trip in autocommit. Its
-// version check reads the stream's version, max(version) of the stream's
-// events (an index probe on (stream_id, version)), through the
-// {prefix}append_version function of migrations/002, which first takes a
-// lock that DeleteStream conflicts with (a shared advisory lock keyed by the
-// stream in READ COMMITTED, which writes nothing; the streams row FOR KEY
-// SHARE in REPEATABLE READ or SERIALIZABLE) and then reads with a snapshot
-// taken after the lock. The events are inserted in the same statement (one
-// plain row of parameters for a single record, unnest() of array parameters
-// for more); a new stream also gets its streams row (INSERT … ON CONFLICT DO
-// NOTHING). An existing stream's row is not written, so a single-event
-// append writes one heap row, as a plain INSERT does.
+// version check runs in the {prefix}append_version function of
+// migrations/005, which first takes a lock that lifecycle writes
+// (DeleteStream, TombstoneStream, SetStreamMetadata) conflict with (a shared
+// advisory lock keyed by the stream in READ COMMITTED, which writes
+// nothing; the streams row FOR SHARE in REPEATABLE READ or SERIALIZABLE)
+// and then, with a snapshot taken after the lock, reads in one query the
+// stream's version, max(version) of its events (an index probe on
+// (stream_id, version)), and its rules (a probe of {prefix}retention). A
+// tombstoned stream is refused there (*eventsource.StreamDeletedError),
+// NoStream is resolved for a soft-deleted stream, and a stream with a
+// MaxCount has its cut raised, all in the append's statement. The events
+// are inserted in the same statement (one plain row of parameters for a
+// single record, unnest() of array parameters for more); a new stream also
+// gets its streams row (INSERT … ON CONFLICT DO NOTHING). An existing
+// stream's row is not written, so a single-event append to a stream
+// without a MaxCount writes one heap row, as a plain INSERT does.
 //
 // Two appends racing at one version both pass the check; the unique
 // (stream_id, version) index makes the second wait for the first's commit
@@ -112,13 +126,56 @@
 // transaction, so use them as an order and a checkpoint, not as a count.
 //
 // Locks: in READ COMMITTED an append holds a shared advisory lock per stream
-// it appends to until its transaction ends, in the two-key advisory lock
+// it appends to until its transaction ends (lifecycle writes take it
+// exclusively), in the two-key advisory lock
 // space with keys (the events table's OID, hashtext(stream ID)); an
 // application that uses advisory locks with the same two keys would contend
 // with appends. The locks live in PostgreSQL's shared lock table
 // (max_locks_per_transaction × max_connections entries, 6,400 by default),
 // so one AppendTx transaction that appends to thousands of distinct streams
 // may need a larger max_locks_per_transaction.
+//
+// # Stream lifecycle: what is physical, what is logical
+//
+// A stream's metadata (eventsource.StreamMetadata, as
+// storekit.EncodeStreamMetadata writes it) is the meta column of its
+// {prefix}streams row, its metadata version meta_version. The rules that
+// reads and appends apply (storekit.Retention) are its {prefix}retention
+// row: cut (the first visible version; math.MaxInt64 once tombstoned),
+// max_age in nanoseconds, since (what an earlier MaxAge retired), max_count,
+// and head. SetStreamMetadata, DeleteStream (a soft delete: TruncateBefore =
+// version + 1) and TombstoneStream write both rows, and delete the stream's
+// {prefix}snapshots for a delete, in one READ COMMITTED transaction that
+// holds the stream's advisory lock exclusively and its streams row FOR
+// UPDATE, so they wait for appends in flight and no append runs under them;
+// an append to a stream with a MaxCount raises the cut in its own
+// statement. Retention rows are never deleted: retiring is one-way.
+//
+// Retiring is logical: records stay in {prefix}events, and from the commit
+// of the write that retires them every read leaves them out. ReadStream
+// starts at the cut and skips records recorded before the oldest the rules
+// keep; ReadAll leaves out, in the page query itself, each record its
+// stream's rules retire (a probe of {prefix}retention's key per record,
+// skipped for the whole page when the table is empty, so a store without
+// rules pays one look at an empty table per page); ListStreams leaves out
+// streams with no visible version. MaxAge is judged by the database's
+// clock (now() of the reading statement), as recorded_at is written.
+//
+// Only Scavenge removes records physically: for each stream with a
+// non-zero retention, in stream ID order, one DELETE (its own transaction)
+// removes from {prefix}events the records its rules retire, and keeps the
+// stream's version in its retention row's head, so the version survives
+// even when every record goes. Positions are not reused; the event IDs of
+// removed records become free. A scavenged soft-deleted or tombstoned
+// stream keeps its {prefix}streams and {prefix}retention rows, so it goes
+// on continuing its versions, or refusing writes.
+//
+// Costs: in a store with rules, each record the global log reads costs one
+// index probe of {prefix}retention (about 1 µs of server CPU, half again
+// the cost of an unruled read in our measurements); and, as the planner
+// counts that probe, a WithBatchSize above about 8,000 can take the page
+// query over jit_above_cost, so where JIT is on, raise that or keep
+// batches smaller.
 //
 // # Durability
 //

@@ -12,7 +12,7 @@ import (
 
 // SaveSnapshot implements eventsource.SnapshotStore: one row per stream and
 // version in {prefix}snapshots, replaced when written again. DeleteStream
-// deletes a stream's snapshots with its events.
+// and TombstoneStream delete a stream's snapshots in their transaction.
 func (s *Store) SaveSnapshot(ctx context.Context, snap eventsource.Snapshot) error {
 	if err := storekit.ValidateSnapshot(snap, s.Limits()); err != nil {
 		return err
