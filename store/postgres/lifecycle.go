@@ -63,7 +63,7 @@ func (s *Store) lifecycle(ctx context.Context, stream, what string, fn func(*str
 		b.Queue(s.q.lockRow, stream)
 		b.Queue(s.q.streamState, stream)
 		br := tx.SendBatch(ctx, b)
-		st, err := readState(br)
+		st, err := readState(br, stream)
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
@@ -111,7 +111,7 @@ func (s *Store) lifecycle(ctx context.Context, stream, what string, fn func(*str
 }
 
 // readState reads the results of lockStream, lockRow and streamState.
-func readState(br pgx.BatchResults) (*streamState, error) {
+func readState(br pgx.BatchResults, stream string) (*streamState, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, err
 	}
@@ -123,14 +123,14 @@ func readState(br pgx.BatchResults) (*streamState, error) {
 	}
 	var maxAge int64
 	var since *time.Time
-	if err := br.QueryRow().Scan(&st.ruled, &st.ret.Cut, &maxAge, &since, new(int64), &st.head, &st.now); err != nil {
+	if err := br.QueryRow().Scan(&st.ruled, &st.ret.Cut, &maxAge, &since, &st.head, &st.now); err != nil {
 		return nil, err
 	}
 	st.ret.MaxAge = time.Duration(maxAge)
 	if since != nil {
 		st.ret.Since = *since
 	}
-	if st.md, err = storekit.DecodeStreamMetadata("", meta); err != nil {
+	if st.md, err = storekit.DecodeStreamMetadata(stream, meta); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -277,7 +277,7 @@ func (q *queries) buildLifecycle() {
 	q.lockStream = q.replacer.Replace(`SELECT pg_advisory_xact_lock('{events}'::regclass::oid::int, hashtext($1))`)
 	// Appends in REPEATABLE READ or SERIALIZABLE lock the row FOR SHARE.
 	q.lockRow = q.replacer.Replace(`SELECT meta, meta_version FROM {streams} WHERE stream_id = $1 FOR UPDATE`)
-	q.streamState = q.replacer.Replace(`SELECT count(*) > 0, coalesce(max(r.cut), 1), coalesce(max(r.max_age), 0), max(r.since), coalesce(max(r.max_count), 0),
+	q.streamState = q.replacer.Replace(`SELECT count(*) > 0, coalesce(max(r.cut), 1), coalesce(max(r.max_age), 0), max(r.since),
 	greatest(coalesce((SELECT max(version) FROM {events} WHERE stream_id = $1), 0), coalesce(max(r.head), 0)),
 	clock_timestamp()
 FROM {retention} r WHERE r.stream_id = $1`)
