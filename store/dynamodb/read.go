@@ -53,14 +53,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 		pctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		first := make(chan page, 1)
-		go func() {
+		go func(from, to int64) {
 			start, err := s.commitHolding(pctx, stream, from)
 			var out *dynamodb.QueryOutput
 			if err == nil {
 				out, err = s.chainPage(pctx, stream, start, to, nil)
 			}
 			first <- page{start, out, err}
-		}()
+		}(from, to)
 		st, err := s.state(ctx, stream, false, true)
 		if err != nil {
 			fail(err)
