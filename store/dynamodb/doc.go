@@ -249,7 +249,9 @@
 //     writer and a position is assigned only to a commit that is already
 //     durable, so readers never see a gap and never wait. Streams keep each
 //     item's changes in order; across shards the order is the consumer's,
-//     which is all the contract asks for.
+//     which is all the contract asks for. (It takes only the insertions of
+//     commits: markers have no records, and a scavenge's rewrite of a
+//     commit is a modification.)
 //   - TransactWriteItems: put the commit and increment the counter in one
 //     transaction, conditional on the counter's previous value. Commits are
 //     then serialised by the counter, so the position order is the commit
