@@ -266,14 +266,14 @@ func newQueries(prefix string) queries {
 		// The stream's row and rules are constant tables (primary-key
 		// lookups of a constant, read once while the statement is
 		// planned), so the range on (stream_id, version) starts at the
-		// cut; the stream's row comes back even when no record matches.
-		// No ORDER BY: with it MariaDB sorts the joined rows in a
-		// temporary table; ReadStream orders the batch (the range scan
-		// yields it in order already).
-		readStream: r.Replace("SELECT st.version, r.cut, {visible}, COALESCE(e.position, 0), COALESCE(e.version, 0), COALESCE(e.event_id, ''), " +
+		// cut; the stream's row comes back, with NULL records, even when
+		// no record is visible. No ORDER BY: with it MariaDB sorts the
+		// joined rows in a temporary table; ReadStream orders the batch
+		// (the range scan yields it in order already).
+		readStream: r.Replace("SELECT st.version, r.cut, COALESCE(e.position, 0), COALESCE(e.version, 0), COALESCE(e.event_id, ''), " +
 			"COALESCE(e.type, ''), COALESCE(e.codec, ''), e.data, e.metadata, e.recorded_at FROM {streams} st " +
 			"LEFT JOIN {rules} r ON r.stream_id = st.stream_id " +
-			"LEFT JOIN {events} e ON e.stream_id = st.stream_id AND e.version BETWEEN GREATEST(?, COALESCE(r.cut, 1)) AND ? " +
+			"LEFT JOIN {events} e ON e.stream_id = st.stream_id AND e.version BETWEEN GREATEST(?, COALESCE(r.cut, 1)) AND ? AND {visible} " +
 			"WHERE st.stream_id = ?"),
 		// ReadAll's test of a record's rules costs next to nothing when no
 		// stream has rules: the first subquery is not correlated, so it

@@ -146,17 +146,16 @@ func (s *Store) readStreamBatch(ctx context.Context, stream string, from, to int
 	sorted := true
 	for rows.Next() {
 		var cut sql.NullInt64
-		var visible sql.NullBool
 		var md sql.NullString
 		r := eventsource.Record{StreamID: stream}
-		if err := rows.Scan(&b.head, &cut, &visible, &r.Position, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, utcTime{&r.RecordedAt}); err != nil {
+		if err := rows.Scan(&b.head, &cut, &r.Position, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, utcTime{&r.RecordedAt}); err != nil {
 			return b, err
 		}
 		if cut.Valid {
 			b.ret.Cut = cut.Int64
 		}
-		if r.Version == 0 || !visible.Bool {
-			continue // the stream's row alone (no record matched), or a retired record
+		if r.Version == 0 {
+			continue // the stream's row alone: no record is visible
 		}
 		if r.Data == nil {
 			r.Data = []byte{}
