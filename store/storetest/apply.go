@@ -52,7 +52,7 @@ func testApplyUnderContention(t *testing.T, _ Features, s eventsource.Store) {
 		t.Fatal(err)
 	}
 	var failed, slowest atomic.Int64
-	var first atomic.Value
+	var first atomic.Pointer[error] // the first failure (errors of different types: no atomic.Value)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Add(1)
@@ -68,7 +68,7 @@ func testApplyUnderContention(t *testing.T, _ Features, s eventsource.Store) {
 				}
 				if err != nil {
 					failed.Add(1)
-					first.CompareAndSwap(nil, err)
+					first.CompareAndSwap(nil, &err)
 				}
 			}
 		}()
@@ -76,7 +76,7 @@ func testApplyUnderContention(t *testing.T, _ Features, s eventsource.Store) {
 	wg.Wait()
 	t.Logf("slowest Apply: %v", time.Duration(slowest.Load()))
 	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d Apply calls failed with the default retry policy; first: %v", n, writers*each, first.Load())
+		t.Fatalf("%d of %d Apply calls failed with the default retry policy; first: %v", n, writers*each, *first.Load())
 	}
 	c, err := repo.Load(ctx, "1")
 	if err != nil {
