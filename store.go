@@ -98,7 +98,8 @@ type Notifier interface {
 }
 
 // HeadReader is an optional Store capability: the position of the newest
-// committed record in the global log, 0 when empty.
+// committed record in the global log, 0 when empty. Retired, deleted and
+// scavenged records count: Head never goes back.
 type HeadReader interface {
 	Head(ctx context.Context) (uint64, error)
 }
