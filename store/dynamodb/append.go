@@ -67,7 +67,7 @@ type appendOp struct {
 func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 	s := a.s
 	for attempt := 0; ; attempt++ {
-		var at tip
+		var at state
 		known := false
 		switch {
 		case attempt > 0 || a.expected < 0:
@@ -135,7 +135,7 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 			continue
 		}
 		if err == nil {
-			s.heads.Put(a.stream, tip{next: slot{v: res.LastVersion}, head: res.LastVersion, lm: at.lm})
+			s.heads.Put(a.stream, state{next: slot{v: res.LastVersion}, head: res.LastVersion, mark: at.mark})
 		}
 		return res, err
 	}
@@ -144,16 +144,16 @@ func (a *appendOp) run(ctx context.Context) (eventsource.AppendResult, error) {
 // resolve reads the end of the stream's chain: where the commit goes and
 // what the append's expected version means there. A tombstoned stream is
 // refused.
-func (a *appendOp) resolve(ctx context.Context) (tip, eventsource.ExpectedVersion, error) {
-	st, err := a.s.state(ctx, a.stream, false, a.expected == eventsource.NoStream)
+func (a *appendOp) resolve(ctx context.Context) (state, eventsource.ExpectedVersion, error) {
+	st, err := a.s.state(ctx, a.stream, false)
 	if err != nil {
-		return tip{}, 0, err
+		return state{}, 0, err
 	}
 	ret := st.retention()
 	if ret.Tombstoned() {
-		return tip{}, 0, storekit.Tombstoned(a.stream)
+		return state{}, 0, storekit.Tombstoned(a.stream)
 	}
-	return st.tip, ret.Expect(a.expected, st.head), nil
+	return st, ret.Expect(a.expected, st.head), nil
 }
 
 // allocation is a range of positions taken from the counter at a time.
@@ -434,7 +434,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // commit writes the commit item at the end at of the stream's chain, at the
 // positions of al, if no other item took that key first (errLost).
 // Positions allocated too long ago are voided and taken again.
-func (a *appendOp) commit(ctx context.Context, at tip, al allocation) (eventsource.AppendResult, error) {
+func (a *appendOp) commit(ctx context.Context, at state, al allocation) (eventsource.AppendResult, error) {
 	base := at.head
 	s := a.s
 	n := len(a.recs)
@@ -466,7 +466,7 @@ func (a *appendOp) commit(ctx context.Context, at tip, al allocation) (eventsour
 		now := time.Now().UTC()
 		_, err := s.client.PutItem(pctx, &dynamodb.PutItemInput{
 			TableName:           aws.String(s.table),
-			Item:                commitItem(a.stream, at.next, first, now, a.recs, at.lm),
+			Item:                commitItem(a.stream, at.next, first, now, a.recs, at.mark),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
 		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded) // before cancel, which ends pctx too

@@ -29,9 +29,10 @@
 //     follows a marker (below). Attributes: n (records), p (position of its
 //     first record), t (recorded time, Unix ns), g ("log#" + p/100000), r
 //     (the records: a list of maps with the event ID, type, codec, data as B
-//     and metadata packed into one B), lm (the key of the stream's latest
-//     marker, on a stream that has one), x (how many leading records a
-//     scavenge removed; r then holds the rest). One append is one commit.
+//     and metadata packed into one B), x (how many leading records a
+//     scavenge removed; r then holds the rest), and on a stream that has a
+//     marker lm (the key of its latest) with a copy of that marker's mv,
+//     rc, ra, rs, mc and dv. One append is one commit.
 //   - marker: pk "s#"+stream, sk = its key in the chain: one lifecycle
 //     write (SetStreamMetadata, DeleteStream, TombstoneStream). Attributes:
 //     mv (the metadata version it writes), md (the metadata as
@@ -70,15 +71,15 @@
 // mismatch the result is a *eventsource.ConcurrencyError (or an idempotent
 // retry, below). Otherwise the append claims its event IDs while it
 // allocates positions, then puts its commit at the next key with the
-// condition attribute_not_exists(pk) (and, if the stream has a marker, lm
-// copied from the last item). If that condition fails, another item took
+// condition attribute_not_exists(pk) (and, if the stream has a marker, the
+// latest marker's key and rules copied from the last item). If that condition fails, another item took
 // the key first: the append reports a conflict (or, with eventsource.Any or
 // StreamExists, or after a marker that left the version alone, reads again
 // and retries until it lands or ctx ends, pausing a little, with jitter,
 // after a few lost rounds). The read is skipped on a first attempt that
 // expects no stream (key 0) or exactly the version this Store's own last
-// write to the stream ended at (it remembers the next key and lm for up to
-// 4,096 streams).
+// write to the stream ended at (it remembers the next key and the latest
+// marker's rules for up to 4,096 streams).
 //
 // Why this is sound: an item is only ever written at key 0 or at the key
 // after an existing item (one that a consistent read returned as the
@@ -100,8 +101,10 @@
 //
 // A stream's metadata, its metadata version and its retention
 // (storekit.Retention) are what its latest marker says; a stream with no
-// marker has none. A lifecycle write reads the end of the chain (and, if
-// the last item is a commit, the marker its lm names: one GetItem), checks
+// marker has none. The chain's last item tells them: it is that marker, or
+// a commit that copies its rules (the metadata document, when needed, is
+// one GetItem of the marker away). A lifecycle write reads the end of the
+// chain and the document, checks
 // its expected version (the metadata version, or the stream's version for
 // a delete), computes the new retention with Retention.Next at the head it
 // read, and puts a marker at the next key on the same condition as an
@@ -113,7 +116,7 @@
 //     fail), so a delete's TruncateBefore is exactly the version + 1 and
 //     retirement is one-way even while others append;
 //   - an append that follows a marker read it (it is the last item, or the
-//     last commit's lm names it), so NoStream sees a soft delete
+//     last commit copies it), so NoStream sees a soft delete
 //     (Retention.Expect), and a racing append loses to it;
 //   - a tombstone (rc = math.MaxInt64) is a marker nothing may follow:
 //     every writer that reads it refuses with *eventsource.StreamDeletedError,
@@ -308,26 +311,24 @@
 // # Costs
 //
 // An append of n events, when it wins at once: 1 consistent Query (the last
-// item, RCU = its size / 4 KB; skipped as above; with NoStream on a stream
-// whose last item is a commit after a marker, also a GetItem of the
-// marker), n claim PutItems (1 WCU each), 1 counter UpdateItem (1 WCU), 1
+// item, RCU = its size / 4 KB; skipped as above), n claim PutItems (1 WCU each), 1 counter UpdateItem (1 WCU), 1
 // PutItem of the commit (size / 1 KB WCU, twice: table and index). Two or
 // three round trips in sequence (the claims and the counter in parallel).
 // A lost race or a refused append adds a void PutItem for its positions; a
 // retry with Any repeats it all. An idempotent retry or a duplicate costs a
 // BatchGetItem of the claims, a GetItem per claim found and a short read of
-// the stream. A stream's rules cost its appends nothing more (lm is a
-// number).
+// the stream. A stream's rules cost its appends nothing more than their
+// copy in each commit (seven numbers, under 100 bytes).
 //
 // ReadStream: the Query of the chain's end (in parallel with the first
-// page; plus a GetItem of the marker for a stream that has one, and the
-// first page again when the cut is above from), a consistent Query per
+// page; for a ruled stream the first page again when the cut is above
+// from or the page ended before the head), a consistent Query per
 // page (100 items or 1 MB), plus one for the commit holding from when
 // from > 1. ReadAll: one index Query for the commit holding from, an
 // eventually consistent index Query per page, a counter read when a page
 // comes back empty, index polls while it waits for a gap, and the rule
-// reads above. A lifecycle write: the chain's end, maybe the marker, one
-// PutItem (the first for a stream also two flag PutItems); a delete then
+// reads above. A lifecycle write: the chain's end, the marker's document
+// when the last item is a commit, one PutItem (the first for a stream also two flag PutItems); a delete then
 // a Query and a BatchWriteItem for its snapshots. LoadSnapshot: its Query
 // and the chain's end in parallel. Notify: in-process appends signal at
 // once; other processes' appends are seen by reading the counter every

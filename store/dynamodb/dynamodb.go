@@ -34,8 +34,8 @@ type Store struct {
 
 	changed *broadcast.Signal
 	closed  atomic.Bool
-	heads   *headcache.Cache[tip] // stream ID -> the end of its chain after this Store's last write to it
-	ruled   atomic.Bool           // the table's lifecycle flag is known to be set
+	heads   *headcache.Cache[state] // stream ID -> the end of its chain after this Store's last write to it
+	ruled   atomic.Bool             // the table's lifecycle flag is known to be set
 }
 
 // Option configures a Store.
@@ -79,7 +79,7 @@ func New(client *dynamodb.Client, table string, opts ...Option) *Store {
 		poll:       time.Second,
 		log:        slog.New(slog.DiscardHandler),
 		changed:    broadcast.New(),
-		heads:      headcache.New(func(a, b tip) bool { return b.next.less(a.next) }),
+		heads:      headcache.New(func(a, b state) bool { return b.next.less(a.next) }),
 	}
 	for _, o := range opts {
 		o(s)
@@ -216,7 +216,7 @@ const (
 	attrToken   = "k"  // claim: the claiming append's token (S)
 	attrCounter = "c"  // position counter (N)
 
-	attrLastMarker  = "lm" // commit: the key of the stream's latest marker before it (N)
+	attrLastMarker  = "lm" // commit: the key of the stream's latest marker before it (N), whose mv, rc, ra, rs, mc and dv it copies
 	attrDropped     = "x"  // commit: leading records a scavenge removed (N)
 	attrMetaVersion = "mv" // marker: the metadata version it writes (N); marks a marker
 	attrMetaDoc     = "md" // marker: the metadata, storekit.EncodeStreamMetadata (B)

@@ -95,8 +95,9 @@ func getSlot(m map[string]types.AttributeValue, name string) (slot, bool) {
 }
 
 // commitItem is the item holding one append, at key k of its stream's
-// chain; lm, when the stream has a marker, is the key of its latest.
-func commitItem(stream string, k slot, first uint64, at time.Time, recs []eventsource.Record, lm *slot) map[string]types.AttributeValue {
+// chain; mark, when the stream has a marker, is its latest, whose key (lm)
+// and rules the commit copies.
+func commitItem(stream string, k slot, first uint64, at time.Time, recs []eventsource.Record, mark *marker) map[string]types.AttributeValue {
 	list := make([]types.AttributeValue, len(recs))
 	for i := range recs {
 		r := &recs[i]
@@ -121,8 +122,9 @@ func commitItem(stream string, k slot, first uint64, at time.Time, recs []events
 		attrTime:    num(at.UnixNano()),
 		attrRecords: &types.AttributeValueMemberL{Value: list},
 	}
-	if lm != nil {
-		item[attrLastMarker] = lm.attr()
+	if mark != nil {
+		item[attrLastMarker] = mark.key.attr()
+		mark.copyTo(item)
 	}
 	return item
 }
@@ -242,7 +244,7 @@ func decodeCommit(item map[string]types.AttributeValue) (commit, error) {
 		return commit{}, errCorrupt
 	}
 	c.key, c.base = k, k.v
-	if _, ok := item[attrMetaVersion]; ok {
+	if _, ok := item[attrMetaVersion]; ok && !ok1 {
 		c.marker, c.n = true, 0
 		return c, nil
 	}

@@ -21,28 +21,24 @@ import (
 // in the stream's chain, at the key the next commit would take: see the
 // package documentation for why that makes them atomic with appends.
 
-// tip is the end of a stream's chain: the key its next item takes, the
-// stream's version, and the key of its latest marker, if it has one.
-type tip struct {
+// state is the end of a stream's chain: the key its next item takes, the
+// stream's version, and its latest marker, which every commit after the
+// marker copies (all but the metadata document), so one read of the last
+// item tells it all.
+type state struct {
 	next slot
 	head int64
-	lm   *slot
+	mark *marker // nil: the stream never had a lifecycle write
 }
 
-// marker is a decoded marker item.
+// marker is a decoded marker item, or the copy of one a commit carries.
 type marker struct {
 	key      slot
 	mv       int64              // the metadata version it wrote
 	ret      storekit.Retention // as written, before MaxCount's cut moves with the head
 	maxCount int64
-	snapCut  int64 // snapshots at or below this version are deleted
-	md       eventsource.StreamMetadata
-}
-
-// state is what a stream's chain says: where it ends and its latest marker.
-type state struct {
-	tip
-	mark *marker // nil: the stream never had a lifecycle write
+	snapCut  int64                      // snapshots at or below this version are deleted
+	md       eventsource.StreamMetadata // only when read with the document
 }
 
 // retention is the stream's retention at its head: the marker's, with
@@ -78,10 +74,10 @@ func (st *state) nextMarker(md eventsource.StreamMetadata, tombstone bool, snapC
 // the metadata document).
 const linkAttrs = "sk, n, lm, mv, rc, ra, rs, mc, dv"
 
-// state reads the end of stream's chain (one consistent Query) and, when
-// needMarker and the latest marker is not the last item, the marker (one
-// consistent GetItem). doc also reads the metadata document.
-func (s *Store) state(ctx context.Context, stream string, doc, needMarker bool) (state, error) {
+// state reads the end of stream's chain: one consistent Query of its last
+// item. doc also reads the metadata document: from the last item when it is
+// the latest marker, else with a GetItem of the marker.
+func (s *Store) state(ctx context.Context, stream string, doc bool) (state, error) {
 	proj := linkAttrs
 	if doc {
 		proj += ", md"
@@ -106,49 +102,50 @@ func (s *Store) state(ctx context.Context, stream string, doc, needMarker bool) 
 	if !ok {
 		return state{}, fmt.Errorf("%w: stream %q: malformed chain item", eventsource.ErrCorruptData, stream)
 	}
-	if _, isMarker := item[attrMetaVersion]; isMarker {
+	n, isCommit := getN(item, attrCount)
+	if !isCommit {
 		m, err := decodeMarker(stream, k, item)
 		if err != nil {
 			return state{}, err
 		}
-		return state{tip: tip{next: slot{k.v, k.j + 1}, head: k.v, lm: &m.key}, mark: &m}, nil
+		return state{next: slot{k.v, k.j + 1}, head: k.v, mark: &m}, nil
 	}
-	n, ok := getN(item, attrCount)
-	if !ok || n < 1 {
+	if n < 1 {
 		return state{}, fmt.Errorf("%w: stream %q: malformed commit item", eventsource.ErrCorruptData, stream)
 	}
-	st := state{tip: tip{next: slot{v: k.v + n}, head: k.v + n}}
+	st := state{next: slot{v: k.v + n}, head: k.v + n}
 	if lm, ok := getSlot(item, attrLastMarker); ok {
-		st.lm = &lm
-		if needMarker {
-			m, err := s.getMarker(ctx, stream, lm, doc)
-			if err != nil {
-				return state{}, err
-			}
-			st.mark = &m
+		m, err := decodeMarker(stream, lm, item)
+		if err == nil && doc {
+			m.md, err = s.metadataDoc(ctx, stream, lm)
 		}
+		if err != nil {
+			return state{}, err
+		}
+		st.mark = &m
 	}
 	return st, nil
 }
 
-func (s *Store) getMarker(ctx context.Context, stream string, k slot, doc bool) (marker, error) {
-	proj := "mv, rc, ra, rs, mc, dv"
-	if doc {
-		proj += ", md"
-	}
+// metadataDoc reads the metadata document of the marker at key k.
+func (s *Store) metadataDoc(ctx context.Context, stream string, k slot) (eventsource.StreamMetadata, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:            aws.String(s.table),
 		Key:                  map[string]types.AttributeValue{attrPK: str(streamKey(stream)), attrSK: k.attr()},
-		ProjectionExpression: aws.String(proj),
+		ProjectionExpression: aws.String("mv, md"),
 		ConsistentRead:       aws.Bool(true),
 	})
 	if err != nil {
-		return marker{}, s.wrap(err, "read the lifecycle of stream %q", stream)
+		return eventsource.StreamMetadata{}, s.wrap(err, "read the metadata of stream %q", stream)
 	}
-	if out.Item == nil {
-		return marker{}, fmt.Errorf("%w: stream %q: its latest marker (%s) is missing", eventsource.ErrCorruptData, stream, k)
+	if _, ok := out.Item[attrMetaVersion]; !ok {
+		return eventsource.StreamMetadata{}, fmt.Errorf("%w: stream %q: its latest marker (%s) is missing", eventsource.ErrCorruptData, stream, k)
 	}
-	return decodeMarker(stream, k, out.Item)
+	d, _ := out.Item[attrMetaDoc].(*types.AttributeValueMemberB)
+	if d == nil {
+		return eventsource.StreamMetadata{}, nil
+	}
+	return storekit.DecodeStreamMetadata(stream, d.Value)
 }
 
 func decodeMarker(stream string, k slot, item map[string]types.AttributeValue) (marker, error) {
@@ -177,12 +174,20 @@ func decodeMarker(stream string, k slot, item map[string]types.AttributeValue) (
 }
 
 func markerItem(stream string, m marker) map[string]types.AttributeValue {
-	item := map[string]types.AttributeValue{
-		attrPK:          str(streamKey(stream)),
-		attrSK:          m.key.attr(),
-		attrMetaVersion: num(m.mv),
-		attrCut:         num(m.ret.Cut),
+	item := map[string]types.AttributeValue{attrPK: str(streamKey(stream)), attrSK: m.key.attr()}
+	m.copyTo(item)
+	if !m.md.IsZero() {
+		b, _ := storekit.EncodeStreamMetadata(m.md) // validated before
+		item[attrMetaDoc] = &types.AttributeValueMemberB{Value: b}
 	}
+	return item
+}
+
+// copyTo sets the marker's rule attributes on item (a marker, or a commit
+// after it).
+func (m *marker) copyTo(item map[string]types.AttributeValue) {
+	item[attrMetaVersion] = num(m.mv)
+	item[attrCut] = num(m.ret.Cut)
 	if m.ret.MaxAge > 0 {
 		item[attrMaxAge] = num(int64(m.ret.MaxAge))
 	}
@@ -195,11 +200,6 @@ func markerItem(stream string, m marker) map[string]types.AttributeValue {
 	if m.snapCut > 0 {
 		item[attrSnapCut] = num(m.snapCut)
 	}
-	if !m.md.IsZero() {
-		b, _ := storekit.EncodeStreamMetadata(m.md) // validated before
-		item[attrMetaDoc] = &types.AttributeValueMemberB{Value: b}
-	}
-	return item
 }
 
 // lifecycle writes a marker at the end of stream's chain: decide, given the
@@ -214,7 +214,7 @@ func (s *Store) lifecycle(ctx context.Context, stream string, decide func(st *st
 		if err := s.check(ctx); err != nil {
 			return marker{}, err
 		}
-		st, err := s.state(ctx, stream, true, true)
+		st, err := s.state(ctx, stream, true)
 		if err != nil {
 			return marker{}, err
 		}
@@ -243,7 +243,9 @@ func (s *Store) lifecycle(ctx context.Context, stream string, decide func(st *st
 			if m.ret.Tombstoned() {
 				s.heads.Drop(stream)
 			} else {
-				s.heads.Put(stream, tip{next: slot{m.key.v, m.key.j + 1}, head: st.head, lm: &m.key})
+				rules := m
+				rules.md = eventsource.StreamMetadata{}
+				s.heads.Put(stream, state{next: slot{m.key.v, m.key.j + 1}, head: st.head, mark: &rules})
 			}
 			return m, nil
 		case isConditionFailed(err):
@@ -330,7 +332,7 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (eventsource.
 	if err := s.check(ctx); err != nil {
 		return eventsource.StreamMetadata{}, 0, err
 	}
-	st, err := s.state(ctx, stream, true, true)
+	st, err := s.state(ctx, stream, true)
 	switch {
 	case err != nil:
 		return eventsource.StreamMetadata{}, 0, err

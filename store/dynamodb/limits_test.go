@@ -150,8 +150,9 @@ func TestCommitFits(t *testing.T) {
 		}
 		// The longest keys: after a marker, at the largest versions.
 		base := math.MaxInt64 - int64(len(c.recs))
-		lm := slot{base, slotSteps - 2}
-		item := commitItem(long("s", 255), slot{base, slotSteps - 1}, math.MaxInt64, time.Unix(0, math.MaxInt64), c.recs, &lm)
+		mark := marker{key: slot{base, slotSteps - 2}, mv: math.MaxInt64, maxCount: math.MaxInt64, snapCut: math.MaxInt64,
+			ret: storekit.Retention{Cut: math.MaxInt64, MaxAge: math.MaxInt64, Since: time.Unix(0, math.MaxInt64)}}
+		item := commitItem(long("s", 255), slot{base, slotSteps - 1}, math.MaxInt64, time.Unix(0, math.MaxInt64), c.recs, &mark)
 		size := sizeOf(item)
 		t.Logf("%s: %d records, AppendSize %d, item %d bytes (%d to spare)", c.name, len(c.recs), eventsource.AppendSize(c.recs), size, maxItemSize-size)
 		if size > maxItemSize {

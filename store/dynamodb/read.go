@@ -61,7 +61,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 			}
 			first <- page{start, out, err}
 		}(from, to)
-		st, err := s.state(ctx, stream, false, true)
+		st, err := s.state(ctx, stream, false)
 		if err != nil {
 			fail(err)
 			return
@@ -519,7 +519,7 @@ func (s *Store) rulesOf(ctx context.Context, cs []commit) (map[string]storekit.R
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			st, err := s.state(ctx, id, false, true)
+			st, err := s.state(ctx, id, false)
 			rets[i], errs[i] = st.retention(), err
 		})
 	}
@@ -654,12 +654,11 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 					l = &listed{}
 					streams[id] = l
 				}
-				if cut, isMarker := getN(item, attrCut); isMarker {
-					l.head = max(l.head, k.v)
-					if l.cut == 0 || l.marker.less(k) {
-						l.marker, l.cut = k, cut
-					}
-					continue
+				// A marker, and every commit after one, carries the
+				// latest marker's cut: the newest such item's is the
+				// stream's.
+				if cut, ok := getN(item, attrCut); ok && (l.cut == 0 || l.marker.less(k)) {
+					l.marker, l.cut = k, cut
 				}
 				n, _ := getN(item, attrCount)
 				l.head = max(l.head, k.v+n)

@@ -38,7 +38,7 @@ func (s *Store) Scavenge(ctx context.Context, opts eventsource.ScavengeOptions) 
 		if err := s.check(ctx); err != nil {
 			return res, err
 		}
-		st, err := s.state(ctx, id, false, true)
+		st, err := s.state(ctx, id, false)
 		if err != nil {
 			return res, err
 		}

@@ -78,7 +78,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string, atMost int64) (
 	}
 	deleted := make(chan lifecycle, 1)
 	go func() {
-		st, err := s.state(ctx, stream, false, true)
+		st, err := s.state(ctx, stream, false)
 		deleted <- lifecycle{st, err}
 	}()
 	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
