@@ -223,13 +223,15 @@ func testMaxCount(t *testing.T, s eventsource.Store, l eventsource.StreamLifecyc
 }
 
 func testMaxAge(t *testing.T, s eventsource.Store, l eventsource.StreamLifecycle) {
+	// Records 4.5 s old and one just appended, under a 3 s limit: the checks
+	// have 3 s (of a loaded machine) before the new one ages out too.
 	old := mustAppend(t, s, "age-1", eventsource.NoStream, recs(2, "LC")...)
 	oldAt := readStream(t, s, "age-1", 1, 1)[0].RecordedAt
-	for time.Since(oldAt) < 1500*time.Millisecond {
+	for time.Since(oldAt) < 4500*time.Millisecond {
 		time.Sleep(50 * time.Millisecond)
 	}
 	mustAppend(t, s, "age-1", eventsource.Exact(old.LastVersion), recs(1, "LC")...)
-	setMeta(t, l, "age-1", eventsource.NoStream, eventsource.StreamMetadata{MaxAge: time.Second})
+	setMeta(t, l, "age-1", eventsource.NoStream, eventsource.StreamMetadata{MaxAge: 3 * time.Second})
 	visible(t, s, "age-1", 3, true, 3)
 	// Lifting the limit brings nothing back.
 	setMeta(t, l, "age-1", eventsource.Exact(1), eventsource.StreamMetadata{})
@@ -486,6 +488,10 @@ func testScavenge(t *testing.T, f Features, s eventsource.Store) {
 		t.Fatal(err)
 	}
 	beforeLog := readAll(t, s, 0, eventsource.Filter{})
+	var head uint64
+	if h, ok := s.(eventsource.HeadReader); ok {
+		head, _ = h.Head(ctx)
+	}
 	// Cancelled after its first stream, it reports where it got to.
 	cctx, cancel := context.WithCancel(ctx)
 	res, err := sc.Scavenge(cctx, eventsource.ScavengeOptions{Progress: func(eventsource.ScavengeResult) { cancel() }})
@@ -503,6 +509,11 @@ func testScavenge(t *testing.T, f Features, s eventsource.Store) {
 	afterLog := readAll(t, s, 0, eventsource.Filter{})
 	if fmt.Sprint(versionsAndPositions(beforeLog)) != fmt.Sprint(versionsAndPositions(afterLog)) {
 		t.Fatalf("Scavenge changed the global log from %v to %v", versionsAndPositions(beforeLog), versionsAndPositions(afterLog))
+	}
+	if h, ok := s.(eventsource.HeadReader); ok {
+		if after, err := h.Head(ctx); err != nil || after != head {
+			t.Fatalf("Head after Scavenge = %d, %v; was %d (it never goes back)", after, err, head)
+		}
 	}
 	visible(t, s, "scav-a", 5, true, 4, 5)
 	visible(t, s, "scav-b", 3, false)
