@@ -248,8 +248,9 @@ func (s *Store) advanceStream(ctx context.Context, tx *sql.Tx, stream string, ex
 		}
 		// 2 rows affected: updated, and LAST_INSERT_ID holds the new
 		// version (with or without clientFoundRows, since the version
-		// changes); otherwise inserted (LAST_INSERT_ID 0) or refused as
-		// ruled (1 and 0 rows affected, or 1 with clientFoundRows).
+		// changes). Otherwise the row was inserted (LAST_INSERT_ID 0) or
+		// refused as ruled (LAST_INSERT_ID 1; 0 rows affected, or 1 with
+		// clientFoundRows).
 		affected, err := r.RowsAffected()
 		if err != nil {
 			return 0, expected, err

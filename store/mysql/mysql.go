@@ -266,11 +266,12 @@ func newQueries(prefix string) queries {
 		// The stream's row and rules are constant tables (primary-key
 		// lookups of a constant, read once while the statement is
 		// planned), so the range on (stream_id, version) starts at the
-		// cut; the stream's row comes back, with NULL records, even when
-		// no record is visible. No ORDER BY: with it MariaDB sorts the
+		// cut; the rules come back, with NULL records, even when no
+		// record is visible (the stream's version only with rules: a
+		// stream without has no holes). No ORDER BY: with it MariaDB sorts the
 		// joined rows in a temporary table; ReadStream orders the batch
 		// (the range scan yields it in order already).
-		readStream: r.Replace("SELECT st.version, r.cut, COALESCE(e.position, 0), COALESCE(e.version, 0), COALESCE(e.event_id, ''), " +
+		readStream: r.Replace("SELECT IF(r.stream_id IS NULL, NULL, st.version), r.cut, COALESCE(e.position, 0), COALESCE(e.version, 0), COALESCE(e.event_id, ''), " +
 			"COALESCE(e.type, ''), COALESCE(e.codec, ''), e.data, e.metadata, e.recorded_at FROM {streams} st " +
 			"LEFT JOIN {rules} r ON r.stream_id = st.stream_id " +
 			"LEFT JOIN {events} e ON e.stream_id = st.stream_id AND e.version BETWEEN GREATEST(?, COALESCE(r.cut, 1)) AND ? AND {visible} " +

@@ -116,9 +116,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 					return
 				}
 			}
-			// Retired records leave holes in a batch, so the stream's
-			// version, not the batch's length, says where it ends.
-			end := min(to, b.head)
+			// Retired records leave holes in a ruled stream's batch, so
+			// its version says where it ends; any other stream ends at the
+			// first batch that does not fill its range.
+			end := to
+			if b.ruled {
+				end = min(to, b.head)
+			} else if int64(len(b.records)) < hi-next+1 {
+				return
+			}
 			if next = max(hi+1, b.ret.Cut); hi >= end || next > end {
 				return
 			}
@@ -126,33 +132,34 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 	}
 }
 
-// streamBatch is one query of ReadStream: the stream's version and cut
-// (head 0 for a stream without a row) and its visible records with versions
-// from max(from, cut) to to, in version order.
+// streamBatch is one query of ReadStream: the stream's visible records with
+// versions from max(from, cut) to to, in version order, and, for a stream
+// with rules, its version and cut.
 type streamBatch struct {
-	head    int64
+	ruled   bool
+	head    int64 // when ruled
 	ret     storekit.Retention
 	records []eventsource.Record
 }
 
+// readStreamBatch runs one query of ReadStream.
 func (s *Store) readStreamBatch(ctx context.Context, stream string, from, to int64) (streamBatch, error) {
-	var b streamBatch
+	b := streamBatch{ret: storekit.Retention{Cut: 1}, records: make([]eventsource.Record, 0, to-from+1)}
 	rows, err := s.db.QueryContext(ctx, s.q.readStream, from, to, stream)
 	if err != nil {
 		return b, err
 	}
 	defer rows.Close()
-	b.ret.Cut = 1
 	sorted := true
 	for rows.Next() {
-		var cut sql.NullInt64
+		var head, cut sql.NullInt64
 		var md sql.NullString
 		r := eventsource.Record{StreamID: stream}
-		if err := rows.Scan(&b.head, &cut, &r.Position, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, utcTime{&r.RecordedAt}); err != nil {
+		if err := rows.Scan(&head, &cut, &r.Position, &r.Version, &r.EventID, &r.Type, &r.Codec, &r.Data, &md, utcTime{&r.RecordedAt}); err != nil {
 			return b, err
 		}
 		if cut.Valid {
-			b.ret.Cut = cut.Int64
+			b.ret.Cut, b.head, b.ruled = cut.Int64, head.Int64, true
 		}
 		if r.Version == 0 {
 			continue // the stream's row alone: no record is visible
