@@ -298,32 +298,32 @@ func (s *Store) advanceStream(ctx context.Context, tx *sql.Tx, stream string, ex
 }
 
 // ruledAdvance is advanceStream for a stream its first statement did not
-// move: one with rules, or one at another version. It reads the stream's
-// row with a locking read (the first statement locked it already, or holds
-// a shared lock after a duplicate key) and, if the row is ruled, the rules
-// for update: a lifecycle write holds the same row while it writes them, so
-// a tombstone that committed is seen here and one still to come waits for
-// this append. Then it applies the rules as storekit says: a tombstone
-// refuses, NoStream accepts a soft-deleted stream, and with MaxCount the
-// cut moves in this transaction.
+// move: one with rules, or one at another version. One locking read takes
+// the stream's row (the first statement locked it already, or holds a
+// shared lock after a duplicate key) and its rules row: a lifecycle write
+// holds the stream's row while it writes the rules, so a tombstone that
+// committed is seen here and one still to come waits for this append. Then
+// it applies the rules as storekit says: a tombstone refuses, NoStream
+// accepts a soft-deleted stream, and with MaxCount the cut moves in this
+// transaction, in the statement that moves the version.
 func (s *Store) ruledAdvance(ctx context.Context, tx *sql.Tx, stream string, expected eventsource.ExpectedVersion, n int64) (int64, eventsource.ExpectedVersion, error) {
 	var head int64
 	var ruled bool
-	if err := tx.QueryRowContext(ctx, s.q.streamState, stream).Scan(&head, &ruled); errors.Is(err, sql.ErrNoRows) {
+	var meta []byte
+	var cut, maxAge sql.NullInt64
+	var ret storekit.Retention
+	err := tx.QueryRowContext(ctx, s.q.streamState, stream).Scan(&head, &ruled, &meta, &cut, &maxAge, utcTime{&ret.Since})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return 0, expected, &conflict{actual: 0, expected: expected}
-	} else if err != nil {
+	case err != nil:
 		return 0, expected, err
+	case ruled && !cut.Valid:
+		return 0, expected, fmt.Errorf("%w: stream %q is marked as having rules and has none", eventsource.ErrCorruptData, stream)
 	}
 	var md eventsource.StreamMetadata
-	var ret storekit.Retention
 	if ruled {
-		var meta []byte
-		var maxAge int64
-		err := tx.QueryRowContext(ctx, s.q.appendRules, stream).Scan(&meta, &ret.Cut, &maxAge, utcTime{&ret.Since})
-		if err != nil {
-			return 0, expected, fmt.Errorf("read the stream's rules: %w", err)
-		}
-		ret.MaxAge = time.Duration(maxAge)
+		ret.Cut, ret.MaxAge = cut.Int64, time.Duration(maxAge.Int64)
 		if md, err = storekit.DecodeStreamMetadata(stream, meta); err != nil {
 			return 0, expected, err
 		}
@@ -335,16 +335,14 @@ func (s *Store) ruledAdvance(ctx context.Context, tx *sql.Tx, stream string, exp
 	if !resolved.Matches(head) {
 		return 0, resolved, &conflict{actual: head, expected: resolved}
 	}
-	if _, err := tx.ExecContext(ctx, s.q.advance, n, stream); err != nil {
-		return 0, resolved, err
+	// The metadata's MaxAge is the retention's, so now plays no part.
+	if next := ret.Next(md, head+n, false, time.Now()); md.MaxCount > 0 && next.Cut != ret.Cut {
+		_, err = tx.ExecContext(ctx, s.q.advanceWithCut, n, next.Cut, stream)
+	} else {
+		_, err = tx.ExecContext(ctx, s.q.advance, n, stream)
 	}
-	if md.MaxCount > 0 {
-		// The metadata's MaxAge is the retention's, so now plays no part.
-		if next := ret.Next(md, head+n, false, time.Now()); next.Cut != ret.Cut {
-			if _, err := tx.ExecContext(ctx, s.q.moveCut, next.Cut, stream); err != nil {
-				return 0, resolved, err
-			}
-		}
+	if err != nil {
+		return 0, resolved, err
 	}
 	return head, resolved, nil
 }

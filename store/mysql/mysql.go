@@ -220,7 +220,7 @@ func (s *Store) ready(ctx context.Context) error {
 // queries holds the statements, with table names from the validated prefix.
 type queries struct {
 	insertStream, updateStreamExact, updateStreamExists, upsertStream string
-	streamState, appendRules, advance, moveCut                        string
+	streamState, advance, advanceWithCut                              string
 	takePositions, insertEventsHead, insertEventsRow                  string
 	lockPosition, lastEvent                                           string
 	findIDs                                                           string
@@ -253,16 +253,16 @@ func newQueries(prefix string) queries {
 		updateStreamExact:  r.Replace("UPDATE {streams} SET version = version + ? WHERE stream_id = ? AND version = ? AND NOT ruled"),
 		updateStreamExists: r.Replace("UPDATE {streams} SET version = LAST_INSERT_ID(version + ?) WHERE stream_id = ? AND NOT ruled"),
 		upsertStream:       r.Replace("INSERT INTO {streams} (stream_id, version) VALUES (?, ?) ON DUPLICATE KEY UPDATE version = IF(ruled, version + 0 * LAST_INSERT_ID(1), LAST_INSERT_ID(version + ?))"),
-		streamState:        r.Replace("SELECT version, ruled FROM {streams} WHERE stream_id = ? LOCK IN SHARE MODE"),
-		appendRules:        r.Replace("SELECT meta, cut, max_age_ns, since FROM {rules} WHERE stream_id = ? FOR UPDATE"),
-		advance:            r.Replace("UPDATE {streams} SET version = version + ? WHERE stream_id = ?"),
-		moveCut:            r.Replace("UPDATE {rules} SET cut = ? WHERE stream_id = ?"),
-		takePositions:      r.Replace("UPDATE {position} SET position = LAST_INSERT_ID(position + ?) WHERE id = 1"),
-		lockPosition:       r.Replace("SELECT position FROM {position} WHERE id = 1 FOR UPDATE"),
-		lastEvent:          r.Replace("SELECT COALESCE(MAX(position), 0) FROM {events}"),
-		insertEventsHead:   r.Replace("INSERT INTO {events} ({cols}) VALUES "),
-		insertEventsRow:    "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-		findIDs:            r.Replace("SELECT event_id, stream_id, version, position FROM {events} WHERE event_id IN "),
+		streamState: r.Replace("SELECT st.version, st.ruled, r.meta, r.cut, r.max_age_ns, r.since FROM {streams} st " +
+			"LEFT JOIN {rules} r ON r.stream_id = st.stream_id WHERE st.stream_id = ? LOCK IN SHARE MODE"),
+		advance:          r.Replace("UPDATE {streams} SET version = version + ? WHERE stream_id = ?"),
+		advanceWithCut:   r.Replace("UPDATE {streams} st JOIN {rules} r ON r.stream_id = st.stream_id SET st.version = st.version + ?, r.cut = ? WHERE st.stream_id = ?"),
+		takePositions:    r.Replace("UPDATE {position} SET position = LAST_INSERT_ID(position + ?) WHERE id = 1"),
+		lockPosition:     r.Replace("SELECT position FROM {position} WHERE id = 1 FOR UPDATE"),
+		lastEvent:        r.Replace("SELECT COALESCE(MAX(position), 0) FROM {events}"),
+		insertEventsHead: r.Replace("INSERT INTO {events} ({cols}) VALUES "),
+		insertEventsRow:  "(?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+		findIDs:          r.Replace("SELECT event_id, stream_id, version, position FROM {events} WHERE event_id IN "),
 		// The stream's row and rules are constant tables (primary-key
 		// lookups of a constant, read once while the statement is
 		// planned), so the range on (stream_id, version) starts at the
