@@ -17,24 +17,25 @@
 // position handed out), {prefix}stream_rules (metadata and retention of the
 // streams that have any; see Stream lifecycle), {prefix}snapshots,
 // {prefix}reservations and {prefix}schema_migrations. They are created by
-// versioned migrations
-// embedded in the package (migrations/*.up.sql), on first use or by Migrate,
-// which serialises concurrent migrators with GET_LOCK. IDs, type and codec
-// names are VARBINARY, compared byte for byte: the default collations fold
-// case and trailing spaces and would merge distinct streams. Metadata is
-// JSON (LONGTEXT with a JSON check on MariaDB); recorded times are
-// DATETIME(6) in UTC, from the server's clock.
+// versioned migrations embedded in the package (migrations/*.up.sql), on
+// first use or by Migrate, which serialises concurrent migrators with
+// GET_LOCK; a database made by an older version is upgraded in place. IDs,
+// type and codec names are VARBINARY, compared byte for byte: the default
+// collations fold case and trailing spaces and would merge distinct
+// streams. Metadata is JSON (LONGTEXT with a JSON check on MariaDB);
+// recorded times are DATETIME(6) in UTC, from the server's clock.
 //
 // # Appends
 //
 // An append is one transaction: the version check on the stream's row (an
 // INSERT for NoStream, a conditional UPDATE for Exact and StreamExists, an
-// upsert for Any, each refusing a stream with rules, which takes the way
+// upsert for Any, each refusing a stream with rules, which goes the way
 // Stream lifecycle describes), then the position counter, then one
-// multi-row INSERT of the records, then COMMIT. A refused version check or a duplicate event ID
-// rolls back and is resolved as the contract says: an exact retry of stored
-// event IDs returns the original result, a partial one is
-// eventsource.ErrDuplicateEvent, anything else a *eventsource.ConcurrencyError.
+// multi-row INSERT of the records, then COMMIT. A refused version check or
+// a duplicate event ID rolls back and is resolved as the contract says: an
+// exact retry of stored event IDs returns the original result, a partial
+// one is eventsource.ErrDuplicateEvent, anything else a
+// *eventsource.ConcurrencyError.
 // Deadlocks (1213) and lock wait timeouts (1205) are retried up to five
 // times. A cancelled context rolls back. If the connection breaks during
 // COMMIT the outcome is unknown to the client; retrying with the same event
@@ -83,10 +84,9 @@
 //
 // ReadAll is then a keyset scan, WHERE position >= ? ORDER BY position
 // LIMIT batch, with one snapshot per batch (and the rules test of Stream
-// lifecycle). The suite's NoMissedEvents test,
-// which holds commits open at random, fails within a run if the counter is
-// taken outside the transaction; TestHeldCommit holds one commit for 300ms
-// while others wait.
+// lifecycle). The suite's NoMissedEvents test, which holds commits open at
+// random, fails within a run if the counter is taken outside the
+// transaction; TestHeldCommit holds one commit for 300ms while others wait.
 //
 // The price is that appends are serialised globally from the counter UPDATE
 // to the end of COMMIT: the INSERT of the records and the COMMIT itself. The
@@ -135,16 +135,18 @@
 // An append to a stream without rules costs what it did before streams had
 // rules: its first statement refuses a ruled row (WHERE NOT ruled; the Any
 // upsert tells by LAST_INSERT_ID). A ruled stream's append, like a
-// conflict, then reads the stream's row and its rules row with locking
-// reads: a tombstone that committed refuses the append, one still to
-// commit waits for it (it holds the stream's row), NoStream accepts a
-// soft-deleted stream, and with MaxCount the append moves the cut in its
-// own transaction (two or three statements more, only for ruled streams).
+// conflict, then reads the stream's row and its rules row in one locking
+// read: a tombstone that committed refuses the append, one still to commit
+// waits for it (it holds the stream's row), NoStream accepts a
+// soft-deleted stream; then one UPDATE moves the version and, with
+// MaxCount, the cut, in the append's transaction (two statements more,
+// only for ruled streams).
 //
 // From the commit of a rule on, every query hides what it retires:
-// ReadStream reads the stream's row and rules with each batch (primary-key
-// lookups of a constant, done once while the query is planned), starts its
-// version range at the cut and tests the rest in the same query; ReadAll
+// ReadStream reads the stream's rules (and, for a stream that has some, its
+// version) with each batch (primary-key lookups of a constant, done once
+// while the query is planned), starts its version range at the cut and
+// tests the rest in the same query; ReadAll
 // tests each record in its page query, with subqueries that cost one
 // uncorrelated lookup per page while no stream has rules and, once some do,
 // one lookup per stream of the page (MariaDB's subquery cache), plus one
