@@ -28,8 +28,9 @@ type StreamMetadata struct {
 	// append retires, in its own transaction, what falls out of the window.
 	MaxCount int64
 	// MaxAge retires the records recorded longer ago than MaxAge (0: no
-	// limit). It is checked when a record is read, against the reader's
-	// clock.
+	// limit). It is checked when a record is read, against the store's
+	// clock (the one that stamps RecordedAt: the database's on PostgreSQL
+	// and MySQL, the process's elsewhere).
 	MaxAge time.Duration
 	// Values are the user's own key/values (for example an owner or a
 	// retention class); the store keeps them and never reads them.
