@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -162,7 +163,12 @@ func appendNoPanic(t *testing.T, s eventsource.Store, stream string, ev eventsou
 			t.Fatalf("Append(%d-byte stream ID, %s, %d records) panicked: %v", len(stream), ev, len(recs), p)
 		}
 	}()
-	return s.Append(ctxFor(t), stream, ev, recs)
+	// An append at the limits is large (65,536 records, 64 MiB): under the
+	// race detector and a loaded CI machine it may take minutes, and this
+	// test is about limits, not speed.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return s.Append(ctx, stream, ev, recs)
 }
 
 // fillAppend builds appends of exactly n bytes (eventsource.AppendSize) of
