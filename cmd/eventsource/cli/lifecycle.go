@@ -273,13 +273,13 @@ resumes from there. Running it again is harmless.`,
 			res, err := sc.Scavenge(cmd.Context(), eventsource.ScavengeOptions{After: after, Progress: func(r eventsource.ScavengeResult) {
 				if p.on && time.Since(p.last) > 200*time.Millisecond {
 					p.last = time.Now()
-					fmt.Fprintf(p.w, "\r%d streams, %d records removed…", r.Streams, r.Removed)
+					fmt.Fprintf(p.w, "\r%s, %s removed…", plural(int64(r.Streams), "stream"), plural(r.Removed, "record"))
 				}
 			}})
 			if p.on {
 				fmt.Fprint(p.w, "\r\033[K")
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "scavenged %d streams, removed %d records\n", res.Streams, res.Removed)
+			fmt.Fprintf(cmd.OutOrStdout(), "scavenged %s, removed %s\n", plural(int64(res.Streams), "stream"), plural(res.Removed, "record"))
 			if err != nil && res.Last != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "stopped after %s; resume with: eventsource scavenge --after %q\n", res.Last, res.Last)
 			}
@@ -288,4 +288,12 @@ resumes from there. Running it again is harmless.`,
 	}
 	cmd.Flags().StringVar(&after, "after", "", "resume: skip the streams up to and including this one")
 	return cmd
+}
+
+// plural is "1 stream", "2 streams".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -60,7 +60,7 @@ func TestStreamLifecycle(t *testing.T) {
 	if r := tool(t, ctx, "", "-s", store, "streams", "list"); strings.Contains(r.stdout, "acct-1") {
 		t.Fatalf("streams list still lists a tombstoned stream: %+v", r)
 	}
-	if r := tool(t, ctx, "", "-s", store, "scavenge"); r.code != 0 || !strings.Contains(r.stdout, "scavenged 1 streams, removed 6 records") {
+	if r := tool(t, ctx, "", "-s", store, "scavenge"); r.code != 0 || !strings.Contains(r.stdout, "scavenged 1 stream, removed 6 records") {
 		t.Fatalf("scavenge: %+v", r)
 	}
 	if r := tool(t, ctx, "", "-s", store, "scavenge"); r.code != 0 || !strings.Contains(r.stdout, "removed 0 records") {
