@@ -171,6 +171,14 @@ func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
 				t.Fatalf("round %d: after a delete during appends, record %d of the stream has version %d", round, i, r.Version)
 			}
 		}
+		// The survivors are the appends after the delete: they continue
+		// the deleted versions.
+		if l, ok := s.(eventsource.StreamLifecycle); ok && len(got) > 0 {
+			md, _, err := l.StreamMetadata(ctx, stream)
+			if err != nil || md.TruncateBefore < 9 || got[0].Version != md.TruncateBefore {
+				t.Fatalf("round %d: deleted before %d (%v), the stream reads versions %d-%d afterwards", round, md.TruncateBefore, err, got[0].Version, got[len(got)-1].Version)
+			}
+		}
 	}
 }
 

@@ -283,60 +283,6 @@ func testSoftDelete(t *testing.T, s eventsource.Store, l eventsource.StreamLifec
 	}
 	mustAppend(t, s, "soft-1", eventsource.Exact(5), recs(1, "LC")...)
 	visible(t, s, "soft-1", 6, true, 6)
-	// A delete while others append: whatever survives is contiguous and
-	// continues the versions.
-	for round := 0; round < 5; round++ {
-		stream := fmt.Sprintf("soft-race-%d", round)
-		mustAppend(t, s, stream, eventsource.NoStream, recs(1, "LC")...)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		n := 0
-		for w := 0; w < 3; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if _, err := s.Append(ctx, stream, eventsource.Any, recs(1, "LC")); err != nil {
-						t.Errorf("Append(Any) during DeleteStream: %v", err)
-						return
-					}
-					mu.Lock()
-					n++
-					mu.Unlock()
-				}
-			}()
-		}
-		for {
-			mu.Lock()
-			k := n
-			mu.Unlock()
-			if k >= 6 || t.Failed() {
-				break
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
-		err := l.DeleteStream(ctx, stream, eventsource.Any)
-		close(stop)
-		wg.Wait()
-		if err != nil {
-			t.Fatalf("DeleteStream during appends: %v", err)
-		}
-		md, _, err := l.StreamMetadata(ctx, stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := versions(readStream(t, s, stream, 1, 0))
-		want := span(md.TruncateBefore, md.TruncateBefore+int64(len(got))-1)
-		if md.TruncateBefore < 7 || fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("round %d: deleted at %d, the stream reads %v afterwards", round, md.TruncateBefore-1, got)
-		}
-	}
 }
 
 func testTombstone(t *testing.T, s eventsource.Store, l eventsource.StreamLifecycle) {

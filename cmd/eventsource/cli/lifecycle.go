@@ -16,12 +16,26 @@ import (
 	"github.com/eventsource-go/eventsource/storeurl"
 )
 
-func lifecycleOf(s storeurl.Store) (eventsource.StreamLifecycle, error) {
+// openLifecycle checks stream and opens the store for a lifecycle command
+// (existing: one that only reads); close the store when done.
+func (a *app) openLifecycle(cmd *cobra.Command, stream string, existing bool) (storeurl.Store, eventsource.StreamLifecycle, error) {
+	if err := eventsource.ValidateStreamID(stream); err != nil {
+		return nil, nil, err
+	}
+	open := a.open
+	if existing {
+		open = a.openExisting
+	}
+	s, err := open(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
 	l, ok := s.(eventsource.StreamLifecycle)
 	if !ok {
-		return nil, fmt.Errorf("this store has no stream lifecycle (metadata, truncation, deletes)")
+		s.Close()
+		return nil, nil, fmt.Errorf("this store has no stream lifecycle (metadata, truncation, deletes)")
 	}
-	return l, nil
+	return s, l, nil
 }
 
 // metaJSON is how meta prints a stream's metadata.
@@ -41,18 +55,11 @@ func (a *app) metaCmd() *cobra.Command {
 		Example: `  eventsource streams meta account-42`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := eventsource.ValidateStreamID(args[0]); err != nil {
-				return err
-			}
-			s, err := a.openExisting(cmd)
+			s, l, err := a.openLifecycle(cmd, args[0], true)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			l, err := lifecycleOf(s)
-			if err != nil {
-				return err
-			}
 			md, v, err := l.StreamMetadata(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -160,9 +167,6 @@ func (a *app) truncateCmd() *cobra.Command {
 // changeMeta reads stream's metadata, edits it and writes it back
 // expecting the version read (or expected, when given).
 func (a *app) changeMeta(cmd *cobra.Command, stream, expected string, edit func(*eventsource.StreamMetadata)) error {
-	if err := eventsource.ValidateStreamID(stream); err != nil {
-		return err
-	}
 	var want eventsource.ExpectedVersion
 	if expected != "" {
 		ev, err := parseExpected(expected)
@@ -171,15 +175,11 @@ func (a *app) changeMeta(cmd *cobra.Command, stream, expected string, edit func(
 		}
 		want = ev
 	}
-	s, err := a.open(cmd)
+	s, l, err := a.openLifecycle(cmd, stream, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	l, err := lifecycleOf(s)
-	if err != nil {
-		return err
-	}
 	md, v, err := l.StreamMetadata(cmd.Context(), stream)
 	if err != nil {
 		return err
@@ -212,22 +212,15 @@ until "eventsource scavenge" removes them; the stream's snapshots go at once.`,
   eventsource streams delete user-42 --hard --expected 17`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := eventsource.ValidateStreamID(args[0]); err != nil {
-				return err
-			}
 			ev, err := parseExpected(expected)
 			if err != nil {
 				return err
 			}
-			s, err := a.open(cmd)
+			s, l, err := a.openLifecycle(cmd, args[0], false)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			l, err := lifecycleOf(s)
-			if err != nil {
-				return err
-			}
 			if hard {
 				if err := l.TombstoneStream(cmd.Context(), args[0], ev); err != nil {
 					return err
