@@ -78,14 +78,6 @@ func versions(rs []eventsource.Record) []int64 {
 	return out
 }
 
-func span(from, to int64) []int64 {
-	out := []int64{}
-	for v := from; v <= to; v++ {
-		out = append(out, v)
-	}
-	return out
-}
-
 func setMeta(t *testing.T, l eventsource.StreamLifecycle, stream string, expected eventsource.ExpectedVersion, md eventsource.StreamMetadata) int64 {
 	t.Helper()
 	v, err := l.SetStreamMetadata(ctxFor(t), stream, expected, md)
