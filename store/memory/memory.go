@@ -1,7 +1,12 @@
 // Package memory is an in-memory eventsource.Store: the whole contract,
-// including the global log, a live signal, stream listing and deletion, safe
-// for concurrent use. It is meant for tests and for caches; nothing survives
-// the process.
+// including the global log, a live signal, stream listing, snapshots,
+// reservations and the stream lifecycle, safe for concurrent use. It is
+// meant for tests and for caches; nothing survives the process.
+//
+// Lifecycle: a stream's metadata and retention live beside its records;
+// retired and deleted records stay in memory, hidden from every read, until
+// Scavenge drops their payloads and frees their event IDs (their positions
+// stay taken, as an empty slot of the log).
 //
 //	s := memory.New()
 //	repo := eventsource.New(&User{}, eventsource.WithStore(s))
