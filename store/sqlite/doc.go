@@ -52,7 +52,10 @@
 // delete is written. Each page of ReadStream and ReadAll reads the rules in
 // its own statement and leaves out what they retire, so a rule holds for
 // every reader, in every process, from its commit (ReadAll skips the
-// per-record lookup while the rules table is empty). Only Scavenge removes
+// per-record lookup while no rules row is active: one that can still hide
+// a stored record — an age rule, or a cut above 1 with records below it
+// not yet scavenged; rows of values only, and deleted or truncated streams
+// once scavenged, are inert: migration 005). Only Scavenge removes
 // records: for each stream whose row retires something, in one transaction
 // per stream, it deletes the retired rows of {prefix}events and keeps the
 // stream's version in the rules row, so versions continue after every

@@ -268,9 +268,11 @@ func (s *Store) scavenge(ctx context.Context, stream string) (int64, error) {
 		return 0, s.wrap("scavenge", err)
 	}
 	n, err := out.RowsAffected()
-	if err != nil || n == 0 {
+	if err != nil {
 		return 0, s.wrap("scavenge", err)
 	}
+	// Everything below the cut is gone now: the row keeps the head and,
+	// without an age rule, becomes inert for ReadAll (migration 005).
 	if _, err := tx.ExecContext(ctx, s.q.keepHead, stream, r.head); err != nil {
 		return 0, s.wrap("scavenge", err)
 	}

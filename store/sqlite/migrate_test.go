@@ -156,3 +156,90 @@ func TestLifecycleAcrossProcesses(t *testing.T) {
 		t.Fatalf("after the tombstone: %d in the log", l)
 	}
 }
+
+// TestInertRules: a rules row that can no longer hide a stored record
+// (values only, or a cut whose records a scavenge removed) is inert, so
+// ReadAll skips its per-record check; any rule that can still hide one
+// makes it active again. The global log reads the same throughout.
+func TestInertRules(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "inert.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	active := func() int {
+		t.Helper()
+		var n int
+		q := `SELECT count(*) FROM es_stream_rules WHERE max_age > 0 OR since > 0 OR (cut > 1 AND cut > gone)`
+		if err := s.DB().QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	logLen := func() int {
+		t.Helper()
+		n := 0
+		for _, err := range s.ReadAll(ctx, 0, eventsource.Filter{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	three := []eventsource.Record{{Type: "T"}, {Type: "T"}, {Type: "T"}}
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.Append(ctx, id, eventsource.NoStream, three); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SetStreamMetadata(ctx, "a", eventsource.NoStream, eventsource.StreamMetadata{Values: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := active(); n != 0 {
+		t.Fatalf("values only: %d active rows, want 0", n)
+	}
+	if err := s.DeleteStream(ctx, "b", eventsource.Any); err != nil {
+		t.Fatal(err)
+	}
+	if n, l := active(), logLen(); n != 1 || l != 6 {
+		t.Fatalf("after a delete: %d active rows, %d records in the log; want 1, 6", n, l)
+	}
+	if _, err := s.Scavenge(ctx, eventsource.ScavengeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, l := active(), logLen(); n != 0 || l != 6 {
+		t.Fatalf("after the scavenge: %d active rows, %d records in the log; want 0, 6", n, l)
+	}
+	// Written again, the deleted stream continues and reads whole.
+	if _, err := s.Append(ctx, "b", eventsource.NoStream, three[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if n, l := active(), logLen(); n != 0 || l != 7 {
+		t.Fatalf("after writing b again: %d active rows, %d records; want 0, 7", n, l)
+	}
+	if _, err := s.SetStreamMetadata(ctx, "c", eventsource.NoStream, eventsource.StreamMetadata{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n, l := active(), logLen(); n != 1 || l != 5 {
+		t.Fatalf("with MaxCount 1 on c: %d active rows, %d records; want 1, 5", n, l)
+	}
+	var plan string
+	rows, err := s.DB().QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT 1 FROM es_stream_rules WHERE max_age > 0 OR since > 0 OR (cut > 1 AND cut > gone)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + "; "
+	}
+	rows.Close()
+	if !strings.Contains(plan, "stream_rules_active") {
+		t.Fatalf("the active-rules check does not use the partial index: %s", plan)
+	}
+}

@@ -18,6 +18,9 @@ const columns = `position, stream_id, version, event_id, type, codec, data, meta
 
 func newQueries(p string) queries {
 	ev, rules := p+"events", p+"stream_rules"
+	// active is the condition of migration 005's partial index: a rules
+	// row that can still hide a stored record.
+	const active = `(max_age > 0 OR since > 0 OR (cut > 1 AND cut > gone))`
 	// oldest is the recorded time (Unix nanoseconds) before which a rules
 	// row r retires records, at ?now: storekit.Retention.Oldest.
 	oldest := func(r, now string) string {
@@ -49,9 +52,10 @@ func newQueries(p string) queries {
 		selectAll: `SELECT ` + columns + ` FROM ` + ev + ` WHERE position >= ?`,
 		// A record of the global log is left out when its stream's rules
 		// retire it: one primary-key lookup per record, skipped
-		// altogether (an EXISTS SQLite evaluates once per statement) while
-		// no stream has rules.
-		visible: ` AND (NOT EXISTS (SELECT 1 FROM ` + rules + `) OR NOT EXISTS (SELECT 1 FROM ` + rules + ` r WHERE r.stream_id = ` + ev + `.stream_id
+		// altogether (an EXISTS SQLite evaluates once per statement, here
+		// over the partial index of active rows) while no rules row is
+		// active (migration 005: one that can still hide a stored record).
+		visible: ` AND (NOT EXISTS (SELECT 1 FROM ` + rules + ` WHERE ` + active + `) OR NOT EXISTS (SELECT 1 FROM ` + rules + ` r WHERE r.stream_id = ` + ev + `.stream_id
 			AND (` + ev + `.version < r.cut OR ` + ev + `.recorded_at < ` + oldest("r", "?") + `)))`,
 		// Positions are never reused: the head is AUTOINCREMENT's, which
 		// neither a scavenge nor the removal of the newest records lowers.
@@ -72,7 +76,7 @@ func newQueries(p string) queries {
 			ORDER BY 1 LIMIT ?4`,
 		ruled:           `SELECT stream_id FROM ` + rules + ` WHERE stream_id > ? AND (cut > 1 OR max_age > 0 OR since > 0) ORDER BY stream_id LIMIT ?`,
 		scavenge:        `DELETE FROM ` + ev + ` WHERE stream_id = ? AND (version < ? OR recorded_at < ?)`,
-		keepHead:        `UPDATE ` + rules + ` SET head = max(head, ?2) WHERE stream_id = ?1`,
+		keepHead:        `UPDATE ` + rules + ` SET head = max(head, ?2), gone = cut WHERE stream_id = ?1`,
 		deleteSnapshots: `DELETE FROM ` + p + `snapshots WHERE stream_id = ?`,
 	}
 }
