@@ -225,6 +225,30 @@ func TestInertRules(t *testing.T) {
 	if n, l := active(), logLen(); n != 1 || l != 5 {
 		t.Fatalf("with MaxCount 1 on c: %d active rows, %d records; want 1, 5", n, l)
 	}
+	// A cut past the end stays active after a scavenge: the appends that
+	// follow land below it and must stay hidden in the log too.
+	if _, err := s.SetStreamMetadata(ctx, "a", eventsource.Exact(1), eventsource.StreamMetadata{TruncateBefore: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scavenge(ctx, eventsource.ScavengeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "a", eventsource.NoStream, three); err != nil {
+		t.Fatal(err)
+	}
+	if n, l := active(), logLen(); n != 1 || l != 2 {
+		t.Fatalf("a truncated before 10 at version 3, scavenged, then written to 6: %d active rows, %d records; want 1 (a; c is scavenged), 2 (b's and c's newest)", n, l)
+	}
+	// An append to the MaxCount stream moves its cut: active again.
+	if _, err := s.Append(ctx, "c", eventsource.Any, three[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if n, l := active(), logLen(); n != 2 || l != 2 {
+		t.Fatalf("after an append to c: %d active rows, %d records; want 2, 2", n, l)
+	}
+	if got, err := eventsource.ReadStreamAll(ctx, s, "a"); err != nil || len(got) != 0 {
+		t.Fatalf("ReadStream(a) = %d records, %v; want none below the cut", len(got), err)
+	}
 	var plan string
 	rows, err := s.DB().QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT 1 FROM es_stream_rules WHERE max_age > 0 OR since > 0 OR (cut > 1 AND cut > gone)`)
 	if err != nil {

@@ -74,9 +74,14 @@ func newQueries(p string) queries {
 				FROM ` + rules + ` r WHERE stream_id > ?1 AND substr(stream_id, 1, ?2) = ?3)
 				WHERE cut <= h ORDER BY stream_id LIMIT ?4)
 			ORDER BY 1 LIMIT ?4`,
-		ruled:           `SELECT stream_id FROM ` + rules + ` WHERE stream_id > ? AND (cut > 1 OR max_age > 0 OR since > 0) ORDER BY stream_id LIMIT ?`,
-		scavenge:        `DELETE FROM ` + ev + ` WHERE stream_id = ? AND (version < ? OR recorded_at < ?)`,
-		keepHead:        `UPDATE ` + rules + ` SET head = max(head, ?2), gone = cut WHERE stream_id = ?1`,
+		ruled:    `SELECT stream_id FROM ` + rules + ` WHERE stream_id > ? AND (cut > 1 OR max_age > 0 OR since > 0) ORDER BY stream_id LIMIT ?`,
+		scavenge: `DELETE FROM ` + ev + ` WHERE stream_id = ? AND (version < ? OR recorded_at < ?)`,
+		// After a scavenge nothing below the cut is stored, and the row
+		// becomes inert unless a later append can land below the cut (a
+		// cut past the end, as TruncateBefore 100 on a stream at 6 sets;
+		// a tombstoned stream takes no appends).
+		keepHead: `UPDATE ` + rules + ` SET head = max(head, ?2),
+			gone = CASE WHEN cut <= max(head, ?2) + 1 OR cut = 9223372036854775807 THEN cut ELSE gone END WHERE stream_id = ?1`,
 		deleteSnapshots: `DELETE FROM ` + p + `snapshots WHERE stream_id = ?`,
 	}
 }
