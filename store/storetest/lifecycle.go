@@ -470,6 +470,15 @@ func testScavenge(t *testing.T, f Features, s eventsource.Store) {
 	}
 	visible(t, s, "scav-b", 4, true, 4)
 	visible(t, s, "scav-a", 6, true, 4, 5, 6)
+	// A cut past the end, scavenged: appends that follow land below it,
+	// and stay hidden in the stream and in the log.
+	setMeta(t, l, "scav-a", eventsource.Exact(1), eventsource.StreamMetadata{TruncateBefore: 100})
+	if _, err := sc.Scavenge(ctx, eventsource.ScavengeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "scav-a", eventsource.Exact(6), recs(1, "LC")...)
+	visible(t, s, "scav-a", 7, false)
+	visible(t, s, "scav-b", 4, true, 4)
 }
 
 func versionsAndPositions(rs []eventsource.Record) []string {
