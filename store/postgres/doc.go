@@ -156,8 +156,11 @@
 // starts at the cut and skips records recorded before the oldest the rules
 // keep; ReadAll leaves out, in the page query itself, each record its
 // stream's rules retire (a probe of {prefix}retention's key per record,
-// skipped for the whole page when the table is empty, so a store without
-// rules pays one look at an empty table per page); ListStreams leaves out
+// skipped for the whole page while no row is active — one that can still
+// hide a stored record: an age rule, or a cut with records below it not
+// yet scavenged; rows of values only, and deleted, truncated or tombstoned
+// streams once scavenged, are inert (migration 006) — so a store without
+// active rules pays one look at a partial index per page); ListStreams leaves out
 // streams with no visible version. MaxAge is judged by the database's
 // clock (now() of the reading statement), as recorded_at is written.
 //
@@ -165,12 +168,13 @@
 // non-zero retention, in stream ID order, one DELETE (its own transaction)
 // removes from {prefix}events the records its rules retire, and keeps the
 // stream's version in its retention row's head, so the version survives
-// even when every record goes. Positions are not reused; the event IDs of
+// even when every record goes, and the newest position it removed
+// (last_removed), so that Head never goes back. Positions are not reused; the event IDs of
 // removed records become free. A scavenged soft-deleted or tombstoned
 // stream keeps its {prefix}streams and {prefix}retention rows, so it goes
 // on continuing its versions, or refusing writes.
 //
-// Costs: in a store with rules, each record the global log reads costs one
+// Costs: in a store with active rules, each record the global log reads costs one
 // index probe of {prefix}retention (about 1 µs of server CPU, half again
 // the cost of an unruled read in our measurements); and, as the planner
 // counts that probe, a WithBatchSize above about 8,000 can take the page

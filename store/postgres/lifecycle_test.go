@@ -156,3 +156,65 @@ func TestScavengeAgedOut(t *testing.T) {
 		t.Fatalf("cut of a stream of 6 with MaxCount 2 = %d, %v; want 5", cut, err)
 	}
 }
+
+// TestInertRules: a retention row that can no longer hide a stored record
+// (values only, a scavenged delete, a scavenged tombstone) is inert, so the
+// global log stops checking records against {retention}; a cut past the
+// end, and a MaxCount cut an append moved, stay or turn active again.
+func TestInertRules(t *testing.T) {
+	t.Parallel()
+	s, schema := newStore(t)
+	ctx := ctxFor(t)
+	active := func() int {
+		t.Helper()
+		var n int
+		if err := pgtest.Pool(t).QueryRow(ctx, `SELECT count(*) FROM `+schema+`.es_retention WHERE max_age > 0 OR since IS NOT NULL OR (cut > 1 AND cut > gone)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	scavenge := func() {
+		t.Helper()
+		if _, err := s.Scavenge(ctx, eventsource.ScavengeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		mustAppend(t, s, id, eventsource.NoStream, recs(3, "I"))
+	}
+	if _, err := s.SetStreamMetadata(ctx, "a", eventsource.NoStream, eventsource.StreamMetadata{Values: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStream(ctx, "b", eventsource.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TombstoneStream(ctx, "d", eventsource.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetStreamMetadata(ctx, "c", eventsource.NoStream, eventsource.StreamMetadata{TruncateBefore: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if n := active(); n != 3 {
+		t.Fatalf("before the scavenge: %d active rows, want 3 (b, c, d)", n)
+	}
+	scavenge()
+	if n := active(); n != 1 {
+		t.Fatalf("after the scavenge: %d active rows, want 1 (c: its cut lies past its end)", n)
+	}
+	mustAppend(t, s, "b", eventsource.NoStream, recs(1, "I"))
+	mustAppend(t, s, "c", eventsource.Exact(3), recs(1, "I"))
+	if all := readAll(t, s); len(all) != 4 || all[3].StreamID != "b" || all[3].Version != 4 {
+		t.Fatalf("the log holds %v; want a's three and b's version 4 (c's version 4 is below its cut)", storetestVersions(all))
+	}
+	if _, err := s.SetStreamMetadata(ctx, "a", eventsource.Exact(1), eventsource.StreamMetadata{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	scavenge()
+	if n := active(); n != 1 {
+		t.Fatalf("a scavenged with MaxCount 1: %d active rows, want 1 (c)", n)
+	}
+	mustAppend(t, s, "a", eventsource.Any, recs(1, "I"))
+	if n, all := active(), readAll(t, s); n != 2 || len(all) != 2 {
+		t.Fatalf("after an append to a: %d active rows, %d records in the log; want 2, 2 (a's newest, b's)", n, len(all))
+	}
+}

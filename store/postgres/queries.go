@@ -94,6 +94,11 @@ const tombstone = `9223372036854775807`
 const retired = `(e.version < r.cut OR e.recorded_at < r.since OR
 	(r.max_age > 0 AND e.recorded_at < now() - (r.max_age / 1000) * interval '1 microsecond'))`
 
+// activeRule is the predicate of migration 006's partial index: a
+// retention row that can still hide a stored record. The global log checks
+// records against {retention} only while a row is active.
+const activeRule = `(max_age > 0 OR since IS NOT NULL OR (cut > 1 AND cut > gone))`
+
 // Lock modes of {append_version} (see migrations/005).
 const (
 	lockAppend = 0 // Append
@@ -249,7 +254,11 @@ ORDER BY version LIMIT $3`)
 	q.notify = fmt.Sprintf(`SELECT pg_notify('%s', '')`, q.channel)
 	q.bound = `SELECT ` + bound
 	q.limits = q.replacer.Replace(`SELECT ` + bound + `, coalesce((SELECT max(position) FROM {events}), 0)`)
-	q.head = q.replacer.Replace(`SELECT coalesce(max(position), 0) FROM {events} WHERE position < ` + bound)
+	// Head never goes back: a scavenge of the log's tail leaves its newest
+	// position in {retention} (migration 006). (limits, which tells readers
+	// whether records lie ahead, counts only stored ones.)
+	q.head = q.replacer.Replace(`SELECT greatest(coalesce(max(position), 0), (SELECT coalesce(max(last_removed), 0) FROM {retention}))
+FROM {events} WHERE position < ` + bound)
 	// Streams that are not storekit.Retention.Absent: a version above 0
 	// (the largest of its events' and its retention head) at or above the
 	// cut. The lateral subquery (OFFSET 0: computed once per stream, and
@@ -296,13 +305,25 @@ ORDER BY stream_id LIMIT $2`)
 	// One stream's retired records, and its head kept in {retention} when
 	// any went (the subquery sees the records as they were before the
 	// delete: one snapshot for the whole statement).
-	q.scavenge = q.replacer.Replace(`WITH d AS (
+	//
+	// The row also records the cut it scavenged ("gone", migration 006),
+	// read from the statement's snapshot (c) like the delete's, not from
+	// the row the update finds (an append's MaxCount may have raised it
+	// since): at most the stream's version + 1, or a tombstone's, no later
+	// append lands below it, so the row turns inert.
+	q.scavenge = q.replacer.Replace(`WITH c AS (
+	SELECT cut, greatest(head, (SELECT max(version) FROM {events} WHERE stream_id = $1)) AS v
+	FROM {retention} WHERE stream_id = $1
+), d AS (
 	DELETE FROM {events} e USING {retention} r
 	WHERE r.stream_id = $1 AND e.stream_id = $1 AND ` + retired + `
-	RETURNING e.version
+	RETURNING e.version, e.position
 ), h AS (
-	UPDATE {retention} SET head = greatest(head, (SELECT max(version) FROM {events} WHERE stream_id = $1))
-	WHERE stream_id = $1 AND EXISTS (SELECT FROM d)
+	UPDATE {retention} r SET
+		head = CASE WHEN EXISTS (SELECT FROM d) THEN greatest(r.head, c.v) ELSE r.head END,
+		last_removed = greatest(r.last_removed, coalesce((SELECT max(position) FROM d), 0)),
+		gone = CASE WHEN c.cut <= c.v + 1 OR c.cut = ` + tombstone + ` THEN greatest(r.gone, c.cut) ELSE r.gone END
+	FROM c WHERE r.stream_id = $1
 )
 SELECT count(*) FROM d`)
 }
@@ -346,11 +367,12 @@ WHERE position >= $1`)
 		b.WriteString(` AND metadata @> ` + param(f.metadata) + `::text::jsonb`)
 	}
 	// Last, so that only records the filter keeps pay for it: records
-	// their stream's rules retire. Without rules the first arm, an InitPlan
-	// over the empty {retention}, is true for every row; with rules, each
+	// their stream's rules retire. Without an active rule the first arm,
+	// an InitPlan over the partial index of active rows, is true for every
+	// row; with rules, each
 	// row is one probe of {retention}'s key (a SubPlan, so the plan stays
 	// an index scan in position order).
-	b.WriteString(` AND ((SELECT NOT EXISTS (SELECT FROM ` + q.retention + `)) OR NOT EXISTS (SELECT FROM ` + q.retention + ` r
+	b.WriteString(` AND ((SELECT NOT EXISTS (SELECT FROM ` + q.retention + ` WHERE ` + activeRule + `)) OR NOT EXISTS (SELECT FROM ` + q.retention + ` r
 	WHERE r.stream_id = e.stream_id AND ` + retired + `))`)
 	b.WriteString(` ORDER BY position LIMIT $2) page WHERE position < ` + bound + ` ORDER BY position`)
 	return b.String(), args

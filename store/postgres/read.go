@@ -279,9 +279,6 @@ func (s *Store) head(ctx context.Context, wait bool) (int64, error) {
 		if err := s.pool.QueryRow(ctx, s.q.limits).Scan(&bnd, &newest); err != nil {
 			return 0, err
 		}
-		if bnd > newest {
-			return newest, nil
-		}
 		if err := s.waitBound(ctx, bnd, newest); err != nil {
 			return 0, err
 		}
