@@ -173,3 +173,47 @@ func SoftDelete(md eventsource.StreamMetadata, head int64) eventsource.StreamMet
 // Tombstoned is the error for a write to, or a stream read of, a
 // hard-deleted stream.
 func Tombstoned(stream string) error { return &eventsource.StreamDeletedError{Stream: stream} }
+
+// ValidateExpected checks the expected version of a lifecycle write
+// (DeleteStream, TombstoneStream, SetStreamMetadata) before anything is
+// sent: Exact(n ≥ 0), Any or StreamExists. The error matches
+// eventsource.ErrInvalidEvent, as ValidateAppend's.
+func ValidateExpected(expected eventsource.ExpectedVersion) error {
+	if expected < eventsource.StreamExists {
+		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	}
+	return nil
+}
+
+// CheckDelete is what a soft delete of a stream at version head with
+// retention r refuses: an absent stream (ErrNotFound) and a version other
+// than expected (a *ConcurrencyError). A tombstoned stream is refused
+// before, with Tombstoned.
+func (r Retention) CheckDelete(stream string, expected eventsource.ExpectedVersion, head int64) error {
+	if r.Absent(head) {
+		return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
+	}
+	if !expected.Matches(head) {
+		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: head}
+	}
+	return nil
+}
+
+// CheckTombstone is what a hard delete of a stream at version head with
+// retention r refuses: a version other than expected, NoStream accepting a
+// soft-deleted stream (Expect).
+func (r Retention) CheckTombstone(stream string, expected eventsource.ExpectedVersion, head int64) error {
+	if !r.Expect(expected, head).Matches(head) {
+		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: head}
+	}
+	return nil
+}
+
+// CheckMetadataVersion is what a metadata write refuses: a metadata
+// version other than expected (a *ConcurrencyError with Metadata set).
+func CheckMetadataVersion(stream string, expected eventsource.ExpectedVersion, metaVersion int64) error {
+	if !expected.Matches(metaVersion) {
+		return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: metaVersion, Metadata: true}
+	}
+	return nil
+}

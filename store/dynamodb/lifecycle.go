@@ -288,12 +288,12 @@ func (s *Store) flag(ctx context.Context, stream string) error {
 // marker (see eventsource.StreamLifecycle). Its snapshots are hidden at
 // once (the marker says up to which version) and then deleted.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
+	}
 	m, err := s.lifecycle(ctx, stream, func(st *state) (marker, error) {
-		if st.retention().Absent(st.head) {
-			return marker{}, fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
-		}
-		if !expected.Matches(st.head) {
-			return marker{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.head}
+		if err := st.retention().CheckDelete(stream, expected, st.head); err != nil {
+			return marker{}, err
 		}
 		var md eventsource.StreamMetadata
 		if st.mark != nil {
@@ -310,9 +310,12 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 // TombstoneStream implements eventsource.StreamLifecycle: one marker that
 // no item can ever follow.
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
+	}
 	m, err := s.lifecycle(ctx, stream, func(st *state) (marker, error) {
-		if !st.retention().Expect(expected, st.head).Matches(st.head) {
-			return marker{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.head}
+		if err := st.retention().CheckTombstone(stream, expected, st.head); err != nil {
+			return marker{}, err
 		}
 		return st.nextMarker(eventsource.StreamMetadata{}, true, math.MaxInt64), nil
 	})
@@ -346,6 +349,9 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (eventsource.
 
 // SetStreamMetadata implements eventsource.StreamLifecycle: one marker.
 func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected eventsource.ExpectedVersion, md eventsource.StreamMetadata) (int64, error) {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return 0, err
+	}
 	if err := storekit.ValidateStreamMetadata(stream, md); err != nil {
 		return 0, err
 	}
@@ -354,8 +360,8 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected e
 		if st.mark != nil {
 			mv = st.mark.mv
 		}
-		if !expected.Matches(mv) {
-			return marker{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: mv, Metadata: true}
+		if err := storekit.CheckMetadataVersion(stream, expected, mv); err != nil {
+			return marker{}, err
 		}
 		return st.nextMarker(md, false, 0), nil
 	})

@@ -15,7 +15,6 @@ package memory
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"iter"
 	"maps"
 	"slices"
@@ -411,12 +410,12 @@ func (s *Store) ListStreams(ctx context.Context, prefix string) iter.Seq2[events
 // DeleteStream implements eventsource.StreamDeleter: a soft delete (see
 // eventsource.StreamLifecycle).
 func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
+	}
 	return s.lifecycle(ctx, id, func(st *stream) error {
-		if st.ret.Absent(st.version()) {
-			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
-		}
-		if !expected.Matches(st.version()) {
-			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
+		if err := st.ret.CheckDelete(id, expected, st.version()); err != nil {
+			return err
 		}
 		s.setMetadata(st, storekit.SoftDelete(st.md, st.version()), false)
 		delete(s.snaps, id)
@@ -426,9 +425,12 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 
 // TombstoneStream implements eventsource.StreamLifecycle.
 func (s *Store) TombstoneStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
+	}
 	return s.lifecycle(ctx, id, func(st *stream) error {
-		if !st.ret.Expect(expected, st.version()).Matches(st.version()) {
-			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.version()}
+		if err := st.ret.CheckTombstone(id, expected, st.version()); err != nil {
+			return err
 		}
 		s.setMetadata(st, st.md, true)
 		delete(s.snaps, id)
@@ -463,13 +465,16 @@ func (s *Store) StreamMetadata(ctx context.Context, id string) (eventsource.Stre
 
 // SetStreamMetadata implements eventsource.StreamLifecycle.
 func (s *Store) SetStreamMetadata(ctx context.Context, id string, expected eventsource.ExpectedVersion, md eventsource.StreamMetadata) (int64, error) {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return 0, err
+	}
 	if err := storekit.ValidateStreamMetadata(id, md); err != nil {
 		return 0, err
 	}
 	var version int64
 	err := s.lifecycle(ctx, id, func(st *stream) error {
-		if !expected.Matches(st.metaVersion) {
-			return &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: st.metaVersion, Metadata: true}
+		if err := storekit.CheckMetadataVersion(id, expected, st.metaVersion); err != nil {
+			return err
 		}
 		md.Values = maps.Clone(md.Values)
 		s.setMetadata(st, md, false)

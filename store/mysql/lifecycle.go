@@ -41,11 +41,8 @@ type rulesChange struct {
 // eventsource.ErrNotFound; a tombstoned one a *StreamDeletedError.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
 	_, err := s.lifecycle(ctx, "delete", stream, expected, func(st *streamRules) (rulesChange, error) {
-		if st.ret.Absent(st.head) {
-			return rulesChange{}, fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
-		}
-		if !expected.Matches(st.head) {
-			return rulesChange{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.head}
+		if err := st.ret.CheckDelete(stream, expected, st.head); err != nil {
+			return rulesChange{}, err
 		}
 		return rulesChange{md: storekit.SoftDelete(st.md, st.head), dropSnapshots: true}, nil
 	})
@@ -59,8 +56,8 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 // name without events, or a soft-deleted stream).
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
 	_, err := s.lifecycle(ctx, "tombstone", stream, expected, func(st *streamRules) (rulesChange, error) {
-		if !st.ret.Expect(expected, st.head).Matches(st.head) {
-			return rulesChange{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.head}
+		if err := st.ret.CheckTombstone(stream, expected, st.head); err != nil {
+			return rulesChange{}, err
 		}
 		return rulesChange{md: st.md, tombstone: true, dropSnapshots: true}, nil
 	})
@@ -75,8 +72,8 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected e
 		return 0, err
 	}
 	return s.lifecycle(ctx, "set metadata of", stream, expected, func(st *streamRules) (rulesChange, error) {
-		if !expected.Matches(st.metaVersion) {
-			return rulesChange{}, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.metaVersion, Metadata: true}
+		if err := storekit.CheckMetadataVersion(stream, expected, st.metaVersion); err != nil {
+			return rulesChange{}, err
 		}
 		return rulesChange{md: md}, nil
 	})
@@ -116,8 +113,8 @@ func (s *Store) lifecycle(ctx context.Context, what, stream string, expected eve
 	if err := eventsource.ValidateStreamID(stream); err != nil {
 		return 0, err
 	}
-	if expected < eventsource.StreamExists {
-		return 0, fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return 0, err
 	}
 	if err := s.ready(ctx); err != nil {
 		return 0, err

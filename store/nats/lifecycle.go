@@ -541,13 +541,13 @@ func (s *Store) SetStreamMetadata(ctx context.Context, id string, expected event
 	if err := storekit.ValidateStreamMetadata(id, md); err != nil {
 		return 0, err
 	}
-	if expected < eventsource.StreamExists {
-		return 0, fmt.Errorf("%w: expected metadata version %d", eventsource.ErrInvalidEvent, int64(expected))
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return 0, err
 	}
 	md.Values = maps.Clone(md.Values)
 	st, err := s.write(ctx, id, func(cur lcState, _ head) (change, error) {
-		if !expected.Matches(cur.version) {
-			return change{}, &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: cur.version, Metadata: true}
+		if err := storekit.CheckMetadataVersion(id, expected, cur.version); err != nil {
+			return change{}, err
 		}
 		return change{kind: kindMetadata, md: md}, nil
 	})
@@ -561,15 +561,12 @@ func (s *Store) SetStreamMetadata(ctx context.Context, id string, expected event
 // the marker must follow the commit checked; with Any or StreamExists it
 // lands after whatever appends come first, deleting them too.
 func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
-	if expected < eventsource.StreamExists {
-		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
 	}
 	_, err := s.write(ctx, id, func(cur lcState, hd head) (change, error) {
-		if cur.at(hd.version).Absent(hd.version) {
-			return change{}, fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, id)
-		}
-		if !expected.Matches(hd.version) {
-			return change{}, &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: hd.version}
+		if err := cur.at(hd.version).CheckDelete(id, expected, hd.version); err != nil {
+			return change{}, err
 		}
 		return change{kind: kindDelete, exact: expected >= 0}, nil
 	})
@@ -579,12 +576,12 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected eventsourc
 // TombstoneStream implements eventsource.StreamLifecycle: a hard delete,
 // whose marker is the stream's last message for good.
 func (s *Store) TombstoneStream(ctx context.Context, id string, expected eventsource.ExpectedVersion) error {
-	if expected < eventsource.StreamExists {
-		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
 	}
 	_, err := s.write(ctx, id, func(cur lcState, hd head) (change, error) {
-		if !cur.at(hd.version).Expect(expected, hd.version).Matches(hd.version) {
-			return change{}, &eventsource.ConcurrencyError{Stream: id, Expected: expected, Actual: hd.version}
+		if err := cur.at(hd.version).CheckTombstone(id, expected, hd.version); err != nil {
+			return change{}, err
 		}
 		return change{kind: kindTombstone, exact: expected >= 0}, nil
 	})

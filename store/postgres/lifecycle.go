@@ -149,11 +149,8 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 		return err
 	}
 	_, err := s.lifecycle(ctx, stream, "delete stream", func(st *streamState) (*lifecycleWrite, error) {
-		if st.ret.Absent(st.head) {
-			return nil, fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
-		}
-		if !expected.Matches(st.head) {
-			return nil, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.head}
+		if err := st.ret.CheckDelete(stream, expected, st.head); err != nil {
+			return nil, err
 		}
 		return &lifecycleWrite{md: storekit.SoftDelete(st.md, st.head), dropSnapshots: true}, nil
 	})
@@ -169,8 +166,8 @@ func (s *Store) TombstoneStream(ctx context.Context, stream string, expected eve
 		return err
 	}
 	_, err := s.lifecycle(ctx, stream, "tombstone stream", func(st *streamState) (*lifecycleWrite, error) {
-		if !st.ret.Expect(expected, st.head).Matches(st.head) {
-			return nil, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.head}
+		if err := st.ret.CheckTombstone(stream, expected, st.head); err != nil {
+			return nil, err
 		}
 		return &lifecycleWrite{md: st.md, tombstone: true, dropSnapshots: true}, nil
 	})
@@ -217,8 +214,8 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected e
 		return 0, err
 	}
 	return s.lifecycle(ctx, stream, "set metadata of", func(st *streamState) (*lifecycleWrite, error) {
-		if !expected.Matches(st.metaVersion) {
-			return nil, &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: st.metaVersion, Metadata: true}
+		if err := storekit.CheckMetadataVersion(stream, expected, st.metaVersion); err != nil {
+			return nil, err
 		}
 		return &lifecycleWrite{md: md}, nil
 	})
@@ -228,8 +225,8 @@ func validateLifecycle(stream string, expected eventsource.ExpectedVersion) erro
 	if err := eventsource.ValidateStreamID(stream); err != nil {
 		return err
 	}
-	if expected < eventsource.StreamExists {
-		return fmt.Errorf("%w: expected version %d", eventsource.ErrInvalidEvent, int64(expected))
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
 	}
 	return nil
 }

@@ -118,12 +118,12 @@ func (s *Store) setMetadata(ctx context.Context, tx *sql.Tx, op, stream string, 
 // transaction; its records stay in the events table, hidden, until
 // Scavenge.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
+	}
 	return s.lifecycle(ctx, "delete stream", stream, func(tx *sql.Tx, r rule) error {
-		if r.ret.Absent(r.head) {
-			return fmt.Errorf("%w: stream %q", eventsource.ErrNotFound, stream)
-		}
-		if !expected.Matches(r.head) {
-			return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: r.head}
+		if err := r.ret.CheckDelete(stream, expected, r.head); err != nil {
+			return err
 		}
 		md, err := r.metadata(stream)
 		if err != nil {
@@ -138,9 +138,12 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected events
 // rules row is marked (cut = math.MaxInt64), for good, and its snapshots
 // removed, in one transaction.
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected eventsource.ExpectedVersion) error {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return err
+	}
 	return s.lifecycle(ctx, "tombstone stream", stream, func(tx *sql.Tx, r rule) error {
-		if !r.ret.Expect(expected, r.head).Matches(r.head) {
-			return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: r.head}
+		if err := r.ret.CheckTombstone(stream, expected, r.head); err != nil {
+			return err
 		}
 		md, err := r.metadata(stream)
 		if err != nil {
@@ -177,13 +180,16 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (eventsource.
 // and the retention it moves are one row, written in one transaction, so
 // its rules hold for every reader from its commit.
 func (s *Store) SetStreamMetadata(ctx context.Context, stream string, expected eventsource.ExpectedVersion, md eventsource.StreamMetadata) (int64, error) {
+	if err := storekit.ValidateExpected(expected); err != nil {
+		return 0, err
+	}
 	if err := storekit.ValidateStreamMetadata(stream, md); err != nil {
 		return 0, err
 	}
 	var version int64
 	err := s.lifecycle(ctx, "set stream metadata", stream, func(tx *sql.Tx, r rule) error {
-		if !expected.Matches(r.metaVersion) {
-			return &eventsource.ConcurrencyError{Stream: stream, Expected: expected, Actual: r.metaVersion, Metadata: true}
+		if err := storekit.CheckMetadataVersion(stream, expected, r.metaVersion); err != nil {
+			return err
 		}
 		var err error
 		version, err = s.setMetadata(ctx, tx, "set stream metadata", stream, r, md, false, false)

@@ -134,6 +134,18 @@ func testStreamMetadata(t *testing.T, s eventsource.Store, l eventsource.StreamL
 	if _, err := l.SetStreamMetadata(ctx, "", eventsource.Any, md); !errors.Is(err, eventsource.ErrInvalidStreamID) {
 		t.Fatalf("SetStreamMetadata of an empty stream ID: %v", err)
 	}
+	// An expected version that is none (below StreamExists) is bad input,
+	// for every lifecycle write, before anything is written.
+	bad := eventsource.ExpectedVersion(-9)
+	if _, err := l.SetStreamMetadata(ctx, "meta-1", bad, md); !errors.Is(err, eventsource.ErrInvalidEvent) {
+		t.Fatalf("SetStreamMetadata(expected -9): %v, want ErrInvalidEvent", err)
+	}
+	if err := l.DeleteStream(ctx, "meta-1", bad); !errors.Is(err, eventsource.ErrInvalidEvent) {
+		t.Fatalf("DeleteStream(expected -9): %v, want ErrInvalidEvent", err)
+	}
+	if err := l.TombstoneStream(ctx, "meta-1", bad); !errors.Is(err, eventsource.ErrInvalidEvent) {
+		t.Fatalf("TombstoneStream(expected -9): %v, want ErrInvalidEvent", err)
+	}
 	if _, v, _ := l.StreamMetadata(ctx, "meta-1"); v != 3 {
 		t.Fatalf("refused metadata writes moved the metadata version to %d", v)
 	}
