@@ -61,7 +61,27 @@ var (
 	// ErrReserved: a unique value is reserved by another owner. Returned as
 	// a *ReservedError.
 	ErrReserved = errors.New("eventsource: value reserved by another owner")
+	// ErrInlineProjection: an inline projection failed inside an append's
+	// transaction, so the append stored nothing. Returned as an
+	// *InlineProjectionError.
+	ErrInlineProjection = errors.New("eventsource: inline projection failed")
 )
+
+// InlineProjectionError reports an inline projection that failed inside an
+// append's transaction: the append was rolled back and stored nothing. It
+// matches ErrInlineProjection and the projection's own error.
+type InlineProjectionError struct {
+	Projection string
+	Stream     string
+	Err        error
+}
+
+func (e *InlineProjectionError) Error() string {
+	return fmt.Sprintf("eventsource: inline projection %q failed on an append to %q (nothing stored): %v", e.Projection, e.Stream, e.Err)
+}
+
+// Unwrap returns ErrInlineProjection and the projection's error.
+func (e *InlineProjectionError) Unwrap() []error { return []error{ErrInlineProjection, e.Err} }
 
 // ReservedError reports a unique value held by another owner. It matches
 // ErrReserved.
