@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/eventsource-go/eventsource"
 )
 
 // Status is where a persistent projection stands as far as its control
@@ -23,6 +25,12 @@ const (
 	StatusResetting Status = "resetting" // rebuilding from position 0
 	StatusDeleting  Status = "deleting"  // removing its read model and checkpoint
 	StatusFaulted   Status = "faulted"   // a handler failed; see Checkpoint.Error
+	// StatusSuperseded: a newer version of the projector took over
+	// (blue/green rebuild); this version's read model no longer follows
+	// the log and may be dropped.
+	StatusSuperseded Status = "superseded"
+	// StatusDropped: a superseded version whose read model was dropped.
+	StatusDropped Status = "dropped"
 )
 
 // Request is a control request left in the checkpoint store for whichever
@@ -34,7 +42,8 @@ const (
 	RequestStop   Request = "stop"
 	RequestReset  Request = "reset"
 	RequestDelete Request = "delete"
-	RequestSkip   Request = "skip" // skip the event that faulted the projection
+	RequestSkip   Request = "skip"   // skip the event that faulted the projection
+	RequestReplay Request = "replay" // apply the parked events marked Replay again
 )
 
 // Errors of persistent projections.
@@ -44,6 +53,17 @@ var (
 	ErrStopped   = errors.New("projection: stopped")
 	ErrDeleted   = errors.New("projection: deleted")
 	ErrFaulted   = errors.New("projection: faulted")
+	// ErrSuperseded: a newer version of the projector took over; Run of
+	// the old version returns it.
+	ErrSuperseded = errors.New("projection: superseded by a newer version")
+	// ErrLive: the version asked to be dropped is the one serving reads.
+	ErrLive = errors.New("projection: version is live")
+	// ErrParkingFull: a projector would park more events than its limit
+	// (WithParkingLimit); it faults instead.
+	ErrParkingFull = errors.New("projection: too many parked events")
+	// ErrNotParked: ReplayParked or DiscardParked named a position that is
+	// not parked.
+	ErrNotParked = errors.New("projection: event not parked")
 )
 
 // FaultError is returned by Run when a handler failed for good. It matches
@@ -80,6 +100,36 @@ type Checkpoint struct {
 	// returned, or expired because its holder died or stopped renewing).
 	// Load sets it; Save ignores it.
 	Holder string
+
+	// What a projector keeps beyond Position; a checkpoint store saves it
+	// as one value (MarshalProgress). Folded projections leave it empty.
+
+	// Done: positions above Position already handled. A parallel
+	// projector's workers commit out of order; Position is the low-water
+	// mark below which everything is handled.
+	Done []Range
+	// Digests: per range of DigestRange positions, the running digest of
+	// the events handled (applied, filtered out by Where, skipped or
+	// parked), from position DigestsFrom on, for Verify. Filter is the
+	// store filter they cover.
+	Digests     []Digest
+	DigestsFrom uint64
+	DigestRange uint64
+	Filter      *eventsource.Filter
+	// Parked: events set aside by the error policy, oldest first.
+	Parked []ParkedEvent
+	// Live: on the row of a projector's first version (its plain name),
+	// the version serving reads; 0 means version 1.
+	Live int
+	// Version: the projector version this checkpoint belongs to (0 and 1
+	// are the first).
+	Version int
+	// Horizon and HorizonDone: side effects run only for events above
+	// Horizon that are not in HorizonDone: history replayed on a first
+	// run, a reset or a blue/green rebuild, or already handled by the
+	// version this one took over from, is not acted on again.
+	Horizon     uint64
+	HorizonDone []Range
 }
 
 // CheckpointStore keeps checkpoints and leases of persistent projections. All methods
@@ -119,6 +169,13 @@ type TxCheckpointStore[Tx any] interface {
 	// SaveTx is Save inside tx. It locks the projection's row, so an
 	// instance that lost its lease cannot commit.
 	SaveTx(ctx context.Context, tx Tx, owner string, cp Checkpoint, handled Request) (Request, error)
+	// LoadTx reads the projection's checkpoint inside tx, creating its row
+	// if there is none, and locks the row until tx ends.
+	LoadTx(ctx context.Context, tx Tx, name string) (Checkpoint, error)
+	// WriteTx writes every field Save writes, and Request, inside tx
+	// without looking at the lease: the caller locked the row with LoadTx
+	// and changes what it read.
+	WriteTx(ctx context.Context, tx Tx, cp Checkpoint) error
 }
 
 // MemoryCheckpointStore is a CheckpointStore in process memory, for tests and for projections
@@ -147,6 +204,7 @@ func (m *MemoryCheckpointStore) Load(ctx context.Context, name string) (Checkpoi
 	}
 	cp.State = slices.Clone(cp.State)
 	cp.Skipped = slices.Clone(cp.Skipped)
+	cp = cloneProgress(cp)
 	if cp.Owner != "" && m.now().Before(cp.LeaseUntil) {
 		cp.Holder = cp.Owner
 	}
@@ -194,6 +252,7 @@ func (m *MemoryCheckpointStore) Save(ctx context.Context, owner string, cp Check
 	}
 	cur.Position, cur.State, cur.Status = cp.Position, slices.Clone(cp.State), cp.Status
 	cur.Error, cur.FaultedAt, cur.Skipped = cp.Error, cp.FaultedAt, slices.Clone(cp.Skipped)
+	setProgress(&cur, cloneProgress(cp))
 	if handled != RequestNone && cur.Request == handled {
 		cur.Request = RequestNone
 	}
@@ -228,4 +287,10 @@ func (m *MemoryCheckpointStore) Delete(ctx context.Context, name string) error {
 	defer m.mu.Unlock()
 	delete(m.cps, name)
 	return nil
+}
+
+// setProgress copies what MarshalProgress encodes from src to dst.
+func setProgress(dst *Checkpoint, src Checkpoint) {
+	dst.Done, dst.Digests, dst.DigestsFrom, dst.DigestRange, dst.Filter = src.Done, src.Digests, src.DigestsFrom, src.DigestRange, src.Filter
+	dst.Parked, dst.Live, dst.Version, dst.Horizon, dst.HorizonDone = src.Parked, src.Live, src.Version, src.Horizon, src.HorizonDone
 }

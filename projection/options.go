@@ -100,3 +100,50 @@ func WithOwner(id string) Option { return runnerOption(func(r *runner) { r.owner
 
 // WithErrorPolicy sets what happens when the handler fails (fault at once).
 func WithErrorPolicy(p ErrorPolicy) Option { return runnerOption(func(r *runner) { r.policy = p }) }
+
+// WithWorkers sets how many workers a Projector applies events with (1).
+// Events of one partition key (PartitionBy; the stream by default) are
+// applied in log order by one worker; different keys in parallel, each
+// worker committing its own transactions. The checkpoint is a low-water
+// mark plus the positions handled above it, so a crash redelivers and
+// never skips, and the number of workers may change between runs.
+// Projections (folds) have one state and ignore it.
+func WithWorkers(n int) Option { return runnerOption(func(r *runner) { r.workers = max(n, 1) }) }
+
+// PartitionBy sets the partition key of a Projector's events: events with
+// one key are applied in log order; keys are spread over the workers. The
+// default is the stream; ByMetadata uses a metadata value.
+func PartitionBy(key func(r *eventsource.Record) string) Option {
+	return runnerOption(func(r *runner) {
+		if key != nil {
+			r.partition = key
+		}
+	})
+}
+
+// ByStream is the default partition key: the stream ID.
+func ByStream(r *eventsource.Record) string { return r.StreamID }
+
+// ByMetadata returns a partition key function: the metadata value key
+// (records without it share the key "").
+func ByMetadata(key string) func(r *eventsource.Record) string {
+	return func(r *eventsource.Record) string { return r.Metadata[key] }
+}
+
+// WithVersion sets a Projector's version (1). A new version builds its read
+// model (its own tables: give it another ReadModel) from position 0 while
+// the live version serves; when it has caught up it takes over in one
+// transaction and the old version's Run returns ErrSuperseded. Version 1's
+// checkpoint has the projector's name; version n's is "name@vn".
+func WithVersion(n int) Option { return runnerOption(func(r *runner) { r.version = max(n, 1) }) }
+
+// WithParkingLimit sets how many events a Projector may hold parked (1000);
+// one more faults it with ErrParkingFull.
+func WithParkingLimit(n int) Option { return runnerOption(func(r *runner) { r.parkLimit = max(n, 1) }) }
+
+// WithDigestRange sets how many positions one delivery digest covers
+// (10,000), used when a projector's digests start (its first run or a
+// reset). Verify reports faults to within a range.
+func WithDigestRange(n uint64) Option {
+	return runnerOption(func(r *runner) { r.digestRange = max(n, 1) })
+}

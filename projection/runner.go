@@ -23,6 +23,13 @@ type ErrorPolicy struct {
 	// Skip gives up on a failing event by skipping it (recorded in
 	// Checkpoint.Skipped) instead of faulting the projection.
 	Skip bool
+	// Park (Projectors) gives up on a failing event by parking it
+	// (Checkpoint.Parked, with the error, attempts and time) and goes on.
+	// Later events of the same partition key are parked behind it, so the
+	// key's order is kept, unless ParkedKeyContinues. Parked events are
+	// replayed (ReplayParked) or discarded (DiscardParked).
+	Park               bool
+	ParkedKeyContinues bool
 }
 
 // applier applies batches and writes the checkpoint with them, atomically.
@@ -51,6 +58,13 @@ type runner struct {
 
 	onCaughtUp func()
 
+	workers     int
+	partition   func(*eventsource.Record) string
+	version     int
+	base        string // the name of the projector's first version
+	parkLimit   int
+	digestRange uint64
+
 	mu      sync.Mutex
 	cp      Checkpoint // last saved
 	holding bool       // this instance holds the lease
@@ -58,11 +72,16 @@ type runner struct {
 }
 
 func newRunner(name string, events eventsource.Store, cps CheckpointStore, opts []Option) *runner {
-	r := &runner{name: name, events: events, cps: cps, batch: 100, ttl: 30 * time.Second, minPoll: 10 * time.Millisecond, poll: time.Second}
+	r := &runner{name: name, events: events, cps: cps, batch: 100, ttl: 30 * time.Second, minPoll: 10 * time.Millisecond, poll: time.Second,
+		workers: 1, partition: ByStream, version: 1, parkLimit: 1000, digestRange: 10_000}
 	for _, o := range opts {
 		if o != nil {
 			o.applyRunner(r)
 		}
+	}
+	r.base = name
+	if r.version > 1 && name != "" {
+		r.name = versionName(name, r.version)
 	}
 	if r.owner == "" {
 		host, _ := os.Hostname()
@@ -207,6 +226,13 @@ func (r *runner) release(ctx context.Context) {
 	}
 }
 
+// follower is an applier that follows the log itself (a Projector's
+// parallel pipeline) and replays parked events.
+type follower interface {
+	follow(ctx context.Context, s *session) error
+	replay(ctx context.Context, s *session) error
+}
+
 // errRequest interrupts the subscription when a control request arrives.
 var errRequest = errors.New("projection: control request")
 
@@ -332,7 +358,27 @@ func (s *session) handleRequest(ctx context.Context) (bool, error) {
 			return true, err
 		}
 		return true, errors.Join(ErrDeleted, s.cps.Delete(ctx, s.name))
+	case RequestReplay:
+		if f, ok := s.app.(follower); ok {
+			if err := f.replay(ctx, s); err != nil {
+				return true, err
+			}
+			latest, err := s.cps.Load(ctx, s.name)
+			if err != nil {
+				return true, err
+			}
+			return false, s.commit(ctx, nil, latest, RequestReplay)
+		}
+		return false, s.commit(ctx, nil, cp, RequestReplay)
 	case RequestSkip:
+		if _, ok := s.app.(follower); ok && cp.FaultedAt > cp.Position {
+			// A projector's workers commit out of order: the event is
+			// handled as skipped when it comes round again.
+			cp.Skipped = append(slices.Clip(cp.Skipped), cp.FaultedAt)
+			s.log.WarnContext(ctx, "projection: skipping event on request", slog.String("projection", s.name), slog.Uint64("position", cp.FaultedAt))
+			cp.Status, cp.Error, cp.FaultedAt = StatusRunning, "", 0
+			return false, s.commit(ctx, nil, cp, RequestSkip)
+		}
 		// FaultedAt, not the status: Start may have set the status to
 		// running before this runner saw the request, and a fault's
 		// FaultedAt stays until the event is handled or skipped.
@@ -347,12 +393,18 @@ func (s *session) handleRequest(ctx context.Context) (bool, error) {
 	if cp.Status == StatusStopped {
 		return true, ErrStopped
 	}
+	if cp.Status == StatusSuperseded || cp.Status == StatusDropped {
+		return true, ErrSuperseded
+	}
 	return false, nil
 }
 
 // follow subscribes from the checkpoint and applies batches until ctx ends,
 // a request arrives (errRequest) or a batch fails for good.
 func (s *session) follow(ctx context.Context) error {
+	if f, ok := s.app.(follower); ok {
+		return f.follow(ctx, s)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() { // look for requests left by other processes
@@ -432,5 +484,13 @@ func (s *session) applyBatch(ctx context.Context, recs []eventsource.Record) err
 // retryable reports whether err came from the handler rather than from
 // losing the lease or the context.
 func retryable(err error) bool {
-	return !errors.Is(err, ErrLeaseLost) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrSuperseded) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// versionName is the checkpoint name of version v of projector name.
+func versionName(name string, v int) string {
+	if v <= 1 {
+		return name
+	}
+	return fmt.Sprintf("%s@v%d", name, v)
 }

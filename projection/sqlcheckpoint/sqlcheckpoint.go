@@ -89,13 +89,31 @@ func (s *Store) ensure(ctx context.Context) error {
 		request     VARCHAR(32) NOT NULL DEFAULT '',
 		owner       VARCHAR(255) NOT NULL DEFAULT '',
 		lease_until BIGINT NOT NULL DEFAULT 0,
-		updated_at  BIGINT NOT NULL DEFAULT 0
+		updated_at  BIGINT NOT NULL DEFAULT 0,
+		progress    BLOB
 	)`
 	if s.dialect == MySQL {
-		ddl = strings.Replace(ddl, "BLOB", "LONGBLOB", 1) + ` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`
+		ddl = strings.ReplaceAll(ddl, "BLOB", "LONGBLOB") + ` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`
 	}
 	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
 		return fmt.Errorf("sqlcheckpoint: create %s: %w", s.table, err)
+	}
+	// Tables created before checkpoints kept progress (parallel projectors,
+	// digests, parking) get the column.
+	has := `SELECT count(*) FROM pragma_table_info('` + s.table + `') WHERE name = 'progress'`
+	add := `ALTER TABLE ` + s.table + ` ADD COLUMN progress BLOB`
+	if s.dialect == MySQL {
+		has = `SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '` + s.table + `' AND column_name = 'progress'`
+		add = `ALTER TABLE ` + s.table + ` ADD COLUMN progress LONGBLOB`
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, has).Scan(&n); err != nil {
+		return fmt.Errorf("sqlcheckpoint: columns of %s: %w", s.table, err)
+	}
+	if n == 0 {
+		if _, err := s.db.ExecContext(ctx, add); err != nil && !strings.Contains(strings.ToLower(err.Error()), "duplicate column") {
+			return fmt.Errorf("sqlcheckpoint: add progress to %s: %w", s.table, err)
+		}
 	}
 	s.created = true
 	return nil
@@ -117,7 +135,7 @@ type execer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const cols = `name, position, state, status, error, faulted_at, skipped, request, owner, lease_until, updated_at`
+const cols = `name, position, state, status, error, faulted_at, skipped, request, owner, lease_until, updated_at, progress`
 
 func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (projection.Checkpoint, bool, error) {
 	query := `SELECT ` + cols + ` FROM ` + s.table + ` WHERE name = ?`
@@ -128,7 +146,8 @@ func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (pro
 	var pos, faulted, until, updated int64
 	var status, request string
 	var errText, skipped sql.NullString
-	err := q.QueryRowContext(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &errText, &faulted, &skipped, &request, &cp.Owner, &until, &updated)
+	var prog []byte
+	err := q.QueryRowContext(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &errText, &faulted, &skipped, &request, &cp.Owner, &until, &updated, &prog)
 	if errors.Is(err, sql.ErrNoRows) {
 		return projection.Checkpoint{Name: name}, false, nil
 	}
@@ -150,6 +169,9 @@ func (s *Store) load(ctx context.Context, q execer, name string, lock bool) (pro
 		if err := json.Unmarshal([]byte(skipped.String), &cp.Skipped); err != nil {
 			return cp, false, fmt.Errorf("%w: sqlcheckpoint: skipped positions of %q: %w", eventsource.ErrCorruptData, name, err)
 		}
+	}
+	if err := projection.UnmarshalProgress(prog, &cp); err != nil {
+		return cp, false, err
 	}
 	return cp, true, nil
 }
@@ -226,21 +248,53 @@ func (s *Store) SaveTx(ctx context.Context, tx *sql.Tx, owner string, cp project
 	if !ok || cur.Owner != owner {
 		return projection.RequestNone, fmt.Errorf("%w: %q is held by %q", projection.ErrLeaseLost, cp.Name, cur.Owner)
 	}
+	req := cur.Request
+	if handled != projection.RequestNone && req == handled {
+		req = projection.RequestNone
+	}
+	cp.Request = req
+	if err := s.write(ctx, tx, cp); err != nil {
+		return projection.RequestNone, err
+	}
+	return req, nil
+}
+
+// LoadTx implements projection.TxCheckpointStore.
+func (s *Store) LoadTx(ctx context.Context, tx *sql.Tx, name string) (projection.Checkpoint, error) {
+	if err := s.ensure(ctx); err != nil {
+		return projection.Checkpoint{}, err
+	}
+	if _, err := tx.ExecContext(ctx, s.insertIgnore(), name); err != nil {
+		return projection.Checkpoint{}, fmt.Errorf("sqlcheckpoint: load %q: %w", name, err)
+	}
+	cp, _, err := s.load(ctx, tx, name, true)
+	return cp, err
+}
+
+// WriteTx implements projection.TxCheckpointStore.
+func (s *Store) WriteTx(ctx context.Context, tx *sql.Tx, cp projection.Checkpoint) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	return s.write(ctx, tx, cp)
+}
+
+func (s *Store) write(ctx context.Context, tx *sql.Tx, cp projection.Checkpoint) error {
 	var skipped any
 	if len(cp.Skipped) > 0 {
 		b, _ := json.Marshal(cp.Skipped)
 		skipped = string(b)
 	}
-	req := cur.Request
-	if handled != projection.RequestNone && req == handled {
-		req = projection.RequestNone
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE `+s.table+` SET position = ?, state = ?, status = ?, error = ?, faulted_at = ?, skipped = ?, request = ?, updated_at = ? WHERE name = ?`,
-		int64(cp.Position), cp.State, string(cp.Status), cp.Error, int64(cp.FaultedAt), skipped, string(req), s.now().UnixNano(), cp.Name)
+	prog, err := projection.MarshalProgress(cp)
 	if err != nil {
-		return projection.RequestNone, fmt.Errorf("sqlcheckpoint: save %q: %w", cp.Name, err)
+		return fmt.Errorf("sqlcheckpoint: save %q: %w", cp.Name, err)
 	}
-	return req, nil
+	_, err = tx.ExecContext(ctx, `UPDATE `+s.table+` SET position = ?, state = ?, status = ?, error = ?, faulted_at = ?, skipped = ?, request = ?, updated_at = ?, progress = ? WHERE name = ?`,
+		int64(cp.Position), cp.State, string(cp.Status), cp.Error, int64(cp.FaultedAt), skipped, string(cp.Request), s.now().UnixNano(), prog, cp.Name)
+	if err != nil {
+		return fmt.Errorf("sqlcheckpoint: save %q: %w", cp.Name, err)
+	}
+	return nil
 }
 
 // Request implements projection.CheckpointStore.

@@ -1,0 +1,198 @@
+package projection
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+// Range is the closed range of global positions [From, To].
+type Range struct {
+	From uint64 `json:"f"`
+	To   uint64 `json:"t"`
+}
+
+// ranges is a sorted set of positions kept as disjoint, non-adjacent
+// ranges.
+type ranges []Range
+
+func (rs ranges) contains(p uint64) bool {
+	i, ok := slices.BinarySearchFunc(rs, p, func(r Range, p uint64) int {
+		switch {
+		case r.To < p:
+			return -1
+		case r.From > p:
+			return 1
+		}
+		return 0
+	})
+	return ok && i < len(rs)
+}
+
+// add returns rs with p in it.
+func (rs ranges) add(p uint64) ranges {
+	i, _ := slices.BinarySearchFunc(rs, p, func(r Range, p uint64) int {
+		if r.To < p {
+			return -1
+		}
+		if r.From > p {
+			return 1
+		}
+		return 0
+	})
+	if i < len(rs) && rs[i].From <= p && p <= rs[i].To {
+		return rs
+	}
+	joinLeft := i > 0 && rs[i-1].To+1 == p
+	joinRight := i < len(rs) && rs[i].From == p+1
+	switch {
+	case joinLeft && joinRight:
+		rs[i-1].To = rs[i].To
+		return slices.Delete(rs, i, i+1)
+	case joinLeft:
+		rs[i-1].To = p
+	case joinRight:
+		rs[i].From = p
+	default:
+		rs = slices.Insert(rs, i, Range{p, p})
+	}
+	return rs
+}
+
+// above returns the part of rs above p.
+func (rs ranges) above(p uint64) ranges {
+	out := rs[:0:0]
+	for _, r := range rs {
+		if r.To <= p {
+			continue
+		}
+		r.From = max(r.From, p+1)
+		out = append(out, r)
+	}
+	return out
+}
+
+// Digest is the running digest of the events a projection handled with
+// positions in [From, To]: how many, and the sum (modulo 2⁶⁴) of a 64-bit
+// hash of each event ID. A sum does not depend on the order events were
+// handled in, so parallel workers can add to it in any order; an event
+// missed or handled twice changes the count.
+type Digest struct {
+	From  uint64 `json:"f"`
+	To    uint64 `json:"t"`
+	Count uint64 `json:"n"`
+	Sum   uint64 `json:"s"`
+}
+
+// eventHash is the 64-bit hash of a record a digest sums.
+func eventHash(r *eventsource.Record) uint64 {
+	h := fnv.New64a()
+	if r.EventID != "" {
+		h.Write([]byte(r.EventID))
+	} else {
+		fmt.Fprintf(h, "%s\x00%d", r.StreamID, r.Version)
+	}
+	return h.Sum64()
+}
+
+// addDigest adds r to the digest of its range (ranges of size n positions).
+func addDigest(ds []Digest, n uint64, r *eventsource.Record) []Digest {
+	from := (r.Position-1)/n*n + 1
+	i, ok := slices.BinarySearchFunc(ds, from, func(d Digest, from uint64) int {
+		switch {
+		case d.From < from:
+			return -1
+		case d.From > from:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		ds = slices.Insert(ds, i, Digest{From: from, To: from + n - 1})
+	}
+	ds[i].Count++
+	ds[i].Sum += eventHash(r)
+	return ds
+}
+
+// ParkedEvent is an event a projector set aside: its handler kept failing
+// after the error policy's retries (Behind is 0), or it waits behind such
+// an event of its partition key (Behind names that event's position).
+type ParkedEvent struct {
+	Position uint64    `json:"p"`
+	Stream   string    `json:"s"`
+	Type     string    `json:"y"`
+	Key      string    `json:"k"`
+	Error    string    `json:"e,omitempty"`
+	Attempts int       `json:"a,omitempty"`
+	At       time.Time `json:"at"`
+	Behind   uint64    `json:"b,omitempty"`
+	// Replay is set by ReplayParked: the running projector applies the
+	// event again (and parks it again if it still fails).
+	Replay bool `json:"r,omitempty"`
+}
+
+// progress is what a checkpoint keeps beyond its position, as one encoded
+// value (MarshalProgress).
+type progress struct {
+	Done        ranges              `json:"done,omitempty"`
+	Digests     []Digest            `json:"digests,omitempty"`
+	DigestFrom  uint64              `json:"digest_from,omitempty"`
+	DigestRange uint64              `json:"digest_range,omitempty"`
+	Filter      *eventsource.Filter `json:"filter,omitempty"`
+	Parked      []ParkedEvent       `json:"parked,omitempty"`
+	Live        int                 `json:"live,omitempty"`
+	Horizon     uint64              `json:"horizon,omitempty"`
+	HorizonDone ranges              `json:"horizon_done,omitempty"`
+	Version     int                 `json:"version,omitempty"`
+}
+
+// MarshalProgress encodes what a checkpoint keeps beyond its position
+// (Done, Digests, Parked, Live, …) as one value a checkpoint store saves
+// in a single column; nil when there is none. Checkpoint stores call it in
+// Save, SaveTx and WriteTx, and UnmarshalProgress when they load.
+func MarshalProgress(cp Checkpoint) ([]byte, error) {
+	p := progress{
+		Done: cp.Done, Digests: cp.Digests, DigestFrom: cp.DigestsFrom, DigestRange: cp.DigestRange, Filter: cp.Filter,
+		Parked: cp.Parked, Live: cp.Live, Horizon: cp.Horizon, HorizonDone: cp.HorizonDone, Version: cp.Version,
+	}
+	if p.Filter != nil && p.Filter.IsZero() {
+		p.Filter = nil
+	}
+	if len(p.Done) == 0 && len(p.Digests) == 0 && p.DigestFrom == 0 && p.DigestRange == 0 && p.Filter == nil && len(p.Parked) == 0 &&
+		p.Live == 0 && p.Horizon == 0 && len(p.HorizonDone) == 0 && p.Version == 0 {
+		return nil, nil
+	}
+	return json.Marshal(p)
+}
+
+// UnmarshalProgress decodes b, written by MarshalProgress, into cp.
+func UnmarshalProgress(b []byte, cp *Checkpoint) error {
+	if len(b) == 0 {
+		return nil
+	}
+	var p progress
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("%w: projection %q progress: %w", eventsource.ErrCorruptData, cp.Name, err)
+	}
+	cp.Done, cp.Digests, cp.DigestsFrom, cp.DigestRange, cp.Filter = p.Done, p.Digests, p.DigestFrom, p.DigestRange, p.Filter
+	cp.Parked, cp.Live, cp.Horizon, cp.HorizonDone, cp.Version = p.Parked, p.Live, p.Horizon, p.HorizonDone, p.Version
+	return nil
+}
+
+// cloneProgress returns cp with its slices copied.
+func cloneProgress(cp Checkpoint) Checkpoint {
+	cp.Done = slices.Clone(cp.Done)
+	cp.Digests = slices.Clone(cp.Digests)
+	cp.Parked = slices.Clone(cp.Parked)
+	cp.HorizonDone = slices.Clone(cp.HorizonDone)
+	if cp.Filter != nil {
+		f := *cp.Filter
+		cp.Filter = &f
+	}
+	return cp
+}
