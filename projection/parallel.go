@@ -74,6 +74,7 @@ type pipeline[Tx any] struct {
 	capacity int
 	fault    *FaultError
 	live     bool // this version serves: side effects run
+	replay   bool // replaying parked events on request: a pending request does not interrupt
 
 	// Where the checkpoint started: what was handled above its position.
 	done    ranges
@@ -176,11 +177,12 @@ func (p *pipeline[Tx]) worker(key string) int {
 func (p *pipeline[Tx]) run() error {
 	defer p.cancel(nil)
 	var wg sync.WaitGroup
+	parkedAtStart := slices.Clone(p.durable.Parked)
 	for w := range p.queues {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.work(w); err != nil {
+			if err := p.work(w, parkedAtStart); err != nil {
 				p.cancel(err)
 			}
 		}()
@@ -281,10 +283,10 @@ func (p *pipeline[Tx]) mark(positions []uint64, owner int, done bool) {
 
 // work is worker w: it takes what is queued for it, up to a batch at a
 // time, and commits it.
-func (p *pipeline[Tx]) work(w int) error {
+func (p *pipeline[Tx]) work(w int, parkedAtStart []ParkedEvent) error {
 	blocked := map[string]bool{} // keys waiting behind a parked event
 	if !p.s.policy.ParkedKeyContinues {
-		for _, pe := range p.durable.Parked {
+		for _, pe := range parkedAtStart {
 			if p.worker(pe.Key) == w {
 				blocked[pe.Key] = true
 			}
@@ -600,7 +602,7 @@ func (p *pipeline[Tx]) committed(cp Checkpoint, req Request) {
 	p.mu.Unlock()
 	dur.Request = req
 	p.s.publish(dur)
-	if req != RequestNone {
+	if req != RequestNone && !p.replay {
 		p.cancel(errRequest)
 	}
 }

@@ -150,6 +150,7 @@ func (a *readModelApplier[Tx]) follow(ctx context.Context, s *session) error {
 // events of its key behind it).
 func (a *readModelApplier[Tx]) replay(ctx context.Context, s *session) error {
 	p := newPipeline(ctx, s, a.rm, a.cps)
+	p.replay = true
 	defer p.cancel(nil)
 	if err := p.start(); err != nil {
 		return err

@@ -41,8 +41,15 @@ type Tally[Tx any] interface {
 	// Applied returns the number of rows of positions and the sum of the
 	// per-stream counts; exists is false when the tables are gone.
 	Applied(ctx context.Context) (positions, counted int, exists bool, err error)
-	// FailAt makes Apply fail on the record at position p (0: never).
+	// FailAt makes Apply fail on the record at position p (0: never). It
+	// may be called while a projector runs.
 	FailAt(p uint64)
+	// SideEffects records each position acted on in a table of effects
+	// both read models of an Env share, the outside world: a position
+	// acted on twice fails on its primary key.
+	projection.SideEffects[Tx]
+	// Effects returns the positions acted on, in order.
+	Effects(ctx context.Context) ([]uint64, error)
 }
 
 // Env is one RunTx subtest's world: a fresh checkpoint store and read model
@@ -50,6 +57,9 @@ type Tally[Tx any] interface {
 type Env[Tx any] struct {
 	Checkpoints projection.TxCheckpointStore[Tx]
 	ReadModel   Tally[Tx]
+	// Second is a read model in other tables of the same database, with
+	// the same table of effects: the next version of a blue/green rebuild.
+	Second Tally[Tx]
 }
 
 // RunTx runs Run and the read-model tests. The events live in a SQLite store
@@ -68,6 +78,7 @@ func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
 		{"CaughtUpAndHolder", testCaughtUpAndHolder[Tx]},
 		{"StaleHolderCannotCommit", testStaleHolder[Tx]},
 	}
+	tests = append(tests, parallelTests[Tx]()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

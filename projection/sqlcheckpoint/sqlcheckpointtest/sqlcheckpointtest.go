@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
@@ -21,7 +22,7 @@ import (
 // of one test (a shared one is fine: each test has its own table prefix,
 // and its tables are dropped when it ends).
 func Run(t *testing.T, d sqlcheckpoint.Dialect, open func(t *testing.T) *sql.DB) {
-	env := func(t *testing.T) (*sqlcheckpoint.Store, *tally) {
+	env := func(t *testing.T) (*sqlcheckpoint.Store, *tally, *tally) {
 		db := open(t)
 		prefix := fmt.Sprintf("t%d_", rand.Uint32())
 		cps, err := sqlcheckpoint.New(db, d, sqlcheckpoint.WithTablePrefix(prefix))
@@ -29,27 +30,30 @@ func Run(t *testing.T, d sqlcheckpoint.Dialect, open func(t *testing.T) *sql.DB)
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			for _, tbl := range []string{"projections", "rm_seen", "rm_counts"} {
+			for _, tbl := range []string{"projections", "rm_seen", "rm_counts", "rm2_seen", "rm2_counts", "effects"} {
 				_, _ = db.Exec(`DROP TABLE IF EXISTS ` + prefix + tbl)
 			}
 		})
-		return cps, &tally{db: db, prefix: prefix + "rm_", mysql: d == sqlcheckpoint.MySQL}
+		mysql := d == sqlcheckpoint.MySQL
+		return cps, &tally{db: db, prefix: prefix + "rm_", effects: prefix + "effects", mysql: mysql},
+			&tally{db: db, prefix: prefix + "rm2_", effects: prefix + "effects", mysql: mysql}
 	}
 	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[*sql.Tx] {
-		cps, rm := env(t)
-		return projectiontest.Env[*sql.Tx]{Checkpoints: cps, ReadModel: rm}
+		cps, rm, second := env(t)
+		return projectiontest.Env[*sql.Tx]{Checkpoints: cps, ReadModel: rm, Second: second}
 	})
 }
 
 // tally is projectiontest's read model in SQL.
 type tally struct {
-	db     *sql.DB
-	prefix string
-	mysql  bool
-	failAt uint64
+	db      *sql.DB
+	prefix  string
+	effects string // the table of side effects, shared by an Env's two read models
+	mysql   bool
+	failAt  atomic.Uint64
 }
 
-func (m *tally) FailAt(p uint64) { m.failAt = p }
+func (m *tally) FailAt(p uint64) { m.failAt.Store(p) }
 
 func (m *tally) tablesQuery() string {
 	if m.mysql {
@@ -70,6 +74,7 @@ func (m *tally) Init(ctx context.Context, tx *sql.Tx) error {
 	for _, ddl := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + m.prefix + `seen (position BIGINT PRIMARY KEY)`,
 		`CREATE TABLE IF NOT EXISTS ` + m.prefix + `counts (stream VARCHAR(255) PRIMARY KEY, n BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS ` + m.effects + ` (position BIGINT PRIMARY KEY)`,
 	} {
 		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			return err
@@ -84,7 +89,7 @@ func (m *tally) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record
 		upsert = `INSERT INTO ` + m.prefix + `counts (stream, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1`
 	}
 	for _, r := range recs {
-		if r.Position == m.failAt {
+		if r.Position == m.failAt.Load() {
 			return errors.New("bad event")
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+m.prefix+`seen (position) VALUES (?)`, int64(r.Position)); err != nil {
@@ -95,6 +100,34 @@ func (m *tally) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record
 		}
 	}
 	return nil
+}
+
+// SideEffects records each position acted on in the shared effects table;
+// a second effect for one position fails on its primary key.
+func (m *tally) SideEffects(ctx context.Context, tx *sql.Tx, recs []eventsource.Record) error {
+	for _, r := range recs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+m.effects+` (position) VALUES (?)`, int64(r.Position)); err != nil {
+			return fmt.Errorf("side effect of position %d twice? %w", r.Position, err)
+		}
+	}
+	return nil
+}
+
+func (m *tally) Effects(ctx context.Context) ([]uint64, error) {
+	rows, err := m.db.QueryContext(ctx, `SELECT position FROM `+m.effects+` ORDER BY position`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var p int64
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, uint64(p))
+	}
+	return out, rows.Err()
 }
 
 func (m *tally) Reset(ctx context.Context, tx *sql.Tx) error {

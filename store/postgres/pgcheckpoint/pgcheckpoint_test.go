@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -28,12 +29,16 @@ func TestMain(m *testing.M) {
 type tally struct {
 	pool   *pgxpool.Pool
 	schema string
-	failAt uint64
+	prefix string // of its tables: "rm_", or "rm2_" for an Env's second read model
+	failAt atomic.Uint64
 }
 
-func (m *tally) FailAt(p uint64) { m.failAt = p }
+func (m *tally) FailAt(p uint64) { m.failAt.Store(p) }
 
-func (m *tally) table(name string) string { return pgx.Identifier{m.schema, "rm_" + name}.Sanitize() }
+func (m *tally) table(name string) string { return pgx.Identifier{m.schema, m.prefix + name}.Sanitize() }
+
+// effects is the table of side effects, shared by an Env's two read models.
+func (m *tally) effects() string { return pgx.Identifier{m.schema, "effects"}.Sanitize() }
 
 func (m *tally) IsInitialized(ctx context.Context, tx pgx.Tx) (bool, error) {
 	var ok bool
@@ -46,6 +51,7 @@ func (m *tally) Init(ctx context.Context, tx pgx.Tx) error {
 	for _, ddl := range []string{
 		`CREATE TABLE ` + m.table("seen") + ` (position bigint PRIMARY KEY)`,
 		`CREATE TABLE ` + m.table("counts") + ` (stream text PRIMARY KEY, n bigint NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS ` + m.effects() + ` (position bigint PRIMARY KEY)`,
 	} {
 		if _, err := tx.Exec(ctx, ddl); err != nil {
 			return err
@@ -56,7 +62,7 @@ func (m *tally) Init(ctx context.Context, tx pgx.Tx) error {
 
 func (m *tally) Apply(ctx context.Context, tx pgx.Tx, recs []eventsource.Record) error {
 	for _, r := range recs {
-		if r.Position == m.failAt {
+		if r.Position == m.failAt.Load() {
 			return errors.New("bad event")
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO `+m.table("seen")+` (position) VALUES ($1)`, int64(r.Position)); err != nil {
@@ -68,6 +74,29 @@ func (m *tally) Apply(ctx context.Context, tx pgx.Tx, recs []eventsource.Record)
 		}
 	}
 	return nil
+}
+
+// SideEffects records each position acted on in the shared effects table;
+// a second effect for one position fails on its primary key.
+func (m *tally) SideEffects(ctx context.Context, tx pgx.Tx, recs []eventsource.Record) error {
+	for _, r := range recs {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+m.effects()+` (position) VALUES ($1)`, int64(r.Position)); err != nil {
+			return fmt.Errorf("side effect of position %d twice? %w", r.Position, err)
+		}
+	}
+	return nil
+}
+
+func (m *tally) Effects(ctx context.Context) ([]uint64, error) {
+	rows, err := m.pool.Query(ctx, `SELECT position FROM `+m.effects()+` ORDER BY position`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
+		var p int64
+		err := r.Scan(&p)
+		return uint64(p), err
+	})
 }
 
 func (m *tally) Reset(ctx context.Context, tx pgx.Tx) error {
@@ -101,7 +130,8 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return projectiontest.Env[pgx.Tx]{Checkpoints: cps, ReadModel: &tally{pool: p, schema: schema}}
+		return projectiontest.Env[pgx.Tx]{Checkpoints: cps,
+			ReadModel: &tally{pool: p, schema: schema, prefix: "rm_"}, Second: &tally{pool: p, schema: schema, prefix: "rm2_"}}
 	})
 }
 
