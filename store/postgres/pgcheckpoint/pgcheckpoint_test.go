@@ -35,7 +35,9 @@ type tally struct {
 
 func (m *tally) FailAt(p uint64) { m.failAt.Store(p) }
 
-func (m *tally) table(name string) string { return pgx.Identifier{m.schema, m.prefix + name}.Sanitize() }
+func (m *tally) table(name string) string {
+	return pgx.Identifier{m.schema, m.prefix + name}.Sanitize()
+}
 
 // effects is the table of side effects, shared by an Env's two read models.
 func (m *tally) effects() string { return pgx.Identifier{m.schema, "effects"}.Sanitize() }
