@@ -31,12 +31,21 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		return eventsource.AppendResult{}, err
 	}
 	s.wmu.Lock()
-	res, err := s.append(ctx, stream, expected, recs)
+	res, err := s.caughtUpAppend(ctx, stream, expected, recs)
 	s.wmu.Unlock()
 	if err == nil {
 		s.signal.Fire()
 	}
 	return res, err
+}
+
+// caughtUpAppend is append, after the inline projections' catch-up (once
+// per Store). Callers hold wmu.
+func (s *Store) caughtUpAppend(ctx context.Context, stream string, expected eventsource.ExpectedVersion, recs []eventsource.Record) (eventsource.AppendResult, error) {
+	if err := s.catchUp(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
+	return s.append(ctx, stream, expected, recs)
 }
 
 // writer holds the append statements, prepared once on the database (a
@@ -117,6 +126,11 @@ func (s *Store) append(ctx context.Context, stream string, expected eventsource.
 	if err != nil {
 		return eventsource.AppendResult{}, s.wrap("append", err)
 	}
+	// After the records and the stream's rules: the projections see the
+	// log as the append leaves it.
+	if err := s.applyInline(ctx, tx, stream, recs, now); err != nil {
+		return eventsource.AppendResult{}, err
+	}
 	storekit.BeforeCommit(ctx)
 	if err := ctx.Err(); err != nil {
 		return eventsource.AppendResult{}, err
@@ -171,6 +185,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, w *writer, stream string,
 		if err != nil {
 			return eventsource.AppendResult{}, err
 		}
+		r.Version, r.Position = current+int64(i)+1, uint64(pos)
 		if i == 0 {
 			res.FirstPosition = uint64(pos)
 		}

@@ -237,3 +237,59 @@ func benchReadAll(b *testing.B, s *sqlite.Store) {
 func BenchmarkRawReadAll10000(b *testing.B) {
 	rawSelect(b, readAllFixture(b), 10000, `SELECT position, stream_id, version, event_id, type, codec, data, metadata, recorded_at FROM es_events ORDER BY position`)
 }
+
+// upsertModel is the benchmarks' inline read model: one upsert per event.
+type upsertModel struct{}
+
+func (upsertModel) IsInitialized(ctx context.Context, tx *sql.Tx) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'bench_heads'`).Scan(&n)
+	return n == 1, err
+}
+
+func (upsertModel) Init(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `CREATE TABLE bench_heads (stream TEXT PRIMARY KEY, version INTEGER NOT NULL)`)
+	return err
+}
+
+func (upsertModel) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record) error {
+	for _, r := range recs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bench_heads VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET version = excluded.version`, r.StreamID, r.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (upsertModel) Reset(context.Context, *sql.Tx) error  { return nil }
+func (upsertModel) Delete(context.Context, *sql.Tx) error { return nil }
+
+// BenchmarkInlineAppend: single-event appends to 1,000 streams, one writer,
+// without and with an inline projection that upserts a row per event,
+// alternating in rounds within the process (round=N/inline=…), each on a
+// fresh database.
+func BenchmarkInlineAppend(b *testing.B) {
+	for round := 1; round <= 5; round++ {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("round=%d/inline=%v", round, on), func(b *testing.B) {
+				var opts []sqlite.Option
+				if on {
+					opts = append(opts, sqlite.WithInline("heads", upsertModel{}))
+				}
+				s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				ctx := context.Background()
+				i := 0
+				for b.Loop() {
+					if _, err := s.Append(ctx, fmt.Sprint("s-", i%1000), eventsource.Any, records(1)); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}

@@ -27,7 +27,8 @@
 // # Schema
 //
 // Tables {prefix}events, {prefix}stream_rules, {prefix}snapshots,
-// {prefix}reservations and {prefix}schema_migrations ("es_" by default, see
+// {prefix}reservations, {prefix}inline_projections and
+// {prefix}schema_migrations ("es_" by default, see
 // WithTablePrefix), created or upgraded on first use by the embedded,
 // numbered migrations (see Migrate); a database of an earlier version is
 // upgraded in place. Event metadata is a JSON object; global-log filters,
@@ -61,6 +62,44 @@
 // stream's version in the rules row, so versions continue after every
 // record is gone. Their event IDs become free; positions stay taken
 // (AUTOINCREMENT, which Head reports). Rules rows are never removed.
+//
+// # Inline projections
+//
+// WithInline registers a projection.ReadModel[*sql.Tx] whose tables live in
+// the same database file: every append calls its Apply in the append's own
+// write transaction, after inserting the records, with the records as a
+// read returns them (Data as stored, encrypted or not; RecordedAt and
+// positions filled). So after Append returns the read model shows the
+// append (read-your-writes), and if Apply fails the transaction rolls back
+// and Append returns an *eventsource.InlineProjectionError: nothing is
+// stored, the head, the stream and the read models stay as they were.
+// An exact retry of an append stores nothing and applies nothing. The same
+// read model can be rebuilt by a projection.Projector. Several projections
+// run in the order given, each in the same transaction.
+//
+// Each projection keeps its position, the last position of the log it has
+// seen, in {prefix}inline_projections (migration 006), moved in the
+// transaction that applies. Open (or the first Append, for New or
+// WithoutAutoMigrate) creates the read model when IsInitialized says it is
+// not there (a new read model starts from position 0) and applies what the
+// global log shows after its position, a batch (WithBatchSize) per
+// transaction, so a projection added to a store with history covers all
+// of it.
+//
+// Why nothing is missed: SQLite has one writer at a time, across
+// connections and processes, and AUTOINCREMENT positions are assigned in
+// that order, so the records below an append's first position have all
+// committed before it began. An append made without the projection (by a
+// Store without the option, another process, the command-line tool) leaves
+// the projection's position behind; the next append with it finds its
+// position below its own first position minus one, and applies what the
+// global log shows in between first, in its transaction, before its own
+// records. Records a stream's rules retired before the projection saw them
+// (deleted, truncated, aged out) are skipped, as ReadAll skips them; an
+// append's own records are applied even when its MaxCount retires some of
+// them at once. The cost of a projection is its Apply plus two primary-key
+// statements per append; appends already take turns, so it adds no
+// contention of its own.
 //
 // # Limits
 //

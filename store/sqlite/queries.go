@@ -12,6 +12,9 @@ type queries struct {
 	rule, insertEvent, moveCut, writeRule, byEventID, idsAt, stream, head, list string
 	ruled, scavenge, keepHead, deleteSnapshots                                  string
 	selectAll, visible                                                          string
+
+	// Inline projections (inline.go).
+	inlineCreate, inlineReset, inlinePosition, inlineMove, inlineRecords string
 }
 
 const columns = `position, stream_id, version, event_id, type, codec, data, metadata, recorded_at`
@@ -26,7 +29,7 @@ func newQueries(p string) queries {
 	oldest := func(r, now string) string {
 		return `max(` + r + `.since, CASE WHEN ` + r + `.max_age > 0 THEN ` + now + ` - ` + r + `.max_age ELSE 0 END)`
 	}
-	return queries{
+	q := queries{
 		// A stream's version is the larger of its newest event's, read
 		// from the (stream_id, version) index, and the head its rules row
 		// keeps (which a scavenge does not remove): no second table to
@@ -84,6 +87,16 @@ func newQueries(p string) queries {
 			gone = CASE WHEN cut <= max(head, ?2) + 1 OR cut = 9223372036854775807 THEN cut ELSE gone END WHERE stream_id = ?1`,
 		deleteSnapshots: `DELETE FROM ` + p + `snapshots WHERE stream_id = ?`,
 	}
+	inl := p + "inline_projections"
+	q.inlineCreate = `INSERT OR IGNORE INTO ` + inl + ` (name, position) VALUES (?, 0)`
+	q.inlineReset = `UPDATE ` + inl + ` SET position = 0 WHERE name = ?`
+	q.inlinePosition = `SELECT position FROM ` + inl + ` WHERE name = ?`
+	q.inlineMove = `INSERT INTO ` + inl + ` (name, position) VALUES (?1, ?2)
+		ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)`
+	// What the global log shows in a range of positions: ReadAll's page
+	// query with an upper bound. Arguments: from, before, now, limit.
+	q.inlineRecords = q.selectAll + ` AND position < ?` + q.visible + ` ORDER BY position LIMIT ?`
+	return q
 }
 
 // allQuery builds the global-log query for f. Only placeholders are added

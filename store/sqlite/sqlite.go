@@ -36,6 +36,9 @@ type Store struct {
 	signal *broadcast.Signal
 	q      queries
 
+	inline   []inline // WithInline, in registration order
+	caughtUp bool     // the inline projections' catch-up is done; guarded by wmu
+
 	closeOnce sync.Once
 }
 
@@ -115,6 +118,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			db.Close()
 			return nil, err
 		}
+		s.wmu.Lock()
+		err := s.catchUp(ctx)
+		s.wmu.Unlock()
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -136,6 +146,9 @@ func newStore(db *sql.DB, opts []Option) (*Store, error) {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if err := validInline(s.inline); err != nil {
+		return nil, err
 	}
 	if !identifier.MatchString(s.prefix) {
 		return nil, fmt.Errorf("%w: sqlite: table prefix %q (letters, digits and _ only)", eventsource.ErrInvalidConfig, s.prefix)
