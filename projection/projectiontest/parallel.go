@@ -95,17 +95,42 @@ func appendSpread(t testing.TB, s eventsource.Store, n, streams int) {
 	}
 }
 
-// verifyClean fails t unless Verify finds every event handled exactly once
-// up to want.
-func verifyClean(t *testing.T, events eventsource.Store, cps projection.CheckpointStore, name string, want uint64) {
+// verifyClean fails t unless Verify finds the events of the log handled
+// exactly once, all of them, up to its head.
+func verifyClean(t *testing.T, events eventsource.Store, cps projection.CheckpointStore, name string) {
 	t.Helper()
+	log := logOf(t, events)
 	rep, err := projection.Verify(context.Background(), events, cps, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Events != want || rep.To != want {
-		t.Fatalf("Verify of %s: %d events up to %d in %d ranges, mismatches %v; want a clean bill for %d", name, rep.Events, rep.To, rep.Ranges, rep.Mismatches, want)
+	if !rep.OK() || rep.Events != uint64(len(log)) || rep.To != log[len(log)-1].Position {
+		t.Fatalf("Verify of %s: %d events up to %d in %d ranges, mismatches %v; want a clean bill for %d events up to %d",
+			name, rep.Events, rep.To, rep.Ranges, rep.Mismatches, len(log), log[len(log)-1].Position)
 	}
+}
+
+// logOf reads the whole log.
+func logOf(t *testing.T, events eventsource.Store) []eventsource.Record {
+	t.Helper()
+	var out []eventsource.Record
+	for r, err := range events.ReadAll(context.Background(), 0, eventsource.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// headOf is the position of the last record of the log.
+func headOf(t *testing.T, events eventsource.Store) uint64 {
+	t.Helper()
+	log := logOf(t, events)
+	if len(log) == 0 {
+		return 0
+	}
+	return log[len(log)-1].Position
 }
 
 // runInBackground starts run and returns a function that cancels it and
@@ -124,7 +149,8 @@ func testParallelOrder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]
 		projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	stop, _ := runInBackground(p.Run)
 	appendSpread(t, events, 300, 13)
-	waitFor(t, func() bool { return p.Checkpoint().Position == 800 })
+	head := headOf(t, events)
+	waitFor(t, func() bool { return p.Checkpoint().Position == head })
 	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
@@ -135,20 +161,20 @@ func testParallelOrder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]
 		t.Fatalf("applied %d, counted %d; want 800", n, counted)
 	}
 	cp, err := e.Checkpoints.Load(context.Background(), "tally")
-	if err != nil || cp.Position != 800 || len(cp.Done) != 0 {
+	if err != nil || cp.Position != head || len(cp.Done) != 0 {
 		t.Fatalf("checkpoint: position %d, done %v, %v", cp.Position, cp.Done, err)
 	}
 	t.Logf("at most %d batches applied at once", rm.concurrent)
-	verifyClean(t, events, e.Checkpoints, "tally", 800)
+	verifyClean(t, events, e.Checkpoints, "tally")
 }
 
 // testParallelKills kills a parallel projector at random moments while a
 // writer appends, with a different number of workers in each run.
 func testParallelKills[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	const total = 400
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); appendSpread(t, events, total, 11) }()
+	written := make(chan struct{})
+	go func() { defer close(written); appendSpread(t, events, total, 11) }()
+	var head uint64 // once written
 	rng := rand.New(rand.NewPCG(3, 4))
 	window, stuck, last := 30, 0, uint64(0)
 	for round := 0; ; round++ {
@@ -164,7 +190,14 @@ func testParallelKills[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cp.Position == total && len(cp.Done) == 0 {
+		if head == 0 {
+			select {
+			case <-written:
+				head = headOf(t, events)
+			default:
+			}
+		}
+		if head != 0 && cp.Position == head && len(cp.Done) == 0 {
 			break
 		}
 		if round > 3000 {
@@ -176,48 +209,59 @@ func testParallelKills[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]
 			window *= 2
 		}
 	}
-	wg.Wait()
 	if n, counted := applied(t, e.ReadModel); n != total || counted != total {
 		t.Fatalf("read model applied %d events and counted %d, want exactly %d", n, counted, total)
 	}
-	verifyClean(t, events, e.Checkpoints, "tally", total)
+	verifyClean(t, events, e.Checkpoints, "tally")
 }
 
-// With appendTicks's 7 streams, position p is in stream s-((p-1)%7): the
-// stream of position 16 holds 23, 30, … 65 after it, of 70.
-var behind16 = []uint64{23, 30, 37, 44, 51, 58, 65}
+// poisoned appends 70 events over 7 streams and returns the position of
+// the 16th, the positions of its stream's events after it, and the head.
+func poisoned(t *testing.T, events eventsource.Store) (poison uint64, behind []uint64, head uint64) {
+	appendTicks(t, events, 70)
+	log := logOf(t, events)
+	if len(log) != 70 {
+		t.Fatalf("log holds %d events, want 70", len(log))
+	}
+	for _, r := range log[16:] {
+		if r.StreamID == log[15].StreamID {
+			behind = append(behind, r.Position)
+		}
+	}
+	return log[15].Position, behind, log[69].Position
+}
 
 func testParkKeepsOrder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	ctx := context.Background()
-	appendTicks(t, events, 70)
-	e.ReadModel.FailAt(16)
+	poison, behind, head := poisoned(t, events)
+	e.ReadModel.FailAt(poison)
 	rm := newOrdered(e.ReadModel)
 	p := projection.NewProjector("tally", events, e.Checkpoints, rm, projection.WithWorkers(3), projection.WithBatchSize(4),
 		projection.WithErrorPolicy(projection.ErrorPolicy{Retries: 1, Backoff: time.Millisecond, Park: true}),
 		projection.WithPolling(time.Millisecond, 10*time.Millisecond))
-	if err := runUntil(p.Run, func() bool { return p.Checkpoint().Position == 70 }); !errors.Is(err, context.Canceled) {
+	if err := runUntil(p.Run, func() bool { return p.Checkpoint().Position == head }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want it to park and go on", err)
 	}
 	parked, err := p.Parked(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(parked) != 8 || parked[0].Position != 16 || parked[0].Behind != 0 || parked[0].Error == "" || parked[0].Attempts != 2 || parked[0].At.IsZero() {
-		t.Fatalf("parked: %+v; want 16 with its error and 2 attempts, and the 7 events of its stream behind it", parked)
+	if len(parked) != 1+len(behind) || parked[0].Position != poison || parked[0].Behind != 0 || parked[0].Error == "" || parked[0].Attempts != 2 || parked[0].At.IsZero() {
+		t.Fatalf("parked: %+v; want %d with its error and 2 attempts, and the %d events of its stream behind it", parked, poison, len(behind))
 	}
-	for i, pos := range behind16 {
-		if pe := parked[i+1]; pe.Position != pos || pe.Behind != 16 || pe.Key != parked[0].Key {
-			t.Fatalf("parked[%d] = %+v, want position %d behind 16", i+1, pe, pos)
+	for i, pos := range behind {
+		if pe := parked[i+1]; pe.Position != pos || pe.Behind != poison || pe.Key != parked[0].Key {
+			t.Fatalf("parked[%d] = %+v, want position %d behind %d", i+1, pe, pos, poison)
 		}
 	}
-	if n, _ := applied(t, e.ReadModel); n != 62 {
-		t.Fatalf("applied %d, want the 62 events of other streams and before 16", n)
+	if n, _ := applied(t, e.ReadModel); n != 70-1-len(behind) {
+		t.Fatalf("applied %d, want the %d events of other streams and before the poison", n, 70-1-len(behind))
 	}
-	verifyClean(t, events, e.Checkpoints, "tally", 70)
+	verifyClean(t, events, e.Checkpoints, "tally")
 
-	// Fixed: replaying 16 replays the events behind it, in order.
+	// Fixed: replaying the poison replays the events behind it, in order.
 	e.ReadModel.FailAt(0)
-	if err := p.ReplayParked(ctx, 16); err != nil {
+	if err := p.ReplayParked(ctx, poison); err != nil {
 		t.Fatal(err)
 	}
 	if err := runUntil(p.Run, func() bool {
@@ -233,25 +277,25 @@ func testParkKeepsOrder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx
 	if bad := rm.violations(); len(bad) > 0 {
 		t.Fatalf("order per key broken: %v", bad)
 	}
-	if err := p.ReplayParked(ctx, 16); !errors.Is(err, projection.ErrNotParked) {
+	if err := p.ReplayParked(ctx, poison); !errors.Is(err, projection.ErrNotParked) {
 		t.Fatalf("replaying an event no longer parked: %v, want ErrNotParked", err)
 	}
-	verifyClean(t, events, e.Checkpoints, "tally", 70)
+	verifyClean(t, events, e.Checkpoints, "tally")
 }
 
 func testParkedKeyContinues[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	ctx := context.Background()
-	appendTicks(t, events, 70)
-	e.ReadModel.FailAt(16)
+	poison, _, head := poisoned(t, events)
+	e.ReadModel.FailAt(poison)
 	p := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithWorkers(2),
 		projection.WithErrorPolicy(projection.ErrorPolicy{Park: true, ParkedKeyContinues: true}),
 		projection.WithPolling(time.Millisecond, 10*time.Millisecond))
-	if err := runUntil(p.Run, func() bool { return p.Checkpoint().Position == 70 }); !errors.Is(err, context.Canceled) {
+	if err := runUntil(p.Run, func() bool { return p.Checkpoint().Position == head }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v", err)
 	}
 	parked, _ := p.Parked(ctx)
-	if len(parked) != 1 || parked[0].Position != 16 || parked[0].Attempts != 1 {
-		t.Fatalf("parked: %+v; want 16 alone", parked)
+	if len(parked) != 1 || parked[0].Position != poison || parked[0].Attempts != 1 {
+		t.Fatalf("parked: %+v; want %d alone", parked, poison)
 	}
 	if n, _ := applied(t, e.ReadModel); n != 69 {
 		t.Fatalf("applied %d, want 69", n)
@@ -267,19 +311,19 @@ func testParkedKeyContinues[Tx any](t *testing.T, events eventsource.Store, e En
 		t.Fatalf("Run = %v", err)
 	}
 	if parked, _ = p.Parked(ctx); len(parked) != 1 || parked[0].Attempts != 2 || parked[0].Replay {
-		t.Fatalf("after a failed replay: %+v; want 16 parked with 2 attempts", parked)
+		t.Fatalf("after a failed replay: %+v; want the poison parked with 2 attempts", parked)
 	}
-	if err := p.DiscardParked(ctx, 16); err != nil {
+	if err := p.DiscardParked(ctx, poison); err != nil {
 		t.Fatal(err)
 	}
 	cp, _ := e.Checkpoints.Load(ctx, "tally")
-	if len(cp.Parked) != 0 || !slices.Contains(cp.Skipped, 16) {
+	if len(cp.Parked) != 0 || !slices.Contains(cp.Skipped, poison) {
 		t.Fatalf("after discard: parked %v, skipped %v", cp.Parked, cp.Skipped)
 	}
-	if err := p.DiscardParked(ctx, 16); !errors.Is(err, projection.ErrNotParked) {
+	if err := p.DiscardParked(ctx, poison); !errors.Is(err, projection.ErrNotParked) {
 		t.Fatalf("discarding twice: %v, want ErrNotParked", err)
 	}
-	verifyClean(t, events, e.Checkpoints, "tally", 70)
+	verifyClean(t, events, e.Checkpoints, "tally")
 }
 
 // testBlueGreen rebuilds version 2 into the second read model while
@@ -295,10 +339,11 @@ func testBlueGreen[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	ctx := context.Background()
 	const history, later = 200, 300
 	appendTicks(t, events, history)
+	h1 := headOf(t, events)
 	v1 := projection.NewProjector("tally", events, e.Checkpoints, e.ReadModel, projection.WithWorkers(2),
 		projection.WithPolling(time.Millisecond, 10*time.Millisecond))
 	_, v1done := runInBackground(v1.Run)
-	waitFor(t, func() bool { return v1.Checkpoint().Position == history })
+	waitFor(t, func() bool { return v1.Checkpoint().Position == h1 })
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -349,8 +394,10 @@ func testBlueGreen[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 		t.Fatal("version 1 still runs 30s after version 2 took over")
 	}
 	wg.Wait()
+	log := logOf(t, events)
+	head := log[len(log)-1].Position
 	v2 := newV2()
-	if err := runUntil(v2.Run, func() bool { return v2.Checkpoint().Position == history+later }); !errors.Is(err, context.Canceled) {
+	if err := runUntil(v2.Run, func() bool { return v2.Checkpoint().Position == head }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("version 2 after the take-over: %v", err)
 	}
 	if n, counted := applied(t, e.Second); n != history+later || counted != history+later {
@@ -361,13 +408,13 @@ func testBlueGreen[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 		t.Fatal(err)
 	}
 	want := make([]uint64, 0, later)
-	for p := uint64(history + 1); p <= history+later; p++ {
-		want = append(want, p)
+	for _, r := range log[history:] {
+		want = append(want, r.Position)
 	}
 	if !slices.Equal(effects, want) {
-		t.Fatalf("side effects at %d positions (first %v); want exactly %d..%d once each", len(effects), effects[:min(5, len(effects))], history+1, history+later)
+		t.Fatalf("side effects at %d positions (first %v); want the %d after position %d once each", len(effects), effects[:min(5, len(effects))], later, h1)
 	}
-	verifyClean(t, events, e.Checkpoints, "tally@v2", history+later)
+	verifyClean(t, events, e.Checkpoints, "tally@v2")
 	if cp, _ := e.Checkpoints.Load(ctx, "tally"); cp.Status != projection.StatusSuperseded || cp.Live != 2 {
 		t.Fatalf("version 1's checkpoint: status %q, live %d", cp.Status, cp.Live)
 	}
@@ -382,5 +429,20 @@ func testBlueGreen[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) {
 	}
 	if live, err := projection.LiveVersion(ctx, e.Checkpoints, "tally"); err != nil || live != 2 {
 		t.Fatalf("live version after the drop: %d, %v", live, err)
+	}
+}
+
+// RunEvents runs the parallel projector's tests (order per key, exactly
+// once across kills, parking, blue/green) with the events in stores from
+// newEvents (fresh and empty for each subtest): the store under test's
+// global log feeds projectors whose read model and checkpoints are in
+// newEnv's database. Each event store's tests call it (through
+// sqlcheckpointtest.RunEvents, on SQLite).
+func RunEvents[Tx any](t *testing.T, newEvents func(t *testing.T) eventsource.Store, newEnv func(t *testing.T) Env[Tx]) {
+	for _, tc := range parallelTests[Tx]() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newEvents(t), newEnv(t))
+		})
 	}
 }

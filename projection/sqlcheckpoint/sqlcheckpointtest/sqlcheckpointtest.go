@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection/projectiontest"
 	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint"
+	"github.com/eventsource-go/eventsource/store/sqlite"
 )
 
 // Run runs the suite with d's checkpoint store; open returns the database
@@ -41,6 +43,26 @@ func Run(t *testing.T, d sqlcheckpoint.Dialect, open func(t *testing.T) *sql.DB)
 	projectiontest.RunTx(t, func(t *testing.T) projectiontest.Env[*sql.Tx] {
 		cps, rm, second := env(t)
 		return projectiontest.Env[*sql.Tx]{Checkpoints: cps, ReadModel: rm, Second: second}
+	})
+}
+
+// RunEvents runs projectiontest.RunEvents with the events in stores from
+// newEvents and the read models and checkpoints in a SQLite file of each
+// subtest's own: the event store's tests check that parallel projectors
+// over its log keep order per key and apply each event exactly once.
+func RunEvents(t *testing.T, newEvents func(t *testing.T) eventsource.Store) {
+	projectiontest.RunEvents(t, newEvents, func(t *testing.T) projectiontest.Env[*sql.Tx] {
+		db, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(t.TempDir(), "readmodel.db")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		cps, err := sqlcheckpoint.New(db, sqlcheckpoint.SQLite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return projectiontest.Env[*sql.Tx]{Checkpoints: cps,
+			ReadModel: &tally{db: db, prefix: "rm_", effects: "effects"}, Second: &tally{db: db, prefix: "rm2_", effects: "effects"}}
 	})
 }
 
