@@ -178,6 +178,14 @@ type TxCheckpointStore[Tx any] interface {
 	WriteTx(ctx context.Context, tx Tx, cp Checkpoint) error
 }
 
+// CheckpointLister is a CheckpointStore that lists its checkpoints: every
+// store of this module and pgcheckpoint. Operators' tools (the eventsource
+// command's projections list) use it.
+type CheckpointLister interface {
+	// List returns every checkpoint, by name.
+	List(ctx context.Context) ([]Checkpoint, error)
+}
+
 // MemoryCheckpointStore is a CheckpointStore in process memory, for tests and for projections
 // whose state may be rebuilt at each start.
 type MemoryCheckpointStore struct {
@@ -259,6 +267,26 @@ func (m *MemoryCheckpointStore) Save(ctx context.Context, owner string, cp Check
 	cur.UpdatedAt = m.now()
 	m.cps[cp.Name] = cur
 	return cur.Request, nil
+}
+
+// List implements CheckpointLister.
+func (m *MemoryCheckpointStore) List(ctx context.Context) ([]Checkpoint, error) {
+	m.mu.Lock()
+	names := make([]string, 0, len(m.cps))
+	for name := range m.cps {
+		names = append(names, name)
+	}
+	m.mu.Unlock()
+	slices.Sort(names)
+	out := make([]Checkpoint, 0, len(names))
+	for _, name := range names {
+		cp, err := m.Load(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	return out, nil
 }
 
 // Request implements CheckpointStore.

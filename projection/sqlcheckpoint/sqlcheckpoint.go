@@ -46,7 +46,10 @@ type Store struct {
 	created bool
 }
 
-var _ projection.TxCheckpointStore[*sql.Tx] = (*Store)(nil)
+var (
+	_ projection.TxCheckpointStore[*sql.Tx] = (*Store)(nil)
+	_ projection.CheckpointLister           = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -184,6 +187,41 @@ func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, e
 	}
 	cp, _, err := s.load(ctx, s.db, name, false)
 	return cp, err
+}
+
+// List implements projection.CheckpointLister.
+func (s *Store) List(ctx context.Context) ([]projection.Checkpoint, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM `+s.table+` ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlcheckpoint: list: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlcheckpoint: list: %w", err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlcheckpoint: list: %w", err)
+	}
+	out := make([]projection.Checkpoint, 0, len(names))
+	for _, n := range names {
+		cp, ok, err := s.load(ctx, s.db, n, false)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, cp)
+		}
+	}
+	return out, nil
 }
 
 // Acquire implements projection.CheckpointStore.
