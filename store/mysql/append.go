@@ -99,6 +99,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	if err := s.ready(ctx); err != nil {
 		return eventsource.AppendResult{}, err
 	}
+	if err := s.catchUp(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
 	recs := make([]eventsource.Record, len(records))
 	copy(recs, records)
 	if err := storekit.ValidateAppend(stream, expected, recs, s.Limits()); err != nil {
@@ -132,7 +135,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 			return eventsource.AppendResult{}, fmt.Errorf("mysql: append to stream %q: %w", stream, cerr)
 		}
 		var c *conflict
+		var ipe *eventsource.InlineProjectionError
 		switch {
+		case errors.As(err, &ipe) && !(retryable(err) && attempt < maxAttempts):
+			return eventsource.AppendResult{}, err
 		case errors.Is(err, eventsource.ErrStreamDeleted):
 			return eventsource.AppendResult{}, err
 		case errors.Is(err, errTailUnknown):
@@ -206,6 +212,9 @@ func (s *Store) appendTx(ctx context.Context, stream string, expected eventsourc
 		if errNumber(err) == errDupKey {
 			return res, &conflict{duplicate: true, expected: expected}
 		}
+		return res, err
+	}
+	if err := s.applyInline(ctx, tx, stream, first, last); err != nil {
 		return res, err
 	}
 

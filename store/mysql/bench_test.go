@@ -277,3 +277,65 @@ func rawRead(b *testing.B, db *sql.DB, q string) int {
 	}
 	return n
 }
+
+// upsertModel is the benchmarks' inline read model: one upsert per event
+// into a table named after the store's prefix.
+type upsertModel struct{ table string }
+
+func (m upsertModel) IsInitialized(ctx context.Context, tx *sql.Tx) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", m.table).Scan(&n)
+	return n == 1, err
+}
+
+func (m upsertModel) Init(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS `"+m.table+"` (stream VARBINARY(200) PRIMARY KEY, version BIGINT NOT NULL) ENGINE=InnoDB")
+	return err
+}
+
+func (m upsertModel) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record) error {
+	for _, r := range recs {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO `"+m.table+"` VALUES (?, ?) ON DUPLICATE KEY UPDATE version = VALUES(version)", r.StreamID, r.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (upsertModel) Reset(context.Context, *sql.Tx) error  { return nil }
+func (upsertModel) Delete(context.Context, *sql.Tx) error { return nil }
+
+// BenchmarkInlineAppend: single-event appends to 1,000 streams, one writer,
+// without and with an inline projection that upserts a row per event,
+// alternating in rounds within the process (round=N/inline=…), each on
+// fresh tables.
+func BenchmarkInlineAppend(b *testing.B) {
+	for round := 1; round <= 5; round++ {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("round=%d/inline=%v", round, on), func(b *testing.B) {
+				prefix := randomPrefix(b)
+				opts := []mysql.Option{mysql.WithTablePrefix(prefix)}
+				if on {
+					opts = append(opts, mysql.WithInline("heads", upsertModel{table: prefix + "heads"}))
+				}
+				s, err := mysql.Open(context.Background(), testenv.MySQL.URL(b), opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer func() {
+					s.DB().Exec("DROP TABLE IF EXISTS `" + prefix + "heads`")
+					dropTables(s.DB(), prefix)
+					s.Close()
+				}()
+				ctx := context.Background()
+				i := 0
+				for b.Loop() {
+					if _, err := s.Append(ctx, fmt.Sprint("s-", i%1000), eventsource.Any, []eventsource.Record{benchRecord()}); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}

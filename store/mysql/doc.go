@@ -16,7 +16,8 @@
 // (stream ID, version) and on event ID), {prefix}position (one row: the last
 // position handed out), {prefix}stream_rules (metadata and retention of the
 // streams that have any; see Stream lifecycle), {prefix}snapshots,
-// {prefix}reservations and {prefix}schema_migrations. They are created by
+// {prefix}reservations, {prefix}inline_projections (see Inline projections)
+// and {prefix}schema_migrations. They are created by
 // versioned migrations embedded in the package (migrations/*.up.sql), on
 // first use or by Migrate, which serialises concurrent migrators with
 // GET_LOCK; a database made by an older version is upgraded in place. IDs,
@@ -113,6 +114,52 @@
 // snapshot still lacks it. It needs a claims table (another write per
 // append) and careful proofs; the counter row is simple, and provable with
 // the suite's NoMissedEvents test.
+//
+// # Inline projections
+//
+// WithInline registers a projection.ReadModel[*sql.Tx] whose tables live in
+// the same database: every append calls its Apply in the append's own
+// transaction, after inserting the records, with the records read back as
+// ReadAll returns them (Data as stored, encrypted or not; RecordedAt from
+// the server). So after Append returns the read model shows the append
+// (read-your-writes); if Apply fails the transaction rolls back and Append
+// returns an *eventsource.InlineProjectionError: nothing is stored, the
+// head, the stream and the read models are as they were. (A deadlock or
+// lock wait timeout in Apply is retried with the whole append, like the
+// store's own.) An exact retry stores nothing and applies nothing. The same
+// read model can be rebuilt by a projection.Projector. Several projections
+// run in the order given.
+//
+// Each projection's position, the last position of the log it has seen, is
+// its row in {prefix}inline_projections (migration 005). Open (or the first
+// Append, for New) creates the row and, when IsInitialized says the read
+// model is not there, sets the position to 0 and calls Init, in a
+// transaction of its own and outside any append (MySQL commits DDL at
+// once; Init must be re-runnable, CREATE TABLE IF NOT EXISTS), under a
+// GET_LOCK named after the projection so that processes starting together
+// init once. It then applies what the global log shows after the position,
+// a batch (WithBatchSize) per transaction that holds the row FOR UPDATE and
+// moves it, so a projection added to a store with history covers all of it.
+//
+// Why nothing is missed or applied twice: appends take the position counter
+// in turn and hold it to COMMIT (Global order), so when an append has it,
+// every lower position has committed, and takePositions has checked that
+// they are visible to its read view. The append then locks each
+// projection's row (after the counter: one lock order for every append;
+// catch-up batches lock only the row) and reads its position with that
+// lock, so it sees the position the last append or catch-up committed.
+// Positions between it and the append's first were appended without the
+// option (by a Store without it, another process, the command-line tool);
+// the append applies what the global log shows of them first, then its own
+// records, and moves the position to its last, all in its transaction. Two
+// appends never hold one row at once, so a record is applied once. Records
+// a stream's rules retired before the projection saw them are skipped, as
+// ReadAll skips them; an append's own records are applied even when its
+// MaxCount retires some at once.
+//
+// The cost: an inline projection lengthens the serial window of every
+// append (the counter is held for the read-back, the row lock, Apply and
+// the position update): about 4 round trips plus Apply, see BENCHMARKS.md.
 //
 // # Stream lifecycle
 //

@@ -37,6 +37,9 @@ type Store struct {
 	migrated  bool
 	onTx      func(connID int64) // tests: told the connection of each append transaction
 	packet    atomic.Int64       // bytes an INSERT of events may take; from @@max_allowed_packet
+
+	catchMu  sync.Mutex  // one inline catch-up at a time
+	caughtUp atomic.Bool // the inline projections' catch-up is done
 }
 
 type config struct {
@@ -46,6 +49,7 @@ type config struct {
 	poll        time.Duration
 	logger      *slog.Logger
 	autoMigrate bool
+	inline      []inline // WithInline, in registration order
 }
 
 // Option configures a Store.
@@ -122,6 +126,8 @@ func New(db *sql.DB, opts ...Option) *Store {
 		s.cfgErr = fmt.Errorf("%w: mysql: batch size %d", eventsource.ErrInvalidConfig, c.batch)
 	case c.poll <= 0:
 		s.cfgErr = fmt.Errorf("%w: mysql: poll interval %v", eventsource.ErrInvalidConfig, c.poll)
+	default:
+		s.cfgErr = validInline(c.inline)
 	}
 	if c.maxData == 0 {
 		s.cfg.maxData = eventsource.DefaultMaxData
@@ -169,6 +175,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	if s.cfg.autoMigrate {
 		if err := s.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := s.catchUp(ctx); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -229,6 +239,8 @@ type queries struct {
 	claimStream, lockStream, lockRules, readRules                     string
 	insertRules, updateRules, markRuled, deleteSnapshots              string
 	ruledStreams, lockScavenge, scavenge                              string
+	inlineCreate, inlineReset, inlineLock, inlineMove                 string
+	inlineRecords, inlineOwn                                          string
 }
 
 const recordColumns = "position, stream_id, version, event_id, type, codec, data, metadata, recorded_at"
@@ -244,8 +256,9 @@ const visibleSQL = "(r.stream_id IS NULL OR (e.version >= r.cut AND (r.since IS 
 
 func newQueries(prefix string) queries {
 	r := strings.NewReplacer("{streams}", "`"+prefix+"streams`", "{events}", "`"+prefix+"events`", "{position}", "`"+prefix+"position`",
+		"{inline}", "`"+prefix+"inline_projections`",
 		"{rules}", "`"+prefix+"stream_rules`", "{snapshots}", "`"+prefix+"snapshots`", "{cols}", recordColumns, "{visible}", visibleSQL)
-	return queries{
+	q := queries{
 		// An append's first statement moves the version of a stream
 		// without rules; a ruled stream (and any conflict) takes the
 		// way of streamState (see advanceStream).
@@ -305,5 +318,15 @@ func newQueries(prefix string) queries {
 		ruledStreams:    r.Replace("SELECT stream_id FROM {rules} WHERE stream_id > ? AND (cut > 1 OR max_age_ns > 0 OR since IS NOT NULL) ORDER BY stream_id LIMIT ?"),
 		lockScavenge:    r.Replace("SELECT version FROM {streams} WHERE stream_id = ? FOR UPDATE"),
 		scavenge:        r.Replace("DELETE e FROM {events} e JOIN {rules} r ON r.stream_id = e.stream_id WHERE e.stream_id = ? AND NOT {visible}"),
+		// Inline projections (inline.go).
+		inlineCreate: r.Replace("INSERT IGNORE INTO {inline} (name, position) VALUES (?, 0)"),
+		inlineReset:  r.Replace("UPDATE {inline} SET position = 0 WHERE name = ?"),
+		inlineLock:   r.Replace("SELECT position FROM {inline} WHERE name = ? FOR UPDATE"),
+		inlineMove:   r.Replace("UPDATE {inline} SET position = GREATEST(position, ?) WHERE name = ?"),
+		inlineOwn:    r.Replace("SELECT {cols} FROM {events} WHERE position BETWEEN ? AND ? ORDER BY position"),
 	}
+	// What the global log shows in a range of positions: ReadAll's page
+	// query with an upper bound. Arguments: from, before, limit.
+	q.inlineRecords = q.readAll + " AND e.position < ? ORDER BY e.position LIMIT ?"
+	return q
 }

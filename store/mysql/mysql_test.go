@@ -61,7 +61,7 @@ func randomPrefix(t testing.TB) string {
 func dropTables(db *sql.DB, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, tbl := range []string{"events", "streams", "position", "schema_migrations", "reservations", "snapshots", "stream_rules"} {
+	for _, tbl := range []string{"events", "streams", "position", "schema_migrations", "reservations", "snapshots", "stream_rules", "inline_projections"} {
 		_, _ = db.ExecContext(ctx, "DROP TABLE IF EXISTS `"+prefix+tbl+"`")
 	}
 }
