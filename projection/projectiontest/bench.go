@@ -154,3 +154,76 @@ func ScanSQL(ctx context.Context, db *sql.DB, query string) (int, error) {
 	}
 	return n, rows.Err()
 }
+
+// RebuildTarget is what BenchRebuild measures: a projector rebuilding a
+// read model over events (holding n events) with its checkpoints in
+// Checkpoints, and the raw baseline beside it.
+type RebuildTarget[Tx any] struct {
+	Events      eventsource.Store
+	N           int
+	Checkpoints projection.TxCheckpointStore[Tx]
+	// ReadModel returns the read model of one round, in tables of its own
+	// (fresh: the round rebuilds from position 0).
+	ReadModel func(round int) projection.ReadModel[Tx]
+	// Raw is the baseline of one round: the same work by hand with the
+	// driver (read the events table in order, upsert the same row per
+	// event in transactions of the same size), into tables of its own. It
+	// returns how many events it applied.
+	Raw func(ctx context.Context, round int) (int, error)
+}
+
+// BenchRebuild runs rounds of a projector rebuild with workers workers and
+// batch-sized transactions, alternating with the raw baseline (A B A B …),
+// and reports the median and range of each in events/s.
+func BenchRebuild[Tx any](b *testing.B, t RebuildTarget[Tx], workers, batch, rounds int) {
+	ctx := context.Background()
+	var lib, raw []float64
+	for b.Loop() {
+		for round := 1; round <= rounds; round++ {
+			name := fmt.Sprintf("rebuild-%d-%d", time.Now().UnixNano(), round)
+			rctx, cancel := context.WithCancel(ctx)
+			caught := make(chan struct{})
+			var once bool
+			p := projection.NewProjector(name, t.Events, t.Checkpoints, t.ReadModel(round), projection.WithWorkers(workers),
+				projection.WithBatchSize(batch), projection.WithPolling(time.Millisecond, 5*time.Millisecond),
+				projection.OnCaughtUp(func() {
+					if !once {
+						once = true
+						close(caught)
+					}
+				}))
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() { done <- p.Run(rctx) }()
+			select {
+			case <-caught:
+			case err := <-done:
+				b.Fatalf("round %d: Run = %v", round, err)
+			}
+			elapsed := time.Since(start)
+			cancel()
+			<-done
+			if cp := p.Checkpoint(); cp.Position == 0 {
+				b.Fatalf("round %d: nothing applied", round)
+			}
+			lib = append(lib, float64(t.N)/elapsed.Seconds())
+
+			start = time.Now()
+			n, err := t.Raw(ctx, round)
+			if err != nil || n != t.N {
+				b.Fatalf("raw round %d: %d of %d events, %v", round, n, t.N, err)
+			}
+			raw = append(raw, float64(t.N)/time.Since(start).Seconds())
+			b.Logf("round %d: projector %.0f events/s, raw %.0f events/s", round, lib[len(lib)-1], raw[len(raw)-1])
+		}
+	}
+	report := func(name string, v []float64) {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		b.ReportMetric(s[len(s)/2], name+"-median-events/s")
+		b.ReportMetric(s[0], name+"-min-events/s")
+		b.ReportMetric(s[len(s)-1], name+"-max-events/s")
+	}
+	report("projector", lib)
+	report("raw", raw)
+}
