@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection"
@@ -188,4 +189,18 @@ func BenchmarkRebuild(b *testing.B) {
 			return rawRebuild(ctx, lite.DB(), fmt.Sprint("bench_raw_", round), batch)
 		},
 	}, 4, batch, 5)
+}
+
+// BenchmarkLiveLag: a projector with 4 workers follows appends made at
+// 2,000 per second for 10 seconds, applying each to the upsert read model;
+// the lag is from an append's return to the commit that applied it.
+//
+//	go test -run '^$' -bench LiveLag -benchtime 1x ./projection/
+func BenchmarkLiveLag(b *testing.B) {
+	lite := sqliteTarget(b, 0)
+	cps, err := sqlcheckpoint.New(lite.DB(), sqlcheckpoint.SQLite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	projectiontest.BenchLiveLag(b, lite, cps, upserts{"lag"}, 4, 2000, 10*time.Second)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,4 +227,128 @@ func BenchRebuild[Tx any](b *testing.B, t RebuildTarget[Tx], workers, batch, rou
 	}
 	report("projector", lib)
 	report("raw", raw)
+}
+
+type stampKey struct{}
+
+// stamped is a checkpoint store whose InTx notes, when a transaction
+// commits, the positions the read model applied in it.
+type stamped[Tx any] struct {
+	projection.TxCheckpointStore[Tx]
+	committed func(positions []uint64, at time.Time)
+}
+
+func (s stamped[Tx]) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	var positions []uint64
+	err := s.TxCheckpointStore.InTx(context.WithValue(ctx, stampKey{}, &positions), fn)
+	if err == nil && len(positions) > 0 {
+		s.committed(positions, time.Now())
+	}
+	return err
+}
+
+// noting is a read model that notes the positions it applies in the
+// transaction's list (stamped).
+type noting[Tx any] struct{ projection.ReadModel[Tx] }
+
+func (m noting[Tx]) Apply(ctx context.Context, tx Tx, recs []eventsource.Record) error {
+	if err := m.ReadModel.Apply(ctx, tx, recs); err != nil {
+		return err
+	}
+	if ps, ok := ctx.Value(stampKey{}).(*[]uint64); ok {
+		for _, r := range recs {
+			*ps = append(*ps, r.Position)
+		}
+	}
+	return nil
+}
+
+// BenchLiveLag appends single events at rate per second for d (from four
+// goroutines, each on a schedule of its own) while a projector with
+// workers workers follows live, and reports the lag from each append's
+// return to the commit of the read model transaction that applied it:
+// median, p99 and max, and the rate reached.
+func BenchLiveLag[Tx any](b *testing.B, events eventsource.Store, cps projection.TxCheckpointStore[Tx], rm projection.ReadModel[Tx], workers, rate int, d time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	appended := map[uint64]time.Time{}
+	committedAt := map[uint64]time.Time{}
+	var head uint64
+	if h, ok := events.(eventsource.HeadReader); ok {
+		head, _ = h.Head(ctx)
+	}
+	ready := make(chan struct{})
+	var once sync.Once
+	name := fmt.Sprintf("lag-%d", time.Now().UnixNano())
+	p := projection.NewProjector(name, events, stamped[Tx]{cps, func(ps []uint64, at time.Time) {
+		mu.Lock()
+		for _, pos := range ps {
+			committedAt[pos] = at
+		}
+		mu.Unlock()
+	}}, noting[Tx]{rm}, projection.WithWorkers(workers), projection.WithPolling(time.Millisecond, 100*time.Millisecond),
+		projection.OnCaughtUp(func() { once.Do(func() { close(ready) }) }))
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		b.Fatal(err)
+	}
+	var total int
+	for b.Loop() {
+		interval := time.Second / time.Duration(rate)
+		n := int(d / interval)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < n; i += 4 {
+					if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+						time.Sleep(wait)
+					}
+					res, err := events.Append(ctx, fmt.Sprint("lag-", i%500), eventsource.Any, []eventsource.Record{{Type: "Ping"}})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					at := time.Now()
+					mu.Lock()
+					appended[res.FirstPosition] = at
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "appends/s")
+		total += n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		got := len(committedAt)
+		mu.Unlock()
+		if got >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d appends applied 30s after the last", got, total)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	lags := make([]time.Duration, 0, total)
+	for pos, a := range appended {
+		if pos > head {
+			lags = append(lags, max(committedAt[pos].Sub(a), 0))
+		}
+	}
+	slices.Sort(lags)
+	b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lags[len(lags)-1].Microseconds())/1000, "max-ms")
 }
