@@ -371,8 +371,14 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// InTx implements projection.TxCheckpointStore.
+// InTx implements projection.TxCheckpointStore. The table is created first:
+// created from inside the transaction, on another connection, it would wait
+// for the transaction's own lock on SQLite (LoadTx as a store's first call,
+// ReplayParked from a fresh process).
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
