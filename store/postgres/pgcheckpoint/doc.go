@@ -58,7 +58,9 @@
 // One table, {prefix}projections ("es_projections" by default), in the
 // schema of WithSchema or the connection's search_path, created on first use
 // (CREATE TABLE IF NOT EXISTS under a transaction-scoped advisory lock, so
-// processes starting together do not trip over each other). One row per
+// processes starting together do not trip over each other); a table made
+// before checkpoints kept progress gets the progress column then (ALTER
+// TABLE, only when it is missing, so old tables keep working). One row per
 // projection:
 //
 //	name        text PRIMARY KEY
@@ -71,7 +73,10 @@
 //	request     text         pending projection.Request
 //	owner       text         lease holder; '' when free
 //	lease_until timestamptz  lease expiry, by the database's clock; NULL when free
-//	updated_at  timestamptz  last SaveTx, by the database's clock
+//	updated_at  timestamptz  last SaveTx or WriteTx, by the database's clock
+//	progress    bytea        what a projector keeps beyond position, as one value
+//	                         (projection.MarshalProgress: Done, Digests, Parked,
+//	                         versions, horizon); NULL when there is none
 //
 // Positions are stored as bigint: they must stay below 2^63, which every
 // store in this module guarantees.
@@ -88,4 +93,13 @@
 // whose lease was taken over cannot commit a batch: its transaction fails
 // with projection.ErrLeaseLost, and the read model's writes roll back with
 // it.
+//
+// LoadTx locks the row the same way, creating it first if it is missing,
+// and reads it: a parallel projector's workers merge each commit into the
+// checkpoint they read under that lock (their SaveTx still checks the
+// owner). Changes that need no lease (parked events replayed or discarded
+// by an operator, a blue/green take-over, Drop) write with WriteTx, which
+// writes what SaveTx writes and the request, and leaves the owner and
+// lease alone. A LoadTx waits for any other transaction holding the row
+// (LoadTx, SaveTx, Acquire) to end.
 package pgcheckpoint

@@ -119,8 +119,24 @@ func (s *Store) ensure(ctx context.Context) error {
 			request     text NOT NULL DEFAULT '',
 			owner       text NOT NULL DEFAULT '',
 			lease_until timestamptz,
-			updated_at  timestamptz
+			updated_at  timestamptz,
+			progress    bytea
 		)`)
+		if err != nil {
+			return err
+		}
+		// Tables created before checkpoints kept progress (parallel
+		// projectors, digests, parking) get the column. Looked up first:
+		// ALTER TABLE … IF NOT EXISTS would still wait for an exclusive
+		// lock on the table, behind every running projector's transaction.
+		var has bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+			WHERE attrelid = to_regclass($1) AND attname = 'progress' AND NOT attisdropped)`, s.table).Scan(&has); err != nil {
+			return err
+		}
+		if !has {
+			_, err = tx.Exec(ctx, `ALTER TABLE `+s.table+` ADD COLUMN IF NOT EXISTS progress bytea`)
+		}
 		return err
 	})
 	if err != nil {
@@ -141,7 +157,7 @@ type queryer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-const cols = `name, position, state, status, error, faulted_at, skipped, request, owner, lease_until, updated_at`
+const cols = `name, position, state, status, error, faulted_at, skipped, request, owner, lease_until, updated_at, progress`
 
 // load reads the projection's row, locking it (FOR UPDATE) when lock is
 // set; ok is false when there is no row.
@@ -156,7 +172,8 @@ func (s *Store) load(ctx context.Context, q queryer, name string, lock bool) (cp
 	var status, request string
 	var skipped []int64
 	var until, updated *time.Time
-	err = q.QueryRow(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &cp.Error, &faulted, &skipped, &request, &cp.Owner, &until, &updated, &cp.Holder)
+	var prog []byte
+	err = q.QueryRow(ctx, query, name).Scan(&cp.Name, &pos, &cp.State, &status, &cp.Error, &faulted, &skipped, &request, &cp.Owner, &until, &updated, &prog, &cp.Holder)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return projection.Checkpoint{Name: name}, false, nil
 	}
@@ -173,6 +190,9 @@ func (s *Store) load(ctx context.Context, q queryer, name string, lock bool) (cp
 	}
 	for _, p := range skipped {
 		cp.Skipped = append(cp.Skipped, uint64(p))
+	}
+	if err := projection.UnmarshalProgress(prog, &cp); err != nil {
+		return projection.Checkpoint{}, false, err
 	}
 	return cp, true, nil
 }
@@ -257,9 +277,10 @@ func (s *Store) Save(ctx context.Context, owner string, cp projection.Checkpoint
 // (SELECT … FOR UPDATE) in tx before checking the owner, so an instance
 // that lost its lease gets an error wrapping projection.ErrLeaseLost and
 // cannot commit, and a takeover waits until tx ends. It writes cp's
-// Position, State, Status, Error, FaultedAt and Skipped, clears the pending
-// request if it equals handled, and returns the request still pending.
-// Nothing is visible to others until the caller commits tx.
+// Position, State, Status, Error, FaultedAt, Skipped and progress
+// (projection.MarshalProgress), clears the pending request if it equals
+// handled, and returns the request still pending. Nothing is visible to
+// others until the caller commits tx.
 func (s *Store) SaveTx(ctx context.Context, tx pgx.Tx, owner string, cp projection.Checkpoint, handled projection.Request) (projection.Request, error) {
 	if err := s.ensure(ctx); err != nil {
 		return projection.RequestNone, err
@@ -271,22 +292,60 @@ func (s *Store) SaveTx(ctx context.Context, tx pgx.Tx, owner string, cp projecti
 	if !ok || cur.Owner != owner {
 		return projection.RequestNone, fmt.Errorf("%w: %q is held by %q", projection.ErrLeaseLost, cp.Name, cur.Owner)
 	}
-	var skipped []int64 // NULL when empty
-	for _, p := range cp.Skipped {
-		skipped = append(skipped, int64(p))
-	}
 	req := cur.Request
 	if handled != projection.RequestNone && req == handled {
 		req = projection.RequestNone
 	}
-	_, err = tx.Exec(ctx, `UPDATE `+s.table+`
-		SET position = $2, state = $3, status = $4, error = $5, faulted_at = $6, skipped = $7, request = $8, updated_at = clock_timestamp()
-		WHERE name = $1`,
-		cp.Name, int64(cp.Position), cp.State, string(cp.Status), cp.Error, int64(cp.FaultedAt), skipped, string(req))
-	if err != nil {
-		return projection.RequestNone, wrap(ctx, err, "save %q", cp.Name)
+	cp.Request = req
+	if err := s.write(ctx, tx, cp); err != nil {
+		return projection.RequestNone, err
 	}
 	return req, nil
+}
+
+// LoadTx implements projection.TxCheckpointStore: it inserts the row if it is
+// missing (INSERT … ON CONFLICT DO NOTHING) and reads it with SELECT … FOR
+// UPDATE, so the row stays locked until tx ends: another LoadTx, SaveTx or
+// Acquire of the projection waits for it.
+func (s *Store) LoadTx(ctx context.Context, tx pgx.Tx, name string) (projection.Checkpoint, error) {
+	if err := s.ensure(ctx); err != nil {
+		return projection.Checkpoint{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+s.table+` (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+		return projection.Checkpoint{}, wrap(ctx, err, "load %q", name)
+	}
+	cp, _, err := s.load(ctx, tx, name, true)
+	return cp, err
+}
+
+// WriteTx implements projection.TxCheckpointStore: it writes what SaveTx
+// writes, and cp.Request, whoever holds the lease; the owner and lease are
+// left as they are.
+func (s *Store) WriteTx(ctx context.Context, tx pgx.Tx, cp projection.Checkpoint) error {
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
+	return s.write(ctx, tx, cp)
+}
+
+// write updates the row of cp.Name with everything but the lease.
+func (s *Store) write(ctx context.Context, tx pgx.Tx, cp projection.Checkpoint) error {
+	var skipped []int64 // NULL when empty
+	for _, p := range cp.Skipped {
+		skipped = append(skipped, int64(p))
+	}
+	prog, err := projection.MarshalProgress(cp)
+	if err != nil {
+		return fmt.Errorf("pgcheckpoint: save %q: %w", cp.Name, err)
+	}
+	_, err = tx.Exec(ctx, `UPDATE `+s.table+`
+		SET position = $2, state = $3, status = $4, error = $5, faulted_at = $6, skipped = $7, request = $8, progress = $9, updated_at = clock_timestamp()
+		WHERE name = $1`,
+		cp.Name, int64(cp.Position), cp.State, string(cp.Status), cp.Error, int64(cp.FaultedAt), skipped, string(cp.Request), prog)
+	if err != nil {
+		return wrap(ctx, err, "save %q", cp.Name)
+	}
+	return nil
 }
 
 // Request implements projection.CheckpointStore, creating the row if it is missing.
