@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,7 @@ func RunTx[Tx any](t *testing.T, newEnv func(t *testing.T) Env[Tx]) {
 		{"FaultSkipThenStart", testFaultSkipThenStart[Tx]},
 		{"CaughtUpAndHolder", testCaughtUpAndHolder[Tx]},
 		{"StaleHolderCannotCommit", testStaleHolder[Tx]},
+		{"LoadTxWriteTx", testLoadTxWriteTx[Tx]},
 	}
 	tests = append(tests, parallelTests[Tx]()...)
 	for _, tc := range tests {
@@ -626,6 +628,199 @@ func testStaleHolder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx]) 
 	}
 	if cp, _ := e.Checkpoints.Load(ctx, "r"); cp.Position != 0 || cp.Owner != "b" {
 		t.Fatalf("after the stale save: %+v", cp)
+	}
+}
+
+// testLoadTxWriteTx: LoadTx reads a checkpoint inside a transaction,
+// creating its row when there is none, and locks the row until the
+// transaction ends; WriteTx writes everything Save writes, the request and
+// the progress (MarshalProgress), and leaves the owner and lease alone;
+// Save and SaveTx keep the progress too.
+func testLoadTxWriteTx[Tx any](t *testing.T, _ eventsource.Store, e Env[Tx]) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cps := e.Checkpoints
+	loadTx := func(name string) projection.Checkpoint {
+		t.Helper()
+		var cp projection.Checkpoint
+		if err := cps.InTx(ctx, func(ctx context.Context, tx Tx) error {
+			var err error
+			cp, err = cps.LoadTx(ctx, tx, name)
+			return err
+		}); err != nil {
+			t.Fatalf("LoadTx %q: %v", name, err)
+		}
+		return cp
+	}
+	load := func(name string) projection.Checkpoint {
+		t.Helper()
+		cp, err := cps.Load(ctx, name)
+		if err != nil {
+			t.Fatalf("Load %q: %v", name, err)
+		}
+		return cp
+	}
+	// progress is what MarshalProgress encodes (a nil Filter is the zero
+	// one, which selects everything).
+	type progress struct {
+		Done                     []projection.Range
+		Digests                  []projection.Digest
+		DigestsFrom, DigestRange uint64
+		Filter                   eventsource.Filter
+		Parked                   []projection.ParkedEvent
+		Live, Version            int
+		Horizon                  uint64
+		HorizonDone              []projection.Range
+	}
+	progressOf := func(cp projection.Checkpoint) progress {
+		var f eventsource.Filter
+		if cp.Filter != nil {
+			f = *cp.Filter
+		}
+		return progress{cp.Done, cp.Digests, cp.DigestsFrom, cp.DigestRange, f, cp.Parked, cp.Live, cp.Version, cp.Horizon, cp.HorizonDone}
+	}
+	withProgress := func(cp projection.Checkpoint, p progress) projection.Checkpoint {
+		cp.Done, cp.Digests, cp.DigestsFrom, cp.DigestRange, cp.Filter = p.Done, p.Digests, p.DigestsFrom, p.DigestRange, &p.Filter
+		cp.Parked, cp.Live, cp.Version, cp.Horizon, cp.HorizonDone = p.Parked, p.Live, p.Version, p.Horizon, p.HorizonDone
+		return cp
+	}
+	// check compares what Save writes, the request and the progress.
+	check := func(what string, got, want projection.Checkpoint) {
+		t.Helper()
+		if got.Name != want.Name || got.Position != want.Position || string(got.State) != string(want.State) || got.Status != want.Status ||
+			got.Error != want.Error || got.FaultedAt != want.FaultedAt || fmt.Sprint(got.Skipped) != fmt.Sprint(want.Skipped) || got.Request != want.Request {
+			t.Fatalf("%s: %+v\nwant %+v", what, got, want)
+		}
+		if g, w := progressOf(got), progressOf(want); !reflect.DeepEqual(g, w) {
+			t.Fatalf("%s: progress %+v\nwant %+v", what, g, w)
+		}
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	full := progress{
+		Done:        []projection.Range{{From: 43, To: 45}, {From: 48, To: 48}},
+		Digests:     []projection.Digest{{From: 1, To: 100, Count: 40, Sum: 0xfedcba9876543210}, {From: 101, To: 200, Count: 1, Sum: 7}},
+		DigestsFrom: 1, DigestRange: 100,
+		Filter: eventsource.Filter{Streams: []string{"order-1"}, StreamPrefixes: []string{"order-", "user-"},
+			Types: []string{"Placed", "Paid"}, Metadata: map[string]string{"tenant": "t1"}},
+		Parked: []projection.ParkedEvent{
+			{Position: 12, Stream: "order-1", Type: "Placed", Key: "order-1", Error: "handler failed", Attempts: 3, At: at},
+			{Position: 14, Stream: "order-1", Type: "Paid", Key: "order-1", At: at.Add(time.Second), Behind: 12, Replay: true},
+		},
+		Live: 2, Version: 3, Horizon: 30, HorizonDone: []projection.Range{{From: 33, To: 35}},
+	}
+
+	// A projection never run: a zero checkpoint, and a row WriteTx writes.
+	fresh := withProgress(projection.Checkpoint{Name: "fresh", Position: 5, Status: projection.StatusStopped, Request: projection.RequestReplay}, full)
+	if err := cps.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		cp, err := cps.LoadTx(ctx, tx, "fresh")
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(cp, projection.Checkpoint{Name: "fresh"}) {
+			return fmt.Errorf("LoadTx of a projection never run: %+v, want a zero checkpoint named fresh", cp)
+		}
+		return cps.WriteTx(ctx, tx, fresh)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("WriteTx after LoadTx created the row", load("fresh"), fresh)
+
+	// WriteTx on a leased row: every field but the lease, whoever holds it.
+	if err := cps.Acquire(ctx, "p", "a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := cps.Request(ctx, "p", projection.RequestStop); err != nil {
+		t.Fatal(err)
+	}
+	leased := load("p")
+	want := withProgress(projection.Checkpoint{Name: "p", Position: 41, State: []byte(`{"n":41}`), Status: projection.StatusFaulted,
+		Error: "boom", FaultedAt: 42, Skipped: []uint64{7, 9}, Request: projection.RequestReplay,
+		Owner: "intruder", LeaseUntil: time.Now().Add(-time.Hour), Holder: "intruder"}, full)
+	if err := cps.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		cur, err := cps.LoadTx(ctx, tx, "p")
+		if err != nil {
+			return err
+		}
+		if cur.Owner != "a" || cur.Holder != "a" || cur.Request != projection.RequestStop {
+			return fmt.Errorf("LoadTx of a leased row: %+v, want owner and holder a, the stop request", cur)
+		}
+		return cps.WriteTx(ctx, tx, want)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range []projection.Checkpoint{load("p"), loadTx("p")} {
+		check("after WriteTx", got, want)
+		if got.Owner != "a" || got.Holder != "a" || !got.LeaseUntil.Equal(leased.LeaseUntil) {
+			t.Fatalf("WriteTx changed the lease: owner %q, holder %q, until %v; want a, a, %v", got.Owner, got.Holder, got.LeaseUntil, leased.LeaseUntil)
+		}
+	}
+	if err := cps.Acquire(ctx, "p", "b", time.Hour); !errors.Is(err, projection.ErrLeaseHeld) {
+		t.Fatalf("another owner after WriteTx: %v, want ErrLeaseHeld", err)
+	}
+
+	// SaveTx and Save keep progress too; SaveTx clears the handled request.
+	saved := want
+	saved.Position, saved.Parked, saved.Done, saved.Version = 46, saved.Parked[1:], nil, 4
+	if err := cps.InTx(ctx, func(ctx context.Context, tx Tx) error {
+		req, err := cps.SaveTx(ctx, tx, "a", saved, projection.RequestReplay)
+		if err == nil && req != projection.RequestNone {
+			err = fmt.Errorf("SaveTx returned the handled request %q", req)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	saved.Request = projection.RequestNone
+	check("after SaveTx", load("p"), saved)
+	saved.Position, saved.Filter, saved.Digests = 50, &eventsource.Filter{Types: []string{"Paid"}}, saved.Digests[:1]
+	if _, err := cps.Save(ctx, "a", saved, projection.RequestNone); err != nil {
+		t.Fatal(err)
+	}
+	check("after Save", loadTx("p"), saved)
+	cleared := projection.Checkpoint{Name: "p", Position: 51}
+	if _, err := cps.Save(ctx, "a", cleared, projection.RequestNone); err != nil {
+		t.Fatal(err)
+	}
+	check("after a Save without progress", load("p"), cleared)
+
+	// LoadTx locks the row, an existing one or one it creates: another
+	// transaction's LoadTx waits until the first commits, then reads its
+	// write. (On SQLite the second transaction's begin is what waits.)
+	for _, name := range []string{"p", "locked-new"} {
+		type result struct {
+			cp  projection.Checkpoint
+			err error
+		}
+		second := make(chan result, 1)
+		written := projection.Checkpoint{Name: name, Position: 77, Status: projection.StatusStopped, Done: []projection.Range{{From: 79, To: 80}}}
+		err := cps.InTx(ctx, func(txCtx context.Context, tx Tx) error {
+			if _, err := cps.LoadTx(txCtx, tx, name); err != nil {
+				return err
+			}
+			go func() { // in a transaction of its own, under the test's ctx
+				var r result
+				r.err = cps.InTx(ctx, func(ctx context.Context, tx Tx) error {
+					var err error
+					r.cp, err = cps.LoadTx(ctx, tx, name)
+					return err
+				})
+				second <- r
+			}()
+			select {
+			case r := <-second:
+				return fmt.Errorf("a second LoadTx returned while the first transaction held the row: %+v, %v", r.cp, r.err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			return cps.WriteTx(txCtx, tx, written)
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r := <-second
+		if r.err != nil {
+			t.Fatalf("%s: second LoadTx: %v", name, r.err)
+		}
+		check(name+": second LoadTx after the first committed", r.cp, written)
 	}
 }
 
