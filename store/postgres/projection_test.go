@@ -1,0 +1,18 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint/sqlcheckpointtest"
+)
+
+// Parallel projectors over the PostgreSQL store's log, a schema per
+// subtest: order per key, exactly once across kills, parking, blue/green
+// (read models in SQLite).
+func TestProjections(t *testing.T) {
+	sqlcheckpointtest.RunEvents(t, func(t *testing.T) eventsource.Store {
+		s, _ := newStore(t)
+		return s
+	})
+}
