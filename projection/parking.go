@@ -36,8 +36,17 @@ func ReplayParked[Tx any](ctx context.Context, cps TxCheckpointStore[Tx], name s
 				cp.Parked[i].Replay = true
 			}
 		}
-		cp.Request = RequestReplay
+		askReplay(cp)
 	})
+}
+
+// askReplay leaves the replay request unless another request is pending:
+// that one is not overwritten, and the runner replays the events marked
+// Replay whenever it starts following the log.
+func askReplay(cp *Checkpoint) {
+	if cp.Request == RequestNone {
+		cp.Request = RequestReplay
+	}
 }
 
 // DiscardParked gives parked events up for good: they are recorded in
@@ -68,7 +77,7 @@ func DiscardParked[Tx any](ctx context.Context, cps TxCheckpointStore[Tx], name 
 		cp.Skipped = slices.Compact(cp.Skipped)
 		cp.Parked = kept
 		if replay {
-			cp.Request = RequestReplay
+			askReplay(cp)
 		}
 	})
 }
@@ -78,6 +87,9 @@ func updateParked[Tx any](ctx context.Context, cps TxCheckpointStore[Tx], name s
 		cp, err := cps.LoadTx(ctx, tx, name)
 		if err != nil {
 			return err
+		}
+		if len(cp.Parked) == 0 {
+			return fmt.Errorf("%w: %q has no parked events", ErrNotParked, name)
 		}
 		for _, pos := range positions {
 			if !parkedAt(cp.Parked, pos) {

@@ -393,6 +393,18 @@ func (s *session) handleRequest(ctx context.Context) (bool, error) {
 	if cp.Status == StatusStopped {
 		return true, ErrStopped
 	}
+	if f, ok := s.app.(follower); ok && cp.Status != StatusSuperseded && cp.Status != StatusDropped && markedForReplay(cp.Parked) {
+		// A replay asked for while another request was pending.
+		if err := f.replay(ctx, s); err != nil {
+			return true, err
+		}
+		latest, err := s.cps.Load(ctx, s.name)
+		if err != nil {
+			return true, err
+		}
+		s.cp = latest
+		s.publish(latest)
+	}
 	if cp.Status == StatusSuperseded || cp.Status == StatusDropped {
 		return true, ErrSuperseded
 	}
@@ -493,4 +505,13 @@ func versionName(name string, v int) string {
 		return name
 	}
 	return fmt.Sprintf("%s@v%d", name, v)
+}
+
+func markedForReplay(ps []ParkedEvent) bool {
+	for _, pe := range ps {
+		if pe.Replay {
+			return true
+		}
+	}
+	return false
 }

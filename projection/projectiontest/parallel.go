@@ -260,8 +260,22 @@ func testParkKeepsOrder[Tx any](t *testing.T, events eventsource.Store, e Env[Tx
 	verifyClean(t, events, e.Checkpoints, "tally")
 
 	// Fixed: replaying the poison replays the events behind it, in order.
+	// A replay asked for while a stop is pending does not overwrite it:
+	// the projector stops, and replays when it runs again.
 	e.ReadModel.FailAt(0)
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.ReplayParked(ctx, poison); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := e.Checkpoints.Load(ctx, "tally"); cp.Request != projection.RequestStop {
+		t.Fatalf("pending request after ReplayParked: %q, want the stop kept", cp.Request)
+	}
+	if err := p.Run(ctx); !errors.Is(err, projection.ErrStopped) {
+		t.Fatalf("Run with a stop pending = %v", err)
+	}
+	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := runUntil(p.Run, func() bool {

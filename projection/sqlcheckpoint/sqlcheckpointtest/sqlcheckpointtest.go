@@ -93,10 +93,12 @@ func (m *tally) IsInitialized(ctx context.Context, tx *sql.Tx) (bool, error) {
 }
 
 func (m *tally) Init(ctx context.Context, tx *sql.Tx) error {
+	// The effects table first: MySQL commits each statement, and
+	// IsInitialized checks the other two.
 	for _, ddl := range []string{
+		`CREATE TABLE IF NOT EXISTS ` + m.effects + ` (position BIGINT PRIMARY KEY)`,
 		`CREATE TABLE IF NOT EXISTS ` + m.prefix + `seen (position BIGINT PRIMARY KEY)`,
 		`CREATE TABLE IF NOT EXISTS ` + m.prefix + `counts (stream VARCHAR(255) PRIMARY KEY, n BIGINT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS ` + m.effects + ` (position BIGINT PRIMARY KEY)`,
 	} {
 		if _, err := tx.ExecContext(ctx, ddl); err != nil {
 			return err

@@ -208,6 +208,32 @@ func (s *Store) Load(ctx context.Context, name string) (projection.Checkpoint, e
 	return cp, err
 }
 
+// List implements projection.CheckpointLister.
+func (s *Store) List(ctx context.Context) ([]projection.Checkpoint, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT name FROM `+s.table+` ORDER BY name`)
+	if err != nil {
+		return nil, wrap(ctx, err, "list")
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap(ctx, err, "list")
+	}
+	out := make([]projection.Checkpoint, 0, len(names))
+	for _, n := range names {
+		cp, ok, err := s.load(ctx, s.pool, n, false)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, cp)
+		}
+	}
+	return out, nil
+}
+
 // Acquire implements projection.CheckpointStore. In one transaction it makes sure the
 // row exists, locks it, and takes or renews the lease unless another
 // owner's lease is unexpired (an error wrapping projection.ErrLeaseHeld).
@@ -393,6 +419,11 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 // error; the commit may then have happened or not, but the read model's
 // writes and the checkpoint written by SaveTx in it did so together.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	// The table first: creating it takes a connection of its own, which a
+	// pool of one would not have while fn holds the transaction's.
+	if err := s.ensure(ctx); err != nil {
+		return err
+	}
 	return s.inTx(ctx, false, fn)
 }
 
