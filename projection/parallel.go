@@ -75,6 +75,8 @@ type pipeline[Tx any] struct {
 	fault    *FaultError
 	live     bool // this version serves: side effects run
 	replay   bool // replaying parked events on request: a pending request does not interrupt
+	caughtAt uint64        // the last position dispatched when the dispatcher last caught up
+	settle   chan struct{} // caughtUp to settler
 
 	// Where the checkpoint started: what was handled above its position.
 	done    ranges
@@ -90,6 +92,7 @@ func newPipeline[Tx any](ctx context.Context, s *session, rm ReadModel[Tx], cps 
 	ctx, cancel := context.WithCancelCause(ctx)
 	p := &pipeline[Tx]{s: s, parent: parent, rm: rm, cps: cps, ctx: ctx, cancel: cancel, durable: s.cp, last: s.cp.Position}
 	p.cond = sync.NewCond(&p.mu)
+	p.settle = make(chan struct{}, 1)
 	p.capacity = max(s.workers*s.batch*4, 64)
 	p.done = ranges(s.cp.Done).above(s.cp.Position)
 	p.skipSet = map[uint64]bool{}
@@ -187,6 +190,8 @@ func (p *pipeline[Tx]) run() error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); p.settler() }()
 	s := p.s
 	sub := NewSubscription(s.events, From(s.cp.Position+1), WithFilter(s.filter), WithPolling(s.minPoll, s.poll), OnCaughtUp(p.caughtUp))
 	err := sub.Run(p.ctx, p.dispatch)
@@ -436,6 +441,13 @@ func (p *pipeline[Tx]) commit(w int, plan []planned) error {
 	var merged Checkpoint
 	var req Request
 	err := p.cps.InTx(p.ctx, func(ctx context.Context, tx Tx) error {
+		// The read model first, the checkpoint row last: its lock is held
+		// only for the end of each transaction, so workers apply in
+		// parallel and queue only to merge and commit.
+		recs, err := p.applyTx(ctx, tx, plan)
+		if err != nil {
+			return err
+		}
 		cur, err := p.cps.LoadTx(ctx, tx, p.s.name)
 		if err != nil {
 			return err
@@ -446,7 +458,7 @@ func (p *pipeline[Tx]) commit(w int, plan []planned) error {
 		if cur.Status == StatusSuperseded || cur.Status == StatusDropped {
 			return ErrSuperseded
 		}
-		if err := p.applyTx(ctx, tx, plan, cur, live); err != nil {
+		if err := p.effects(ctx, tx, recs, cur, live); err != nil {
 			return err
 		}
 		merged = p.merge(cur, plan, low)
@@ -475,8 +487,8 @@ func cmpEntry(e fifoEntry, pos uint64) int {
 	return 0
 }
 
-// applyTx applies the records plan applies, and their side effects.
-func (p *pipeline[Tx]) applyTx(ctx context.Context, tx Tx, plan []planned, cur Checkpoint, live bool) error {
+// applyTx applies the records plan applies and returns them.
+func (p *pipeline[Tx]) applyTx(ctx context.Context, tx Tx, plan []planned) ([]eventsource.Record, error) {
 	var recs []eventsource.Record
 	for _, pl := range plan {
 		if pl.out == applied || pl.out == replayed {
@@ -487,13 +499,16 @@ func (p *pipeline[Tx]) applyTx(ctx context.Context, tx Tx, plan []planned, cur C
 		recs = hook(recs)
 	}
 	if len(recs) == 0 {
-		return nil
+		return nil, nil
 	}
-	if err := p.rm.Apply(ctx, tx, recs); err != nil {
-		return err
-	}
+	return recs, p.rm.Apply(ctx, tx, recs)
+}
+
+// effects runs the side effects of recs, if the read model has any and
+// this version serves, for those above the checkpoint's horizon.
+func (p *pipeline[Tx]) effects(ctx context.Context, tx Tx, recs []eventsource.Record, cur Checkpoint, live bool) error {
 	se, ok := p.rm.(SideEffects[Tx])
-	if !ok || !live {
+	if !ok || !live || len(recs) == 0 {
 		return nil
 	}
 	effects := recs[:0:0]
@@ -607,24 +622,25 @@ func (p *pipeline[Tx]) committed(cp Checkpoint, req Request) {
 	}
 }
 
-// caughtUp runs when the dispatcher has read everything committed: it waits
-// for the workers' commits, compacts the checkpoint, lets a new version
-// take over and calls the user's OnCaughtUp.
+// caughtUp runs on the dispatcher when it has read everything committed.
+// A version that serves goes on reading at once: the settler waits for
+// the commits, compacts the checkpoint and calls the user's OnCaughtUp,
+// so a live projector's reads never wait for its commits. A version that
+// is rebuilding waits here, with nothing in flight, and takes over.
 func (p *pipeline[Tx]) caughtUp() {
 	p.mu.Lock()
-	for len(p.fifo) > 0 && p.ctx.Err() == nil {
-		p.cond.Wait()
-	}
-	dur, last := p.durable, p.last
+	live := p.live
+	p.caughtAt = p.last
 	p.mu.Unlock()
-	if p.ctx.Err() != nil {
+	if live {
+		select {
+		case p.settle <- struct{}{}:
+		default: // the settler will see the newest caughtAt
+		}
 		return
 	}
-	if dur.Position < last || len(dur.Done) > 0 {
-		if err := p.commit(-2, nil); err != nil {
-			p.cancel(err)
-			return
-		}
+	if !p.settled(p.last) {
+		return
 	}
 	if err := p.takeOver(); err != nil {
 		p.cancel(err)
@@ -633,6 +649,45 @@ func (p *pipeline[Tx]) caughtUp() {
 	if p.s.onCaughtUp != nil {
 		p.s.onCaughtUp()
 	}
+}
+
+// settler serves caughtUp's signals of a live version.
+func (p *pipeline[Tx]) settler() {
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.settle:
+		}
+		p.mu.Lock()
+		at := p.caughtAt
+		p.mu.Unlock()
+		if p.settled(at) && p.s.onCaughtUp != nil {
+			p.s.onCaughtUp()
+		}
+	}
+}
+
+// settled waits until every record dispatched up to at is committed and
+// makes the checkpoint say so (a compacting commit when the workers'
+// commits left its low-water mark below at). false: the pipeline ended.
+func (p *pipeline[Tx]) settled(at uint64) bool {
+	p.mu.Lock()
+	for len(p.fifo) > 0 && p.fifo[0].pos <= at && p.ctx.Err() == nil {
+		p.cond.Wait()
+	}
+	dur := p.durable
+	p.mu.Unlock()
+	if p.ctx.Err() != nil {
+		return false
+	}
+	if dur.Position < at || len(ranges(dur.Done)) > 0 && ranges(dur.Done)[0].From <= at {
+		if err := p.commit(-2, nil); err != nil {
+			p.cancel(err)
+			return false
+		}
+	}
+	return true
 }
 
 // faulted records the fault after the workers stopped and returns it.
