@@ -73,8 +73,8 @@ type pipeline[Tx any] struct {
 	durable  Checkpoint  // the checkpoint as last committed
 	capacity int
 	fault    *FaultError
-	live     bool // this version serves: side effects run
-	replay   bool // replaying parked events on request: a pending request does not interrupt
+	live     bool          // this version serves: side effects run
+	replay   bool          // replaying parked events on request: a pending request does not interrupt
 	caughtAt uint64        // the last position dispatched when the dispatcher last caught up
 	settle   chan struct{} // caughtUp to settler
 
