@@ -14,7 +14,15 @@
 //   - Projector: drives the user's ReadModel; with a SQL TxCheckpointStore the read
 //     model's writes and the checkpoint commit in one transaction, so each
 //     event is applied exactly once even if the process is killed at any
-//     point. Elsewhere delivery is at least once.
+//     point. Elsewhere delivery is at least once. Its workers (WithWorkers)
+//     apply different partition keys in parallel and each key in log order;
+//     the checkpoint is a low-water mark plus the positions handled above
+//     it. Failing events can be parked (ErrorPolicy.Park) and replayed or
+//     discarded; a new version (WithVersion) rebuilds beside the live one
+//     and takes over when caught up (blue/green); side effects
+//     (SideEffects) run only for the version that serves, above its
+//     horizon; and Verify checks, from digests kept with the checkpoint,
+//     that every event was handled exactly once.
 //
 // Projections and projectors hold a lease in their checkpoint store, so two
 // instances never process at once; a standby takes over when the holder's
