@@ -22,7 +22,8 @@ type appendArgs struct {
 	types    []string
 	codecs   []string
 	data     [][]byte
-	meta     []*string // JSON text, nil for no metadata
+	meta     []*string            // JSON text, nil for no metadata
+	recs     []eventsource.Record // validated (event IDs filled in), for inline projections
 }
 
 func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (*appendArgs, error) {
@@ -35,7 +36,7 @@ func (s *Store) prepareAppend(stream string, expected eventsource.ExpectedVersio
 	a := &appendArgs{
 		stream: stream, expected: expected,
 		ids: make([]string, n), types: make([]string, n), codecs: make([]string, n),
-		data: make([][]byte, n), meta: make([]*string, n),
+		data: make([][]byte, n), meta: make([]*string, n), recs: recs,
 	}
 	for i := range recs {
 		r := &recs[i]
@@ -97,6 +98,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	if err := s.ready(ctx); err != nil {
 		return eventsource.AppendResult{}, err
 	}
+	if err := s.catchUp(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
 	for attempt := 1; ; attempt++ {
 		var res eventsource.AppendResult
 		var stored bool
@@ -106,7 +110,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		if attempt > 1 {
 			lock = lockRetry
 		}
-		res, stored, err = s.insert(ctx, s.pool, a, lock)
+		if len(s.cfg.inline) > 0 {
+			res, stored, err = s.insertInline(ctx, a, lock)
+		} else {
+			res, stored, err = s.insert(ctx, s.pool, a, lock)
+		}
 		if stored {
 			s.appended()
 		}
@@ -180,6 +188,32 @@ func (s *Store) insert(ctx context.Context, q queryer, a *appendArgs, lock int) 
 		StreamID: a.stream, FirstVersion: v1, LastVersion: v2,
 		FirstPosition: uint64(p1), LastPosition: uint64(p2),
 	}, true, nil
+}
+
+// insertInline is insert in a READ COMMITTED transaction of its own that
+// also runs the inline projections (applyInline) and commits only if they
+// succeed.
+func (s *Store) insertInline(ctx context.Context, a *appendArgs, lock int) (res eventsource.AppendResult, stored bool, err error) {
+	tx, err := s.pool.BeginTx(ctx, readCommitted)
+	if err != nil {
+		return res, false, wrap(ctx, err, "append %d records to %q: begin", len(a.ids), a.stream)
+	}
+	defer func() {
+		if !stored {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	res, ok, err := s.insert(ctx, tx, a, lock)
+	if !ok || err != nil {
+		return res, false, err
+	}
+	if err := s.applyInline(ctx, tx, a, res); err != nil {
+		return eventsource.AppendResult{}, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return eventsource.AppendResult{}, false, wrap(ctx, err, "append %d records to %q: commit", len(a.ids), a.stream)
+	}
+	return res, true, nil
 }
 
 // appendError maps a failed append statement to the contract's errors.
@@ -295,6 +329,9 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected
 	if tx == nil {
 		return eventsource.AppendResult{}, fmt.Errorf("%w: postgres: AppendTx with a nil transaction", eventsource.ErrInvalidConfig)
 	}
+	if err := s.catchUp(ctx); err != nil {
+		return eventsource.AppendResult{}, err
+	}
 	res, stored, err := s.insertSavepoint(ctx, tx, a)
 	if stored || (err != nil && !isRefusal(err)) {
 		return res, err
@@ -314,14 +351,19 @@ func (s *Store) insertSavepoint(ctx context.Context, tx pgx.Tx, a *appendArgs) (
 	if s.cfg.notify {
 		dest = append(dest, nil) // pg_notify's void
 	}
+	// With inline projections the savepoint stays until they have run,
+	// so that their failure undoes the append too.
+	release := len(s.cfg.inline) == 0
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT " + savepoint)
 	b.Queue(sql, args...)
-	b.Queue("RELEASE SAVEPOINT " + savepoint)
+	if release {
+		b.Queue("RELEASE SAVEPOINT " + savepoint)
+	}
 	br := tx.SendBatch(ctx, b)
 	_, err := br.Exec()
 	if err == nil {
-		if err = br.QueryRow().Scan(dest...); err == nil {
+		if err = br.QueryRow().Scan(dest...); err == nil && release {
 			_, err = br.Exec()
 		}
 	}
@@ -336,11 +378,25 @@ func (s *Store) insertSavepoint(ctx context.Context, tx pgx.Tx, a *appendArgs) (
 		}
 		return eventsource.AppendResult{}, false, err
 	}
+	res := eventsource.AppendResult{
+		StreamID: a.stream, FirstVersion: v1, LastVersion: v2,
+		FirstPosition: uint64(p1), LastPosition: uint64(p2),
+	}
+	if !release {
+		if n > 0 {
+			err = s.applyInline(ctx, tx, a, res)
+		}
+		if err == nil {
+			_, err = tx.Exec(ctx, "RELEASE SAVEPOINT "+savepoint)
+		} else if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+savepoint+"; RELEASE SAVEPOINT "+savepoint); rerr != nil {
+			err = errors.Join(err, wrap(ctx, rerr, "append to %q: roll back to savepoint", a.stream))
+		}
+		if err != nil {
+			return eventsource.AppendResult{}, false, err
+		}
+	}
 	if n == 0 {
 		return eventsource.AppendResult{}, false, nil
 	}
-	return eventsource.AppendResult{
-		StreamID: a.stream, FirstVersion: v1, LastVersion: v2,
-		FirstPosition: uint64(p1), LastPosition: uint64(p2),
-	}, true, nil
+	return res, true, nil
 }

@@ -341,3 +341,56 @@ func rawSelect(b *testing.B, sql string, args ...any) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// upsertModel is the benchmarks' inline read model: one upsert per event
+// into a table of the store's schema.
+type upsertModel struct{ table string }
+
+func (m upsertModel) IsInitialized(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", m.table).Scan(&ok)
+	return ok, err
+}
+
+func (m upsertModel) Init(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "CREATE TABLE "+m.table+" (stream text PRIMARY KEY, version bigint NOT NULL)")
+	return err
+}
+
+func (m upsertModel) Apply(ctx context.Context, tx pgx.Tx, recs []eventsource.Record) error {
+	for _, r := range recs {
+		if _, err := tx.Exec(ctx, "INSERT INTO "+m.table+" VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE SET version = excluded.version", r.StreamID, r.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (upsertModel) Reset(context.Context, pgx.Tx) error  { return nil }
+func (upsertModel) Delete(context.Context, pgx.Tx) error { return nil }
+
+// BenchmarkInlineAppend: single-event appends to 1,000 streams, one writer,
+// without and with an inline projection that upserts a row per event,
+// alternating in rounds within the process (round=N/inline=…), each in a
+// fresh schema.
+func BenchmarkInlineAppend(b *testing.B) {
+	for round := 1; round <= 5; round++ {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("round=%d/inline=%v", round, on), func(b *testing.B) {
+				s, schema := newStore(b)
+				if on {
+					s = postgres.New(pgtest.Pool(b), postgres.WithSchema(schema), postgres.WithInline("heads", upsertModel{table: schema + ".heads"}))
+					defer s.Close()
+				}
+				ctx := context.Background()
+				i := 0
+				for b.Loop() {
+					if _, err := s.Append(ctx, fmt.Sprint("s-", i%1000), eventsource.Any, benchRecords(1)); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}

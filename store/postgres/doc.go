@@ -22,7 +22,8 @@
 // upgraded in place (the new columns have constant defaults, so no table is
 // rewritten). The store migrates on first use unless WithoutAutoMigrate is
 // given. Table names are {prefix}streams, {prefix}events,
-// {prefix}retention, {prefix}snapshots and {prefix}reservations ("es_" by
+// {prefix}retention, {prefix}snapshots, {prefix}reservations,
+// {prefix}inline_projections and {prefix}inline_applied ("es_" by
 // default), in the schema of WithSchema or the search_path; identifiers
 // come only from validated options.
 //
@@ -180,6 +181,70 @@
 // counts that probe, a WithBatchSize above about 8,000 can take the page
 // query over jit_above_cost, so where JIT is on, raise that or keep
 // batches smaller.
+//
+// # Inline projections
+//
+// WithInline registers a projection.ReadModel[pgx.Tx] whose tables live in
+// the same database. Append then runs in a READ COMMITTED transaction of
+// its own (BEGIN, the append statement, the projections, COMMIT, instead
+// of one autocommit statement), and AppendTx keeps its savepoint open
+// until the projections have run: each projection's Apply gets the
+// append's records as a read returns them (Data as stored, encrypted or
+// not; recorded_at is the transaction's now()), after they are inserted.
+// After the append returns (for AppendTx: inside the caller's transaction)
+// the read model shows it; if Apply fails, the append rolls back (AppendTx:
+// to its savepoint, leaving the transaction usable) and returns an
+// *eventsource.InlineProjectionError, having stored nothing. An exact retry
+// stores nothing and applies nothing. Projections run in the order given.
+// Open (or the first Append or AppendTx, for New; on connections of its
+// own) creates each projection's row and, when IsInitialized says the read
+// model is not there, calls Init and starts it from position 0, in one
+// transaction; then it applies what the global log shows, a batch
+// (WithBatchSize) per transaction, so a projection added to a store with
+// history covers it.
+//
+// Positions are not assigned in commit order here (see Global order), so a
+// projection's state is not one position. It is two things, in migration
+// 007: its position W in {prefix}inline_projections (every record below W
+// was applied, or retired before the projection met it) and, in
+// {prefix}inline_applied, the ranges of positions at or above W it has
+// applied. An append made with the projection adds its own records' range
+// in its transaction, so the range commits exactly when the records do.
+// W only moves to a visibility bound B (xmin << 20 of a statement that
+// found nothing below B left to apply) or past records applied under the
+// projection's row lock: every transaction that can still add a record
+// below B has ended, so no record can appear below W later, and the
+// ranges below W are dropped.
+//
+// In each append, for each projection, one statement reads W, B, and
+// whether anything must be applied first: a record below B that is
+// neither below W, nor in a range, nor retired (appended without the
+// option — by a Store without it, another process, the command-line
+// tool); or the stream's previous version, unapplied (such an append by a
+// transaction newer than B). Usually there is nothing, and the append
+// applies its records, adds its range and, in READ COMMITTED, moves W to
+// B with FOR UPDATE SKIP LOCKED (one append at a time moves it; none waits
+// for it). Otherwise it locks the row (FOR UPDATE, which waits for an
+// append doing the same and then reads the state afresh, so no record is
+// applied twice), applies the records below B in position order and moves
+// W to B, then walks the stream back from the append (one index probe per
+// version) and applies its unapplied versions in order, adding a range for
+// each, and only then its own records: a stream's events reach the read
+// model in version order even while a long transaction holds B back.
+// Records that reach the global log only later (behind a long transaction,
+// in other streams) are applied by the first append with the projection
+// after B passes them, or at the next Open. Retired records are skipped,
+// as ReadAll skips them; an append's own records are applied even when its
+// MaxCount retires some at once.
+//
+// Costs and caveats: about four round trips more per append (BEGIN and
+// COMMIT, the state, the range), plus Apply; the state statement scans the
+// records between W and B, which is few while appends keep W at B.
+// AppendTx in REPEATABLE READ or SERIALIZABLE never moves W (a row another
+// append moved since its snapshot would fail it) and, when it must lock
+// the row, fails with a serialization error if another append moved it;
+// retry the transaction. Two stores that register the same projections in
+// different orders may deadlock on their rows (PostgreSQL aborts one).
 //
 // # Durability
 //

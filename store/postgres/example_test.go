@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventsource-go/eventsource"
@@ -107,6 +108,63 @@ func ExampleStore_AppendTx() {
 	// 1 <nil>
 }
 
+// balances is a read model: each account's balance, in a table of the
+// store's schema, kept by an inline projection.
+type balances struct{}
+
+func (balances) IsInitialized(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, "SELECT to_regclass('es_example.balances') IS NOT NULL").Scan(&ok)
+	return ok, err
+}
+
+func (balances) Init(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "CREATE TABLE es_example.balances (account text PRIMARY KEY, events bigint NOT NULL)")
+	return err
+}
+
+func (balances) Apply(ctx context.Context, tx pgx.Tx, records []eventsource.Record) error {
+	for _, r := range records {
+		if _, err := tx.Exec(ctx, `INSERT INTO es_example.balances VALUES ($1, 1)
+			ON CONFLICT (account) DO UPDATE SET events = balances.events + 1`, r.StreamID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (balances) Reset(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "TRUNCATE es_example.balances")
+	return err
+}
+
+func (balances) Delete(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "DROP TABLE es_example.balances")
+	return err
+}
+
+// An inline projection is updated in the append's transaction: once Append
+// returns, the read model shows it.
+func ExampleWithInline() {
+	ctx := context.Background()
+	store, err := postgres.Open(ctx, databaseURL(), postgres.WithSchema("es_example"), postgres.WithInline("balances", balances{}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+	if _, err := store.Append(ctx, "account-7", eventsource.Any, []eventsource.Record{
+		{Type: "Deposited", Codec: "json", Data: []byte(`{"Amount":10}`)},
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var n int
+	err = store.Pool().QueryRow(ctx, "SELECT events FROM es_example.balances WHERE account = 'account-7'").Scan(&n)
+	fmt.Println(n, err)
+	// 1 <nil>
+}
+
 // TestExamples runs the examples against the test server, in a schema of
 // their own that is dropped before and after.
 func TestExamples(t *testing.T) {
@@ -121,6 +179,7 @@ func TestExamples(t *testing.T) {
 	t.Cleanup(drop)
 	Example()
 	ExampleStore_AppendTx()
+	ExampleWithInline()
 	var balance, outbox int
 	ctx := context.Background()
 	if err := p.QueryRow(ctx, "SELECT count(*) FROM es_example.es_events WHERE stream_id = 'account-42'").Scan(&balance); err != nil || balance != 2 {
@@ -128,5 +187,9 @@ func TestExamples(t *testing.T) {
 	}
 	if err := p.QueryRow(ctx, "SELECT count(*) FROM es_example.outbox").Scan(&outbox); err != nil || outbox != 1 {
 		t.Fatalf("ExampleStore_AppendTx wrote %d outbox rows (%v), want 1", outbox, err)
+	}
+	var events int
+	if err := p.QueryRow(ctx, "SELECT events FROM es_example.balances WHERE account = 'account-7'").Scan(&events); err != nil || events != 1 {
+		t.Fatalf("ExampleWithInline: the read model counts %d (%v), want 1", events, err)
 	}
 }

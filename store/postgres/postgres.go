@@ -40,6 +40,9 @@ type Store struct {
 	kick         chan struct{} // asks the notifier goroutine for a pg_notify
 	notifierOnce sync.Once
 	notifierDone chan struct{}
+
+	catchMu  sync.Mutex  // one inline catch-up at a time
+	caughtUp atomic.Bool // the inline projections' catch-up is done
 }
 
 type config struct {
@@ -51,6 +54,7 @@ type config struct {
 	autoMigrate bool
 	readWait    time.Duration
 	logger      *slog.Logger
+	inline      []inline // WithInline, in registration order
 }
 
 // Option configures a Store.
@@ -156,6 +160,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	if s.cfg.autoMigrate {
 		if err := s.Migrate(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if err := s.catchUp(ctx); err != nil {
 			pool.Close()
 			return nil, err
 		}

@@ -30,7 +30,7 @@ func (c config) validate() error {
 	case c.maxData < 0:
 		return fmt.Errorf("%w: postgres: max data size %d", eventsource.ErrInvalidConfig, c.maxData)
 	}
-	return nil
+	return validInline(c.inline)
 }
 
 // channelName is the LISTEN/NOTIFY channel of a store. Channels are
@@ -74,6 +74,12 @@ type queries struct {
 	lockStream, lockRow, streamState, streamMetadata string
 	writeMeta, writeRetention, deleteSnapshots       string
 	ruledStreams, scavenge                           string
+
+	// Inline projections (inline.go).
+	inlineCreate, inlineLock, inlineReset, inlineState string
+	inlineGap, inlineMove, inlineAdvance               string
+	inlineMark, inlineMarkEach, inlineWalk             string
+	inlineVersions                                     string
 }
 
 // bound is the exclusive upper bound of the positions a reader may see: every
@@ -124,11 +130,14 @@ func buildQueries(c config) queries {
 		"{too_large}", ident(c, "too_large"),
 		"{tombstoned}", ident(c, "tombstoned"),
 		"{append_version}", ident(c, "append_version"),
+		"{inline}", ident(c, "inline_projections"),
+		"{inline_applied}", ident(c, "inline_applied"),
 		"{prefix}", c.prefix,
 	)
 	q.buildAppends()
 	q.buildReads()
 	q.buildLifecycle()
+	q.buildInline()
 	return q
 }
 
