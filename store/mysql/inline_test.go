@@ -176,9 +176,9 @@ func recs(n int, typ string) []eventsource.Record {
 func TestInlineReadYourWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, prefix := newStore(t)
+	_, prefix := newStore(t)
 	m := newModel(t, prefix+"rm_")
-	s = storeOn(t, prefix, mysql.WithInline("counts", m))
+	s := storeOn(t, prefix, mysql.WithInline("counts", m))
 	appends := []struct {
 		stream string
 		recs   []eventsource.Record

@@ -204,20 +204,19 @@ func TestInlineReadYourWrites(t *testing.T) {
 	}
 }
 
-// Appends from several goroutines and two Store values on one file (as
-// two processes): the read model is exact, each position applied once.
+// Appends from several goroutines on two Store values with the projection
+// on one file (as two processes) and one without: after a last append with
+// it, the read model is exact, each position applied once.
 func TestInlineConcurrent(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "conc.db")
 	m := &countModel{prefix: "rm_"}
 	a := inlineStore(t, path, sqlite.WithInline("counts", m))
 	b := inlineStore(t, path, sqlite.WithInline("counts", m))
+	without := inlineStore(t, path)
 	var wg sync.WaitGroup
-	for g := range 8 {
-		s := a
-		if g%2 == 1 {
-			s = b
-		}
+	for g := range 9 {
+		s := []*sqlite.Store{a, b, without}[g%3]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -230,6 +229,9 @@ func TestInlineConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if _, err := a.Append(ctx, "last", eventsource.NoStream, nrecs(1)); err != nil {
+		t.Fatal(err)
+	}
 	checkModel(t, m, a.DB(), a)
 }
 
