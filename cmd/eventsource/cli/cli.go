@@ -45,6 +45,7 @@ const (
 	ExitNotFound = 3 // no such store, stream or records
 	ExitConflict = 4 // concurrency conflict: the expected version did not match, or the event ID is taken
 	ExitDeleted  = 5 // the stream is tombstoned (hard-deleted): it can never be written again
+	ExitMismatch = 6 // projections verify: the read model missed events or handled some twice
 )
 
 const exitCodes = `Exit codes:
@@ -53,7 +54,8 @@ const exitCodes = `Exit codes:
   2  usage or bad input (unknown command or flag, bad URL, range or data)
   3  not found (no such store, stream or records)
   4  concurrency conflict (--expected did not match, or the event ID is taken)
-  5  the stream is tombstoned (streams delete --hard): it can never be written again`
+  5  the stream is tombstoned (streams delete --hard): it can never be written again
+  6  projections verify found a mismatch: a read model missed events or handled some twice`
 
 // Run runs the tool with args (without the program name) and returns its
 // exit code. An error is printed to stderr on one line.
@@ -74,10 +76,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // ExitCode is the exit code the tool gives for err.
 func ExitCode(err error) int {
 	var ue usageError
+	var me mismatchError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &me):
+		return ExitMismatch
 	case errors.As(err, &ue),
+		errors.Is(err, projection.ErrNotParked),
 		errors.Is(err, eventsource.ErrInvalidConfig),
 		errors.Is(err, eventsource.ErrInvalidStreamID),
 		errors.Is(err, eventsource.ErrInvalidEvent),
@@ -193,7 +199,7 @@ creates it.`,
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
-	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), dynamodbCmd())
+	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), dynamodbCmd())
 	return group(root)
 }
 
