@@ -360,11 +360,11 @@ FROM (SELECT coalesce((SELECT position FROM {inline} WHERE name = $1), -1) AS po
 WHERE position < $4 ORDER BY position`)
 	// The positions below $2 are applied; the ranges there are no longer
 	// needed.
-	q.inlineMove = r(`WITH d AS (DELETE FROM {inline_applied} WHERE name = $1 AND last < $2)
+	q.inlineMove = r(`WITH d AS (DELETE FROM {inline_applied} WHERE name = $1 AND first < $2 AND last < $2)
 UPDATE {inline} SET position = greatest(position, $2) WHERE name = $1`)
 	q.inlineAdvance = r(`WITH l AS (SELECT name FROM {inline} WHERE name = $1 AND position < $2 FOR UPDATE SKIP LOCKED),
 u AS (UPDATE {inline} i SET position = $2 FROM l WHERE i.name = l.name RETURNING 1)
-DELETE FROM {inline_applied} WHERE name = $1 AND last < $2 AND EXISTS (SELECT FROM u)`)
+DELETE FROM {inline_applied} WHERE name = $1 AND first < $2 AND last < $2 AND EXISTS (SELECT FROM u)`)
 	q.inlineMark = r(`INSERT INTO {inline_applied} (name, first, last) VALUES ($1, $2, $3)`)
 	q.inlineMarkEach = r(`INSERT INTO {inline_applied} (name, first, last) SELECT $1, p, p FROM unnest($2::bigint[]) AS u(p)`)
 	// The first of the unapplied, shown versions of stream $2 right before
