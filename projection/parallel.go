@@ -465,8 +465,10 @@ func (p *pipeline[Tx]) commit(w int, plan []planned) error {
 		if len(merged.Parked) > len(cur.Parked) && len(merged.Parked) > p.s.parkLimit {
 			return fmt.Errorf("%w: %d parked, the limit is %d (WithParkingLimit)", ErrParkingFull, len(merged.Parked), p.s.parkLimit)
 		}
-		req, err = p.cps.SaveTx(ctx, tx, p.s.owner, merged, RequestNone)
-		return err
+		// The row is locked and its owner checked: write it as merged
+		// (SaveTx would read it again).
+		merged.Request, req = cur.Request, cur.Request
+		return p.cps.WriteTx(ctx, tx, merged)
 	})
 	if err != nil {
 		p.mark(positions, -1, false)
