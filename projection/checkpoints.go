@@ -108,7 +108,8 @@ type Checkpoint struct {
 	// projector's workers commit out of order; Position is the low-water
 	// mark below which everything is handled.
 	Done []Range
-	// Digests: per range of DigestRange positions, the running digest of
+	// Digests: per range of positions (cells of DigestRange positions,
+	// joined up to DigestRange events once handled), the running digest of
 	// the events handled (applied, filtered out by Where, skipped or
 	// parked), from position DigestsFrom on, for Verify. Filter is the
 	// store filter they cover.

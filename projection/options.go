@@ -141,9 +141,12 @@ func WithVersion(n int) Option { return runnerOption(func(r *runner) { r.version
 // one more faults it with ErrParkingFull.
 func WithParkingLimit(n int) Option { return runnerOption(func(r *runner) { r.parkLimit = max(n, 1) }) }
 
-// WithDigestRange sets how many positions one delivery digest covers
-// (10,000), used when a projector's digests start (its first run or a
-// reset). Verify reports faults to within a range.
+// WithDigestRange sets the size of a delivery digest (10,000): an event is
+// added to the digest of its cell of n positions, and cells that are wholly
+// handled are joined while they hold n events or fewer, so where positions
+// are sparse (PostgreSQL's) a digest still covers about n events. It is
+// used when a projector's digests start (its first run or a reset).
+// Verify reports faults to within a digest's range.
 func WithDigestRange(n uint64) Option {
 	return runnerOption(func(r *runner) { r.digestRange = max(n, 1) })
 }

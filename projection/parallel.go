@@ -573,12 +573,49 @@ func (p *pipeline[Tx]) merge(cur Checkpoint, plan []planned, low uint64) Checkpo
 		}
 	}
 	next.Position = max(next.Position, low)
-	next.Done = done.above(next.Position)
+	next.Done = p.coalesce(done.above(next.Position))
+	next.Digests = compactDigests(next.Digests, next.Position, next.DigestRange)
 	if next.FaultedAt != 0 && (next.FaultedAt <= next.Position || done.contains(next.FaultedAt)) {
 		next.FaultedAt = 0 // the event that faulted it is handled now
 	}
 	slices.SortFunc(next.Parked, func(a, b ParkedEvent) int { return cmpUint(a.Position, b.Position) })
 	return next
+}
+
+// coalesce joins neighbouring ranges of done with no record between them
+// that this session dispatched and has not committed: where positions are
+// sparse (PostgreSQL's), records committed out of order would otherwise
+// leave a range per append. A gap joins only below the last record
+// dispatched, so every record the log holds there (through the filter)
+// has been dispatched and is in the FIFO or committed.
+func (p *pipeline[Tx]) coalesce(done ranges) ranges {
+	if len(done) < 2 {
+		return done
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := done[:1]
+	for _, r := range done[1:] {
+		last := &out[len(out)-1]
+		if r.From <= p.last && !p.inFlight(last.To, r.From) {
+			last.To = r.To
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// inFlight reports whether the FIFO holds a record in (a, b) that is not
+// committed. Callers hold mu.
+func (p *pipeline[Tx]) inFlight(a, b uint64) bool {
+	i, _ := slices.BinarySearchFunc(p.fifo, a+1, cmpEntry)
+	for ; i < len(p.fifo) && p.fifo[i].pos < b; i++ {
+		if !p.fifo[i].done {
+			return true
+		}
+	}
+	return false
 }
 
 // hooked is plan as the test hook changed it: what was really applied is

@@ -99,24 +99,55 @@ func eventHash(r *eventsource.Record) uint64 {
 	return h.Sum64()
 }
 
-// addDigest adds r to the digest of its range (ranges of size n positions).
+// addDigest adds r to the digest whose range holds its position, or to a
+// new one for its cell of n positions. Ranges are unions of whole cells
+// (compactDigests joins cells, never splits them), so a new cell never
+// overlaps a range.
 func addDigest(ds []Digest, n uint64, r *eventsource.Record) []Digest {
-	from := (r.Position-1)/n*n + 1
-	i, ok := slices.BinarySearchFunc(ds, from, func(d Digest, from uint64) int {
-		switch {
-		case d.From < from:
-			return -1
-		case d.From > from:
-			return 1
-		}
-		return 0
-	})
+	i, ok := findDigest(ds, r.Position)
 	if !ok {
+		from := (r.Position-1)/n*n + 1
 		ds = slices.Insert(ds, i, Digest{From: from, To: from + n - 1})
 	}
 	ds[i].Count++
 	ds[i].Sum += eventHash(r)
 	return ds
+}
+
+// findDigest returns the index of the digest whose range holds pos, or
+// where one for it would go.
+func findDigest(ds []Digest, pos uint64) (int, bool) {
+	return slices.BinarySearchFunc(ds, pos, func(d Digest, pos uint64) int {
+		switch {
+		case d.To < pos:
+			return -1
+		case d.From > pos:
+			return 1
+		}
+		return 0
+	})
+}
+
+// compactDigests joins neighbouring digests that lie wholly at or below
+// low (no event can be added to them any more) while the joined count
+// stays within limit, in one pass from the left, so the ranges do not
+// depend on when the passes ran. Where positions are sparse (PostgreSQL's
+// are a transaction ID and an index), a cell of n positions holds one
+// event or a few; joined, the digests stay about one per limit events.
+func compactDigests(ds []Digest, low, limit uint64) []Digest {
+	if len(ds) < 2 {
+		return ds
+	}
+	out := ds[:1]
+	for _, d := range ds[1:] {
+		last := &out[len(out)-1]
+		if d.To <= low && last.Count+d.Count <= limit {
+			last.To, last.Count, last.Sum = d.To, last.Count+d.Count, last.Sum+d.Sum
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // ParkedEvent is an event a projector set aside: its handler kept failing
