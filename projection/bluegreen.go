@@ -25,7 +25,19 @@ func (p *pipeline[Tx]) takeOver() error {
 		return nil
 	}
 	s := p.s
-	err := p.cps.InTx(p.ctx, func(ctx context.Context, tx Tx) error {
+	// The completeness check first, outside the transaction: nothing is in
+	// flight and no commit moves this version's checkpoint meanwhile.
+	p.mu.Lock()
+	dur := p.durable
+	p.mu.Unlock()
+	rep, err := verifyCheckpoint(p.ctx, s.events, dur)
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return &IncompleteError{Name: s.base, Version: s.version, Report: rep}
+	}
+	err = p.cps.InTx(p.ctx, func(ctx context.Context, tx Tx) error {
 		base, err := p.cps.LoadTx(ctx, tx, s.base) // the first row: locked first by every take-over
 		if err != nil {
 			return err
@@ -79,15 +91,11 @@ func (p *pipeline[Tx]) takeOver() error {
 				}
 			}
 		}
-		var hd ranges
-		for pos := own.Position + 1; pos <= oldPos; pos++ {
-			hd = hd.add(pos)
+		var gap []Range
+		if oldPos > own.Position {
+			gap = []Range{{From: own.Position + 1, To: oldPos}}
 		}
-		for _, r := range append(ranges(old.Done).above(own.Position), ranges(old.HorizonDone).above(own.Position)...) {
-			for pos := r.From; pos <= r.To; pos++ {
-				hd = hd.add(pos)
-			}
-		}
+		hd := union(gap, ranges(old.Done).above(own.Position), ranges(old.HorizonDone).above(own.Position))
 		own.Horizon, own.HorizonDone = own.Position, hd
 		old.Status = StatusSuperseded
 		if liveV == 1 {

@@ -64,6 +64,10 @@ var (
 	// ErrNotParked: ReplayParked or DiscardParked named a position that is
 	// not parked.
 	ErrNotParked = errors.New("projection: event not parked")
+	// ErrIncomplete: a new version's delivery check (Verify, before it
+	// takes over) found an event missed or handled twice; see
+	// IncompleteError.
+	ErrIncomplete = errors.New("projection: delivery check failed")
 )
 
 // FaultError is returned by Run when a handler failed for good. It matches

@@ -19,7 +19,8 @@
 //     the checkpoint is a low-water mark plus the positions handled above
 //     it. Failing events can be parked (ErrorPolicy.Park) and replayed or
 //     discarded; a new version (WithVersion) rebuilds beside the live one
-//     and takes over when caught up (blue/green); side effects
+//     and takes over when caught up and its delivery checked (blue/green,
+//     ErrIncomplete when the check fails); side effects
 //     (SideEffects) run only for the version that serves, above its
 //     horizon; and Verify checks, from digests kept with the checkpoint,
 //     that every event was handled exactly once.

@@ -63,6 +63,24 @@ func (rs ranges) add(p uint64) ranges {
 	return rs
 }
 
+// union returns the ranges holding every position of each of rss.
+func union(rss ...[]Range) ranges {
+	var all []Range
+	for _, rs := range rss {
+		all = append(all, rs...)
+	}
+	slices.SortFunc(all, func(a, b Range) int { return cmpUint(a.From, b.From) })
+	var out ranges
+	for _, r := range all {
+		if n := len(out); n > 0 && r.From <= out[n-1].To+1 {
+			out[n-1].To = max(out[n-1].To, r.To)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // above returns the part of rs above p.
 func (rs ranges) above(p uint64) ranges {
 	out := rs[:0:0]

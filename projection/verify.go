@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/eventsource-go/eventsource"
 )
@@ -51,7 +52,12 @@ func Verify(ctx context.Context, events eventsource.Store, cps CheckpointStore, 
 	if err != nil {
 		return VerifyReport{}, err
 	}
-	rep := VerifyReport{Name: name}
+	return verifyCheckpoint(ctx, events, cp)
+}
+
+// verifyCheckpoint is Verify of checkpoint cp.
+func verifyCheckpoint(ctx context.Context, events eventsource.Store, cp Checkpoint) (VerifyReport, error) {
+	rep := VerifyReport{Name: cp.Name}
 	if cp.DigestsFrom == 0 || cp.DigestRange == 0 {
 		return rep, nil // never run with digests
 	}
@@ -125,3 +131,22 @@ func Verify(ctx context.Context, events eventsource.Store, cps CheckpointStore, 
 func (p *Projector[Tx]) Verify(ctx context.Context) (VerifyReport, error) {
 	return Verify(ctx, p.events, p.cps, p.name)
 }
+
+// IncompleteError is returned by Run of a new version (WithVersion) whose
+// delivery check failed when it caught up: it does not take over, and the
+// version serving reads goes on. It matches ErrIncomplete.
+type IncompleteError struct {
+	Name    string
+	Version int
+	Report  VerifyReport
+}
+
+func (e *IncompleteError) Error() string {
+	ms := make([]string, len(e.Report.Mismatches))
+	for i, m := range e.Report.Mismatches {
+		ms[i] = m.String()
+	}
+	return fmt.Sprintf("%v: %q version %d did not take over: %s", ErrIncomplete, e.Name, e.Version, strings.Join(ms, "; "))
+}
+
+func (e *IncompleteError) Unwrap() error { return ErrIncomplete }

@@ -19,35 +19,38 @@ import (
 
 // tolerant is a read model that tolerates an event applied twice (it counts
 // applications per position), so a planted duplicate reaches Verify.
-type tolerant struct{}
+// Its table is "applied" and a suffix.
+type tolerant struct{ suffix string }
 
-func (tolerant) IsInitialized(ctx context.Context, tx *sql.Tx) (bool, error) {
+func (m tolerant) table() string { return "applied" + m.suffix }
+
+func (m tolerant) IsInitialized(ctx context.Context, tx *sql.Tx) (bool, error) {
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'applied'`).Scan(&n)
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = ?`, m.table()).Scan(&n)
 	return n == 1, err
 }
 
-func (tolerant) Init(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `CREATE TABLE applied (position INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
+func (m tolerant) Init(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `CREATE TABLE `+m.table()+` (position INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
 	return err
 }
 
-func (tolerant) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record) error {
+func (m tolerant) Apply(ctx context.Context, tx *sql.Tx, recs []eventsource.Record) error {
 	for _, r := range recs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO applied (position, n) VALUES (?, 1) ON CONFLICT (position) DO UPDATE SET n = n + 1`, int64(r.Position)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+m.table()+` (position, n) VALUES (?, 1) ON CONFLICT (position) DO UPDATE SET n = n + 1`, int64(r.Position)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (tolerant) Reset(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM applied`)
+func (m tolerant) Reset(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM `+m.table())
 	return err
 }
 
-func (tolerant) Delete(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `DROP TABLE applied`)
+func (m tolerant) Delete(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `DROP TABLE `+m.table())
 	return err
 }
 
@@ -189,5 +192,68 @@ func testVerifyFindsPlantedFaults(t *testing.T, spreadPositions bool) {
 			}
 			t.Logf("Verify: %s; %s", m1, m2)
 		})
+	}
+}
+
+// TestBlueGreenChecksDelivery: a new version whose deliveries missed an
+// event does not take over when it catches up. Run returns an
+// *IncompleteError naming the range, and version 1 goes on serving.
+func TestBlueGreenChecksDelivery(t *testing.T) {
+	ctx := context.Background()
+	events, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	for i := 0; i < 20; i++ {
+		batch := make([]eventsource.Record, 100)
+		for j := range batch {
+			batch[j] = eventsource.Record{Type: "Tick"}
+		}
+		if _, err := events.Append(ctx, fmt.Sprint("s-", i%7), eventsource.Any, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cps, err := sqlcheckpoint.New(events.DB(), sqlcheckpoint.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// run runs version v until it has caught up (and taken over) or Run ends.
+	run := func(v int) error {
+		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		p := projection.NewProjector("bg", events, cps, tolerant{fmt.Sprint("_v", v)}, projection.WithVersion(v), projection.WithWorkers(3),
+			projection.WithDigestRange(100), projection.WithPolling(time.Millisecond, 10*time.Millisecond), projection.OnCaughtUp(cancel))
+		if err := p.Run(rctx); !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
+	if err := run(1); err != nil {
+		t.Fatal(err)
+	}
+	const missed = 1234
+	projection.SetDeliveryHook(func(recs []eventsource.Record) []eventsource.Record {
+		return slices.DeleteFunc(slices.Clone(recs), func(r eventsource.Record) bool { return r.Position == missed })
+	})
+	err = run(2)
+	projection.SetDeliveryHook(nil)
+	var ie *projection.IncompleteError
+	if !errors.As(err, &ie) || !errors.Is(err, projection.ErrIncomplete) {
+		t.Fatalf("Run of version 2 = %v, want an *IncompleteError", err)
+	}
+	if m := ie.Report.Mismatches; len(m) != 1 || m[0].From > missed || m[0].To < missed || m[0].Got.Count != m[0].Want.Count-1 {
+		t.Fatalf("mismatches %v, want one missed event around %d", m, missed)
+	}
+	if v, err := projection.LiveVersion(ctx, cps, "bg"); err != nil || v != 1 {
+		t.Fatalf("LiveVersion = %d, %v; want 1", v, err)
+	}
+	t.Log(err)
+	// Version 3, delivered in full, takes over.
+	if err := run(3); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := projection.LiveVersion(ctx, cps, "bg"); err != nil || v != 3 {
+		t.Fatalf("LiveVersion = %d, %v; want 3", v, err)
 	}
 }
