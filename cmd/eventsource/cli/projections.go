@@ -87,6 +87,7 @@ type checkpointJSON struct {
 	Error        string     `json:"error,omitempty"`
 	Skipped      []uint64   `json:"skipped,omitempty"`
 	Parked       int        `json:"parked"`
+	OldestParked *time.Time `json:"oldest_parked_at,omitempty"` // when the longest-waiting parked event was parked
 	DigestsFrom  uint64     `json:"digests_from,omitempty"`
 	DigestRanges int        `json:"digest_ranges,omitempty"`
 	DigestRange  uint64     `json:"digest_range,omitempty"`
@@ -103,6 +104,9 @@ func toJSON(cp projection.Checkpoint) checkpointJSON {
 		Request: string(cp.Request), Holder: cp.Holder, Owner: cp.Owner, FaultedAt: cp.FaultedAt, Error: cp.Error,
 		Skipped: cp.Skipped, Parked: len(cp.Parked), DigestsFrom: cp.DigestsFrom, DigestRanges: len(cp.Digests),
 		DigestRange: cp.DigestRange, Version: max(cp.Version, 1), Live: cp.Live,
+	}
+	if at, ok := oldestParked(cp); ok {
+		j.OldestParked = &at
 	}
 	if !cp.LeaseUntil.IsZero() {
 		j.LeaseUntil = &cp.LeaseUntil
@@ -272,8 +276,11 @@ func printStatus(out io.Writer, cp projection.Checkpoint, live int) error {
 		parked[i] = pe.Position
 	}
 	row("parked", "%d%s", len(cp.Parked), positionList(parked))
+	if at, ok := oldestParked(cp); ok {
+		row("oldest parked", "%s (%s ago)", at.Format(time.RFC3339), time.Since(at).Round(time.Second))
+	}
 	if cp.DigestRange > 0 {
-		row("digests", "from position %d: %s of %d positions", cp.DigestsFrom, plural(int64(len(cp.Digests)), "range"), cp.DigestRange)
+		row("digests", "from position %d: %s of up to %d events", cp.DigestsFrom, plural(int64(len(cp.Digests)), "range"), cp.DigestRange)
 	} else {
 		row("digests", "none")
 	}
@@ -727,4 +734,15 @@ taken over.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object")
 	return cmd
+}
+
+// oldestParked is when cp's longest-waiting parked event was parked.
+func oldestParked(cp projection.Checkpoint) (time.Time, bool) {
+	var oldest time.Time
+	for _, pe := range cp.Parked {
+		if oldest.IsZero() || pe.At.Before(oldest) {
+			oldest = pe.At
+		}
+	}
+	return oldest, !oldest.IsZero()
 }

@@ -286,18 +286,20 @@ func projectionsScenario[Tx any](t *testing.T, e projEnv[Tx]) {
 			t.Fatalf("list: row %q of %q", row, r.stdout)
 		}
 		var j struct {
-			Name   string
-			Status string
-			Parked int
-			Holder string
+			Name         string
+			Status       string
+			Parked       int
+			OldestParked time.Time `json:"oldest_parked_at"`
+			Holder       string
 		}
-		if err := json.Unmarshal([]byte(ok("list", "--json").stdout), &j); err != nil || j.Name != "tally" || j.Parked != 1 || j.Holder != "cli-test" {
+		if err := json.Unmarshal([]byte(ok("list", "--json").stdout), &j); err != nil || j.Name != "tally" || j.Parked != 1 || j.Holder != "cli-test" ||
+			time.Since(j.OldestParked) > time.Minute {
 			t.Fatalf("list --json: %+v, %v", j, err)
 		}
 	}
 	r := ok("status", "tally")
 	for _, s := range []string{"status:", "running", fmt.Sprintf("position:        %d", head), "low-water mark:", "holder:", "cli-test (lease until",
-		fmt.Sprintf("parked:          1 (position %d)", bad), "request:         none", "digests:         from position 1", "live version:    1"} {
+		fmt.Sprintf("parked:          1 (position %d)", bad), "oldest parked:   ", "request:         none", "digests:         from position 1", "live version:    1"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("status does not say %q:\n%s", s, r.stdout)
 		}
