@@ -67,7 +67,7 @@ type Limiter interface {
 // LimitsOf returns the limits of s: its own if it is a Limiter, otherwise
 // PortableLimits.
 func LimitsOf(s Store) Limits {
-	if l, ok := s.(Limiter); ok {
+	if l, ok := As[Limiter](s); ok {
 		return l.Limits().Normalize()
 	}
 	return PortableLimits()

@@ -115,7 +115,7 @@ func (r *Repository[T]) snapshotter() SnapshotStore {
 	if r.snap == nil {
 		return nil
 	}
-	ss, _ := r.store.(SnapshotStore)
+	ss, _ := As[SnapshotStore](r.store)
 	return ss
 }
 

@@ -88,6 +88,26 @@ func (f Filter) Match(r *Record) bool {
 	return true
 }
 
+// As finds capability C (an optional interface such as Notifier, HeadReader
+// or SnapshotStore) on s, or on the store s wraps: a decorator (tracing,
+// metrics) implements Store and Unwrap() Store, and As looks through it,
+// as errors.As looks through wrapped errors. Code that asks a Store for a
+// capability asks through As.
+func As[C any](s Store) (C, bool) {
+	for s != nil {
+		if c, ok := s.(C); ok {
+			return c, true
+		}
+		u, ok := s.(interface{ Unwrap() Store })
+		if !ok {
+			break
+		}
+		s = u.Unwrap()
+	}
+	var zero C
+	return zero, false
+}
+
 // Notifier is an optional Store capability: a live signal of new events.
 type Notifier interface {
 	// Notify returns a channel that receives a value soon after records are

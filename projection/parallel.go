@@ -119,7 +119,7 @@ func newPipeline[Tx any](ctx context.Context, s *session, rm ReadModel[Tx], cps 
 func (p *pipeline[Tx]) start() error {
 	s := p.s
 	var head uint64
-	if h, ok := s.events.(eventsource.HeadReader); ok && s.cp.DigestsFrom == 0 && s.cp.Position == 0 {
+	if h, ok := eventsource.As[eventsource.HeadReader](s.events); ok && s.cp.DigestsFrom == 0 && s.cp.Position == 0 {
 		var err error
 		if head, err = h.Head(p.ctx); err != nil {
 			return err

@@ -83,7 +83,7 @@ func (s *Subscription) RunBatches(ctx context.Context, size int, h func(context.
 	defer s.running.Unlock()
 
 	var wake <-chan struct{}
-	if n, ok := s.store.(eventsource.Notifier); ok {
+	if n, ok := eventsource.As[eventsource.Notifier](s.store); ok {
 		nctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		ch, err := n.Notify(nctx)

@@ -94,7 +94,7 @@ func BenchLiveLatency(b *testing.B, s eventsource.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var head uint64
-	if h, ok := s.(eventsource.HeadReader); ok {
+	if h, ok := eventsource.As[eventsource.HeadReader](s); ok {
 		head, _ = h.Head(ctx)
 	}
 	arrived := make(chan time.Time, 1)
@@ -275,7 +275,7 @@ func BenchLiveLag[Tx any](b *testing.B, events eventsource.Store, cps projection
 	appended := map[uint64]time.Time{}
 	committedAt := map[uint64]time.Time{}
 	var head uint64
-	if h, ok := events.(eventsource.HeadReader); ok {
+	if h, ok := eventsource.As[eventsource.HeadReader](events); ok {
 		head, _ = h.Head(ctx)
 	}
 	ready := make(chan struct{})

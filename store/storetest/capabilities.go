@@ -16,7 +16,7 @@ import (
 )
 
 func testNotify(t *testing.T, f Features, s eventsource.Store) {
-	n := s.(eventsource.Notifier)
+	n, _ := eventsource.As[eventsource.Notifier](s)
 	ctx, cancel := context.WithCancel(ctxFor(t))
 	ch, err := n.Notify(ctx)
 	if err != nil {
@@ -45,7 +45,7 @@ func testNotify(t *testing.T, f Features, s eventsource.Store) {
 }
 
 func testHead(t *testing.T, f Features, s eventsource.Store) {
-	h := s.(eventsource.HeadReader)
+	h, _ := eventsource.As[eventsource.HeadReader](s)
 	if p, err := h.Head(ctxFor(t)); err != nil || p != 0 {
 		t.Fatalf("Head of an empty store = %d, %v", p, err)
 	}
@@ -56,7 +56,7 @@ func testHead(t *testing.T, f Features, s eventsource.Store) {
 }
 
 func testListStreams(t *testing.T, f Features, s eventsource.Store) {
-	l := s.(eventsource.StreamLister)
+	l, _ := eventsource.As[eventsource.StreamLister](s)
 	mustAppend(t, s, "list-b", eventsource.NoStream, recs(2, "L")...)
 	mustAppend(t, s, "list-a", eventsource.NoStream, recs(1, "L")...)
 	mustAppend(t, s, "other", eventsource.NoStream, recs(1, "L")...)
@@ -84,7 +84,7 @@ func testListStreams(t *testing.T, f Features, s eventsource.Store) {
 }
 
 func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
-	d := s.(eventsource.StreamDeleter)
+	d, _ := eventsource.As[eventsource.StreamDeleter](s)
 	ctx := ctxFor(t)
 	mustAppend(t, s, "del-1", eventsource.NoStream, recs(3, "D")...)
 	kept := mustAppend(t, s, "del-2", eventsource.NoStream, recs(1, "D")...)
@@ -173,7 +173,7 @@ func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
 		}
 		// The survivors are the appends after the delete: they continue
 		// the deleted versions.
-		if l, ok := s.(eventsource.StreamLifecycle); ok && len(got) > 0 {
+		if l, ok := eventsource.As[eventsource.StreamLifecycle](s); ok && len(got) > 0 {
 			md, _, err := l.StreamMetadata(ctx, stream)
 			if err != nil || md.TruncateBefore < 9 || got[0].Version != md.TruncateBefore {
 				t.Fatalf("round %d: deleted before %d (%v), the stream reads versions %d-%d afterwards", round, md.TruncateBefore, err, got[0].Version, got[len(got)-1].Version)
@@ -183,7 +183,7 @@ func testDeleteStream(t *testing.T, f Features, s eventsource.Store) {
 }
 
 func testReservations(t *testing.T, f Features, s eventsource.Store) {
-	r := s.(eventsource.Reserver)
+	r, _ := eventsource.As[eventsource.Reserver](s)
 	ctx := ctxFor(t)
 	if _, err := r.Owner(ctx, "email", "ann@example.com"); !errors.Is(err, eventsource.ErrNotFound) {
 		t.Fatalf("Owner of a free value: %v, want ErrNotFound", err)

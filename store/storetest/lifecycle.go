@@ -18,7 +18,7 @@ import (
 )
 
 func testLifecycle(t *testing.T, f Features, s eventsource.Store) {
-	l := s.(eventsource.StreamLifecycle)
+	l, _ := eventsource.As[eventsource.StreamLifecycle](s)
 	t.Run("Metadata", func(t *testing.T) { testStreamMetadata(t, s, l) })
 	t.Run("Truncate", func(t *testing.T) { testTruncate(t, s, l) })
 	t.Run("MaxCount", func(t *testing.T) { testMaxCount(t, s, l) })
@@ -49,7 +49,7 @@ func visible(t *testing.T, s eventsource.Store, stream string, head int64, liste
 	if fil := versions(own); fmt.Sprint(fil) != fmt.Sprint(want) {
 		t.Fatalf("the filtered global log holds versions %v of %q, want %v", fil, stream, want)
 	}
-	lister, ok := s.(eventsource.StreamLister)
+	lister, ok := eventsource.As[eventsource.StreamLister](s)
 	if !ok {
 		return
 	}
@@ -327,7 +327,7 @@ func testTombstone(t *testing.T, s eventsource.Store, l eventsource.StreamLifecy
 	if got := readAll(t, s, 0, eventsource.Filter{Streams: []string{"tomb-1"}}); len(got) != 0 {
 		t.Fatalf("the global log still holds %d records of a tombstoned stream", len(got))
 	}
-	if lister, ok := s.(eventsource.StreamLister); ok {
+	if lister, ok := eventsource.As[eventsource.StreamLister](s); ok {
 		for info, err := range lister.ListStreams(ctx, "tomb-") {
 			if err != nil || info.StreamID == "tomb-1" {
 				t.Fatalf("ListStreams lists %+v, %v", info, err)
@@ -416,8 +416,8 @@ func testTombstoneRace(t *testing.T, s eventsource.Store, l eventsource.StreamLi
 // removes only whole appends, with retired and visible records in one
 // append keeping both and hiding the retired, says so in its docs.)
 func testScavenge(t *testing.T, f Features, s eventsource.Store) {
-	sc := s.(eventsource.Scavenger)
-	l, ok := s.(eventsource.StreamLifecycle)
+	sc, _ := eventsource.As[eventsource.Scavenger](s)
+	l, ok := eventsource.As[eventsource.StreamLifecycle](s)
 	if !ok {
 		t.Fatalf("%T implements Scavenger but not StreamLifecycle", s)
 	}
@@ -439,7 +439,7 @@ func testScavenge(t *testing.T, f Features, s eventsource.Store) {
 	}
 	beforeLog := readAll(t, s, 0, eventsource.Filter{})
 	var head uint64
-	if h, ok := s.(eventsource.HeadReader); ok {
+	if h, ok := eventsource.As[eventsource.HeadReader](s); ok {
 		head, _ = h.Head(ctx)
 	}
 	// Cancelled after its first stream, it reports where it got to.
@@ -460,7 +460,7 @@ func testScavenge(t *testing.T, f Features, s eventsource.Store) {
 	if fmt.Sprint(versionsAndPositions(beforeLog)) != fmt.Sprint(versionsAndPositions(afterLog)) {
 		t.Fatalf("Scavenge changed the global log from %v to %v", versionsAndPositions(beforeLog), versionsAndPositions(afterLog))
 	}
-	if h, ok := s.(eventsource.HeadReader); ok {
+	if h, ok := eventsource.As[eventsource.HeadReader](s); ok {
 		if after, err := h.Head(ctx); err != nil || after != head {
 			t.Fatalf("Head after Scavenge = %d, %v; was %d (it never goes back)", after, err, head)
 		}

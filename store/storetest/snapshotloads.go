@@ -102,7 +102,8 @@ func testSnapshotLoads(t *testing.T, s eventsource.Store) {
 		if got, err := newer.Load(ctx, id); err != nil || *got != *want || newer.SnapshotFallbacks() != 1 {
 			t.Fatalf("round %d: Load with another schema %+v, %v (%d fallbacks counted); want %+v", round, got, err, newer.SnapshotFallbacks(), want)
 		}
-		snap, err := s.(eventsource.SnapshotStore).LoadSnapshot(ctx, newer.StreamID(id), 0)
+		ss, _ := eventsource.As[eventsource.SnapshotStore](s)
+		snap, err := ss.LoadSnapshot(ctx, newer.StreamID(id), 0)
 		if err != nil || snap.Schema != 2 || snap.Version != int64(want.Count) {
 			t.Fatalf("round %d: after a load with schema 2 the newest snapshot is %+v, %v", round, snap, err)
 		}

@@ -19,7 +19,7 @@ func testSnapshots(t *testing.T, f Features, s eventsource.Store) {
 // newest at or below a version, replaces one at the same version, refuses
 // bad ones, and forgets a deleted stream's.
 func testSnapshotStore(t *testing.T, s eventsource.Store) {
-	ss := s.(eventsource.SnapshotStore)
+	ss, _ := eventsource.As[eventsource.SnapshotStore](s)
 	ctx := ctxFor(t)
 	if _, err := ss.LoadSnapshot(ctx, "snap-1", 0); !errors.Is(err, eventsource.ErrNotFound) {
 		t.Fatalf("LoadSnapshot of a stream without snapshots: %v, want ErrNotFound", err)
@@ -71,7 +71,7 @@ func testSnapshotStore(t *testing.T, s eventsource.Store) {
 			t.Fatalf("SaveSnapshot(%q@%d schema %d, %d bytes) succeeded", bad.StreamID, bad.Version, bad.Schema, len(bad.Data))
 		}
 	}
-	if d, ok := s.(eventsource.StreamDeleter); ok {
+	if d, ok := eventsource.As[eventsource.StreamDeleter](s); ok {
 		if err := d.DeleteStream(ctx, "snap-1", eventsource.Any); err != nil {
 			t.Fatal(err)
 		}

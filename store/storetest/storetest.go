@@ -88,7 +88,7 @@ type capability struct {
 	claimed    func(Features) bool
 }
 
-func is[T any](s eventsource.Store) bool { _, ok := s.(T); return ok }
+func is[T any](s eventsource.Store) bool { _, ok := eventsource.As[T](s); return ok }
 
 var capabilities = []capability{
 	{test{"Notify", testNotify}, "Notifier", is[eventsource.Notifier], func(f Features) bool { return f.Notify }},

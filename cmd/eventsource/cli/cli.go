@@ -252,7 +252,7 @@ func (a *app) streamsCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			lister, ok := s.(eventsource.StreamLister)
+			lister, ok := eventsource.As[eventsource.StreamLister](s)
 			if !ok {
 				return fmt.Errorf("this store cannot list its streams")
 			}
@@ -450,7 +450,7 @@ interrupted (Ctrl-C). Filters narrow what is printed.`,
 			}
 			defer s.Close()
 			if fromEnd {
-				h, ok := s.(eventsource.HeadReader)
+				h, ok := eventsource.As[eventsource.HeadReader](s)
 				if !ok {
 					return fmt.Errorf("--from-end: this store cannot tell its head")
 				}

@@ -30,7 +30,7 @@ func (a *app) openLifecycle(cmd *cobra.Command, stream string, existing bool) (s
 	if err != nil {
 		return nil, nil, err
 	}
-	l, ok := s.(eventsource.StreamLifecycle)
+	l, ok := eventsource.As[eventsource.StreamLifecycle](s)
 	if !ok {
 		s.Close()
 		return nil, nil, fmt.Errorf("this store has no stream lifecycle (metadata, truncation, deletes)")
@@ -258,7 +258,7 @@ resumes from there. Running it again is harmless.`,
 				return err
 			}
 			defer s.Close()
-			sc, ok := s.(eventsource.Scavenger)
+			sc, ok := eventsource.As[eventsource.Scavenger](s)
 			if !ok {
 				return fmt.Errorf("this store cannot scavenge")
 			}
