@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsource-go/eventsource/projection"
 )
@@ -17,7 +16,7 @@ const MetricCommitDuration = "eventsource.projection.commit.duration"
 // checkpoints is an instrumented projection.TxCheckpointStore.
 type checkpoints[Tx any] struct {
 	projection.TxCheckpointStore[Tx]
-	tracer trace.Tracer
+	tracer *tracerSource
 	dur    metric.Float64Histogram
 }
 
@@ -41,7 +40,7 @@ func NewCheckpoints[Tx any](cps projection.TxCheckpointStore[Tx], opts ...Option
 	if err != nil {
 		return nil, err
 	}
-	w := &checkpoints[Tx]{TxCheckpointStore: cps, tracer: c.tp.Tracer(ScopeName), dur: dur}
+	w := &checkpoints[Tx]{TxCheckpointStore: cps, tracer: c.tracer(), dur: dur}
 	if l, ok := cps.(projection.CheckpointLister); ok {
 		return lister[Tx]{w, l}, nil
 	}
@@ -50,7 +49,7 @@ func NewCheckpoints[Tx any](cps projection.TxCheckpointStore[Tx], opts ...Option
 
 // InTx implements projection.TxCheckpointStore.
 func (c *checkpoints[Tx]) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
-	ctx, span := c.tracer.Start(ctx, "projection.commit", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := c.tracer.start(ctx, func() string { return "projection.commit" }, clientKind...)
 	start := time.Now()
 	var name string
 	err := c.TxCheckpointStore.InTx(ctx, func(ctx context.Context, tx Tx) error {

@@ -3,7 +3,9 @@ package esotel
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -73,8 +75,8 @@ type config struct {
 	category func(stream string) string
 }
 
-// WithTracerProvider sets the tracer provider (otel.GetTracerProvider()
-// by default).
+// WithTracerProvider sets the tracer provider. By default spans go to the
+// global provider (otel.SetTracerProvider), as it is at each call.
 func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
 
 // WithMeterProvider sets the meter provider (otel.GetMeterProvider() by
@@ -109,9 +111,6 @@ func newConfig(opts []Option) config {
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.tp == nil {
-		c.tp = otel.GetTracerProvider()
-	}
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()
 	}
@@ -120,6 +119,72 @@ func newConfig(opts []Option) config {
 	}
 	return c
 }
+
+// defaultTracerProvider is OpenTelemetry's global provider as it is before
+// a program sets one: it records nothing, and while it is the global one no
+// span is started at all (a span that records nothing still costs
+// allocations on every append).
+var defaultTracerProvider = func() trace.TracerProvider {
+	tp := otel.GetTracerProvider()
+	if reflect.TypeOf(tp).String() == "*global.tracerProvider" {
+		return tp
+	}
+	return nil
+}()
+
+// tracerSource gives the tracer of each call: the configured provider's,
+// or the global provider's as it is at the time of the call.
+type tracerSource struct {
+	fixed trace.Tracer
+	cache atomic.Pointer[tracerOf]
+}
+
+type tracerOf struct {
+	tp trace.TracerProvider
+	t  trace.Tracer
+}
+
+func (c config) tracer() *tracerSource {
+	if c.tp != nil {
+		return &tracerSource{fixed: c.tp.Tracer(ScopeName)}
+	}
+	return &tracerSource{}
+}
+
+// get returns the tracer, or nil while the global provider is the default.
+func (s *tracerSource) get() trace.Tracer {
+	if s.fixed != nil {
+		return s.fixed
+	}
+	tp := otel.GetTracerProvider()
+	if tp == defaultTracerProvider {
+		return nil
+	}
+	if c := s.cache.Load(); c != nil && c.tp == tp {
+		return c.t
+	}
+	t := tp.Tracer(ScopeName)
+	s.cache.Store(&tracerOf{tp, t})
+	return t
+}
+
+// noSpan is the span of a call that is not traced: it records nothing.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// start starts a span named name() (built only when there is a tracer).
+func (s *tracerSource) start(ctx context.Context, name func() string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	t := s.get()
+	if t == nil {
+		return ctx, noSpan
+	}
+	return t.Start(ctx, name(), opts...)
+}
+
+var (
+	clientKind   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	internalKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	consumerKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+)
 
 // instruments are the store's and repository's metrics.
 type instruments struct {

@@ -23,7 +23,7 @@ type readModel[Tx any] struct {
 	projection.ReadModel[Tx]
 	name    attribute.KeyValue
 	spanN   string
-	tracer  trace.Tracer
+	tracer  *tracerSource
 	prop    propagation.TextMapPropagator
 	lag     metric.Float64Histogram
 	handled metric.Int64Counter
@@ -37,7 +37,10 @@ type sideEffects[Tx any] struct {
 
 // SideEffects implements projection.SideEffects in a span of its own.
 func (s sideEffects[Tx]) SideEffects(ctx context.Context, tx Tx, records []eventsource.Record) error {
-	ctx, span := s.tracer.Start(ctx, "projection.side_effects "+s.name.Value.AsString(), trace.WithAttributes(s.name, EventCountKey.Int(len(records))))
+	ctx, span := s.tracer.start(ctx, func() string { return "projection.side_effects " + s.name.Value.AsString() })
+	if span.IsRecording() {
+		span.SetAttributes(s.name, EventCountKey.Int(len(records)))
+	}
 	err := s.se.SideEffects(ctx, tx, records)
 	end(span, err)
 	return err
@@ -64,7 +67,7 @@ func NewReadModel[Tx any](name string, rm projection.ReadModel[Tx], opts ...Opti
 		return nil, err
 	}
 	w := &readModel[Tx]{ReadModel: rm, name: ProjectionKey.String(name), spanN: "projection.apply " + name,
-		tracer: c.tp.Tracer(ScopeName), prop: c.prop, lag: lag, handled: handled}
+		tracer: c.tracer(), prop: c.prop, lag: lag, handled: handled}
 	if se, ok := rm.(projection.SideEffects[Tx]); ok {
 		return sideEffects[Tx]{w, se}, nil
 	}
@@ -73,7 +76,7 @@ func NewReadModel[Tx any](name string, rm projection.ReadModel[Tx], opts ...Opti
 
 // Apply implements projection.ReadModel.
 func (m *readModel[Tx]) Apply(ctx context.Context, tx Tx, records []eventsource.Record) error {
-	ctx, span := m.tracer.Start(ctx, m.spanN, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := m.tracer.start(ctx, func() string { return m.spanN }, consumerKind...)
 	if span.IsRecording() && len(records) > 0 {
 		span.SetAttributes(m.name, EventCountKey.Int(len(records)),
 			PositionKey.Int64(int64(records[0].Position)), LastPositionKey.Int64(int64(records[len(records)-1].Position)))

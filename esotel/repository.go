@@ -21,7 +21,7 @@ import (
 // the repository's own.
 type Repository[T eventsource.Aggregate] struct {
 	*eventsource.Repository[T]
-	tracer trace.Tracer
+	tracer *tracerSource
 	in     instruments
 	system attribute.KeyValue
 }
@@ -37,11 +37,11 @@ func NewRepository[T eventsource.Aggregate](r *eventsource.Repository[T], opts .
 	if c.system == "" {
 		c.system = systemOf(r.Store())
 	}
-	return &Repository[T]{Repository: r, tracer: c.tp.Tracer(ScopeName), in: in, system: semconv.DBSystemNameKey.String(c.system)}, nil
+	return &Repository[T]{Repository: r, tracer: c.tracer(), in: in, system: semconv.DBSystemNameKey.String(c.system)}, nil
 }
 
 func (r *Repository[T]) start(ctx context.Context, op, id string) (context.Context, trace.Span) {
-	ctx, span := r.tracer.Start(ctx, "repository."+op, trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := r.tracer.start(ctx, func() string { return "repository." + op }, internalKind...)
 	if span.IsRecording() {
 		span.SetAttributes(r.system, AggregateKey.String(id), StreamKey.String(r.StreamID(id)))
 	}

@@ -28,7 +28,7 @@ import (
 // eventsource.As, which looks through Unwrap.
 type Store struct {
 	inner    eventsource.Store
-	tracer   trace.Tracer
+	tracer   *tracerSource
 	in       instruments
 	prop     propagation.TextMapPropagator
 	system   attribute.KeyValue
@@ -49,7 +49,7 @@ func NewStore(s eventsource.Store, opts ...Option) (*Store, error) {
 	if c.system == "" {
 		c.system = systemOf(s)
 	}
-	return &Store{inner: s, tracer: c.tp.Tracer(ScopeName), in: in, prop: c.prop,
+	return &Store{inner: s, tracer: c.tracer(), in: in, prop: c.prop,
 		system: semconv.DBSystemNameKey.String(c.system), category: c.category, limits: eventsource.LimitsOf(s)}, nil
 }
 
@@ -58,8 +58,20 @@ func (s *Store) Unwrap() eventsource.Store { return s.inner }
 
 // Append implements eventsource.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
+	tr := s.tracer.get()
+	timed := s.in.appends.Enabled(ctx)
+	if tr == nil && !timed { // nothing records: the append as it is
+		res, err := s.inner.Append(ctx, stream, expected, records)
+		if err != nil {
+			countConflict(ctx, err)
+		}
+		return res, err
+	}
 	cat := s.category(stream)
-	ctx, span := s.tracer.Start(ctx, spanName("append", cat), trace.WithSpanKind(trace.SpanKindClient))
+	span := noSpan
+	if tr != nil {
+		ctx, span = tr.Start(ctx, spanName("append", cat), clientKind...)
+	}
 	recording := span.IsRecording()
 	if recording {
 		span.SetAttributes(s.system, semconv.DBOperationName("append"), StreamKey.String(stream), CategoryKey.String(cat),
@@ -68,14 +80,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 	if span.SpanContext().IsValid() {
 		records = s.inject(ctx, stream, expected, records)
 	}
-	start := time.Now()
-	res, err := s.inner.Append(ctx, stream, expected, records)
-	conflict := isConflict(err)
-	if conflict {
-		if cs := conflictCounter(ctx); cs != nil {
-			cs.n++
-		}
+	var start time.Time
+	if timed {
+		start = time.Now()
 	}
+	res, err := s.inner.Append(ctx, stream, expected, records)
+	conflict := err != nil && countConflict(ctx, err)
 	if recording {
 		switch {
 		case err == nil:
@@ -91,10 +101,22 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventsource.
 		}
 	}
 	span.End()
-	if s.in.appends.Enabled(ctx) || s.in.duration.Enabled(ctx) {
+	if timed {
 		s.recordAppend(ctx, cat, records, time.Since(start), err, conflict)
 	}
 	return res, err
+}
+
+// countConflict reports whether err is a version conflict, and counts it
+// for the repository call (if any) that ctx belongs to.
+func countConflict(ctx context.Context, err error) bool {
+	if !isConflict(err) {
+		return false
+	}
+	if cs := conflictCounter(ctx); cs != nil {
+		cs.n++
+	}
+	return true
 }
 
 // recordAppend records an append's metrics.
@@ -155,7 +177,7 @@ func (s *Store) inject(ctx context.Context, stream string, expected eventsource.
 func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
 		cat := s.category(stream)
-		ctx, span := s.tracer.Start(ctx, spanName("read_stream", cat), trace.WithSpanKind(trace.SpanKindClient))
+		ctx, span := s.tracer.start(ctx, func() string { return spanName("read_stream", cat) }, clientKind...)
 		if span.IsRecording() {
 			span.SetAttributes(s.system, semconv.DBOperationName("read_stream"), StreamKey.String(stream), CategoryKey.String(cat))
 		}
@@ -167,7 +189,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from, to int64) i
 // log (a subscription's page), ended when the iteration ends.
 func (s *Store) ReadAll(ctx context.Context, from uint64, filter eventsource.Filter) iter.Seq2[eventsource.Record, error] {
 	return func(yield func(eventsource.Record, error) bool) {
-		ctx, span := s.tracer.Start(ctx, "read_all", trace.WithSpanKind(trace.SpanKindClient))
+		ctx, span := s.tracer.start(ctx, func() string { return "read_all" }, clientKind...)
 		if span.IsRecording() {
 			span.SetAttributes(s.system, semconv.DBOperationName("read_all"), PositionKey.Int64(int64(from)))
 		}
@@ -177,7 +199,11 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, filter eventsource.Fil
 
 // read runs a read's iteration under span.
 func (s *Store) read(ctx context.Context, span trace.Span, op, cat string, seq iter.Seq2[eventsource.Record, error], yield func(eventsource.Record, error) bool) {
-	start := time.Now()
+	timed := s.in.duration.Enabled(ctx)
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
 	var n int
 	var last uint64
 	var failed error
@@ -204,7 +230,7 @@ func (s *Store) read(ctx context.Context, span trace.Span, op, cat string, seq i
 		}
 	}
 	span.End()
-	if s.in.duration.Enabled(ctx) {
+	if timed {
 		attrs := []attribute.KeyValue{s.system, semconv.DBOperationName(op)}
 		if cat != "" {
 			attrs = append(attrs, CategoryKey.String(cat))
