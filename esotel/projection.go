@@ -148,7 +148,7 @@ type Checkpointed interface {
 }
 
 // ObserveProjector registers gauges of p, read at each collection: how far
-// its checkpoint (the low-water mark) is behind the head of the log
+// the last position it handled is behind the head of the log
 // (eventsource.projection.lag.positions, when the store reports its head:
 // events on every store but PostgreSQL, whose positions are sparse),
 // whether it is faulted
@@ -179,7 +179,11 @@ func ObserveProjector(events eventsource.Store, p Checkpointed, opts ...Option) 
 			if err != nil {
 				return err
 			}
-			o.ObserveInt64(behind, int64(max(h, cp.Position)-cp.Position), name)
+			last := cp.Position // and what it handled above its low-water mark
+			for _, r := range cp.Done {
+				last = max(last, r.To)
+			}
+			o.ObserveInt64(behind, int64(max(h, last)-last), name)
 		}
 		f := int64(0)
 		if cp.Status == projection.StatusFaulted {

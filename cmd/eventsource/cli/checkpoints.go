@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/cmd/eventsource/console"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/projection/sqlcheckpoint"
 	"github.com/eventsource-go/eventsource/store/mysql"
@@ -260,15 +261,14 @@ func (c *checkpoints) load(ctx context.Context, name string) (projection.Checkpo
 	if err != nil {
 		return cp, err
 	}
-	found := cp.Status != projection.StatusNew || cp.Request != projection.RequestNone || cp.Position > 0 ||
-		!cp.UpdatedAt.IsZero() || cp.Owner != "" || !cp.LeaseUntil.IsZero() || cp.DigestsFrom > 0 || len(cp.Parked) > 0
+	found := console.Exists(cp, nil)
 	if l, ok := c.CheckpointStore.(projection.CheckpointLister); ok && !found {
 		// A row may exist with nothing in it yet (a lease taken and given back).
 		all, err := l.List(ctx)
 		if err != nil {
 			return cp, err
 		}
-		found = slices.ContainsFunc(all, func(o projection.Checkpoint) bool { return o.Name == name })
+		found = console.Exists(cp, all)
 	}
 	if !found {
 		return cp, fmt.Errorf("%w: no projection %q in %s (eventsource projections list shows those there are)", eventsource.ErrNotFound, name, c.where)

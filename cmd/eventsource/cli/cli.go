@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eventsource-go/eventsource"
+	"github.com/eventsource-go/eventsource/cmd/eventsource/console"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/storeurl"
 )
@@ -199,7 +200,7 @@ creates it.`,
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
-	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), dynamodbCmd())
+	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), a.serveCmd(), dynamodbCmd())
 	return group(root)
 }
 
@@ -288,29 +289,9 @@ type printer struct {
 	json bool
 }
 
-type jsonRecord struct {
-	Stream     string            `json:"stream"`
-	Version    int64             `json:"version"`
-	Position   uint64            `json:"position"`
-	EventID    string            `json:"event_id"`
-	Type       string            `json:"type"`
-	Codec      string            `json:"codec,omitempty"`
-	Data       json.RawMessage   `json:"data,omitempty"`
-	DataBytes  []byte            `json:"data_base64,omitempty"`
-	Metadata   map[string]string `json:"metadata,omitempty"`
-	RecordedAt time.Time         `json:"recorded_at"`
-}
-
 func (p printer) print(r eventsource.Record) error {
 	if p.json {
-		jr := jsonRecord{Stream: r.StreamID, Version: r.Version, Position: r.Position, EventID: r.EventID,
-			Type: r.Type, Codec: r.Codec, Metadata: r.Metadata, RecordedAt: r.RecordedAt}
-		if json.Valid(r.Data) {
-			jr.Data = r.Data
-		} else {
-			jr.DataBytes = r.Data
-		}
-		b, err := json.Marshal(jr)
+		b, err := json.Marshal(console.FromRecord(r))
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eventsource-go/eventsource/cmd/eventsource/console"
 	"github.com/eventsource-go/eventsource/projection"
 )
 
@@ -72,72 +73,6 @@ twice.`,
 	return cmd
 }
 
-// checkpointJSON is how list and status print a checkpoint with --json.
-type checkpointJSON struct {
-	Name         string     `json:"name"`
-	Status       string     `json:"status"`
-	Position     uint64     `json:"position"`       // the last position handled
-	LowWaterMark uint64     `json:"low_water_mark"` // every position up to it is handled
-	DoneAbove    uint64     `json:"done_above,omitempty"`
-	Request      string     `json:"request,omitempty"`
-	Holder       string     `json:"holder,omitempty"`
-	Owner        string     `json:"owner,omitempty"`
-	LeaseUntil   *time.Time `json:"lease_until,omitempty"`
-	FaultedAt    uint64     `json:"faulted_at,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	Skipped      []uint64   `json:"skipped,omitempty"`
-	Parked       int        `json:"parked"`
-	OldestParked *time.Time `json:"oldest_parked_at,omitempty"` // when the longest-waiting parked event was parked
-	DigestsFrom  uint64     `json:"digests_from,omitempty"`
-	DigestRanges int        `json:"digest_ranges,omitempty"`
-	DigestRange  uint64     `json:"digest_range,omitempty"`
-	Version      int        `json:"version"`
-	Live         int        `json:"live,omitempty"`         // on a projector's first row: the version serving reads
-	LiveVersion  int        `json:"live_version,omitempty"` // status: the projector's version serving reads
-	UpdatedAt    *time.Time `json:"updated_at,omitempty"`
-}
-
-func toJSON(cp projection.Checkpoint) checkpointJSON {
-	last, above := handled(cp)
-	j := checkpointJSON{
-		Name: cp.Name, Status: statusName(cp.Status), Position: last, LowWaterMark: cp.Position, DoneAbove: above,
-		Request: string(cp.Request), Holder: cp.Holder, Owner: cp.Owner, FaultedAt: cp.FaultedAt, Error: cp.Error,
-		Skipped: cp.Skipped, Parked: len(cp.Parked), DigestsFrom: cp.DigestsFrom, DigestRanges: len(cp.Digests),
-		DigestRange: cp.DigestRange, Version: max(cp.Version, 1), Live: cp.Live,
-	}
-	if at, ok := oldestParked(cp); ok {
-		j.OldestParked = &at
-	}
-	if !cp.LeaseUntil.IsZero() {
-		j.LeaseUntil = &cp.LeaseUntil
-	}
-	if !cp.UpdatedAt.IsZero() {
-		j.UpdatedAt = &cp.UpdatedAt
-	}
-	return j
-}
-
-// handled is the last position cp handled, and how many positions above
-// its low-water mark it handled.
-func handled(cp projection.Checkpoint) (last, above uint64) {
-	last = cp.Position
-	for _, r := range cp.Done {
-		if r.To <= cp.Position {
-			continue
-		}
-		above += r.To - max(r.From, cp.Position+1) + 1
-		last = max(last, r.To)
-	}
-	return last, above
-}
-
-func statusName(s projection.Status) string {
-	if s == projection.StatusNew {
-		return "new"
-	}
-	return string(s)
-}
-
 func printJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -175,7 +110,7 @@ the error of a faulted one.`,
 			out := cmd.OutOrStdout()
 			if asJSON {
 				for _, cp := range all {
-					if err := printJSON(out, toJSON(cp)); err != nil {
+					if err := printJSON(out, console.FromCheckpoint(cp)); err != nil {
 						return err
 					}
 				}
@@ -183,7 +118,7 @@ the error of a faulted one.`,
 				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "NAME\tSTATUS\tPOSITION\tHOLDER\tPARKED\tLIVE\tERROR")
 				for _, cp := range all {
-					last, _ := handled(cp)
+					last, _ := console.Handled(cp)
 					live, errText := "", ""
 					if cp.Live > 0 {
 						live = "v" + strconv.Itoa(cp.Live)
@@ -191,7 +126,7 @@ the error of a faulted one.`,
 					if cp.Status == projection.StatusFaulted {
 						errText = oneLineText(cp.Error)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", cp.Name, statusName(cp.Status), last, cp.Holder, len(cp.Parked), live, errText)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", cp.Name, console.StatusName(cp.Status), last, cp.Holder, len(cp.Parked), live, errText)
 				}
 				if err := w.Flush(); err != nil {
 					return err
@@ -234,7 +169,7 @@ checks), its version and the version serving reads.`,
 				return err
 			}
 			if asJSON {
-				j := toJSON(cp)
+				j := console.FromCheckpoint(cp)
 				j.LiveVersion = live
 				return printJSON(cmd.OutOrStdout(), j)
 			}
@@ -248,9 +183,9 @@ checks), its version and the version serving reads.`,
 func printStatus(out io.Writer, cp projection.Checkpoint, live int) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s:\t"+format+"\n", append([]any{k}, args...)...) }
-	last, above := handled(cp)
+	last, above := console.Handled(cp)
 	row("projection", "%s", cp.Name)
-	row("status", "%s", statusName(cp.Status))
+	row("status", "%s", console.StatusName(cp.Status))
 	row("position", "%d (the last handled)", last)
 	row("low-water mark", "%d (every position up to it handled; %s handled above it)", cp.Position, plural(int64(above), "position"))
 	if cp.Request == projection.RequestNone {
@@ -276,7 +211,7 @@ func printStatus(out io.Writer, cp projection.Checkpoint, live int) error {
 		parked[i] = pe.Position
 	}
 	row("parked", "%d%s", len(cp.Parked), positionList(parked))
-	if at, ok := oldestParked(cp); ok {
+	if at, ok := console.OldestParked(cp); ok {
 		row("oldest parked", "%s (%s ago)", at.Format(time.RFC3339), time.Since(at).Round(time.Second))
 	}
 	if cp.DigestRange > 0 {
@@ -640,7 +575,7 @@ projection that has not faulted has nothing to skip (exit code 2).`
 			return nil
 		case req == projection.RequestSkip && cp.FaultedAt == 0:
 			// The runner would set the status to running: a stopped one would start.
-			return usagef("%s has not faulted (status %s): there is no event to skip", name, statusName(cp.Status))
+			return usagef("%s has not faulted (status %s): there is no event to skip", name, console.StatusName(cp.Status))
 		}
 		if cp.Request != projection.RequestNone && cp.Request != req {
 			fmt.Fprintf(cmd.ErrOrStderr(), "note: this replaces the pending request %q\n", cp.Request)
@@ -687,7 +622,7 @@ version cannot be started: a newer version serves reads.`,
 				fmt.Fprintf(out, "%s is already running\n", name)
 				return nil
 			default:
-				return usagef("%s is %s: only a stopped or faulted projection can be started", name, statusName(cp.Status))
+				return usagef("%s is %s: only a stopped or faulted projection can be started", name, console.StatusName(cp.Status))
 			}
 			if err := c.SetStatus(cmd.Context(), name, projection.StatusRunning); err != nil {
 				return err
@@ -734,15 +669,4 @@ taken over.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object")
 	return cmd
-}
-
-// oldestParked is when cp's longest-waiting parked event was parked.
-func oldestParked(cp projection.Checkpoint) (time.Time, bool) {
-	var oldest time.Time
-	for _, pe := range cp.Parked {
-		if oldest.IsZero() || pe.At.Before(oldest) {
-			oldest = pe.At
-		}
-	}
-	return oldest, !oldest.IsZero()
 }
