@@ -27,6 +27,16 @@ func (s *Server) page(r *http.Request) (int, error) {
 	return min(n, s.cfg.MaxPage), nil
 }
 
+// pageFrom reads ?limit= and ?from= (1 when absent or 0).
+func (s *Server) pageFrom(r *http.Request) (int, uint64, error) {
+	limit, err := s.page(r)
+	if err != nil {
+		return 0, 0, err
+	}
+	from, err := uintParam(r, "from", 1)
+	return limit, max(from, 1), err
+}
+
 // uintParam reads a non-negative integer parameter, def when absent.
 func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
 	v := r.URL.Query().Get(name)
@@ -94,17 +104,11 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	limit, err := s.page(r)
+	limit, from, err := s.pageFrom(r)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "invalid", "%v", err)
 		return
 	}
-	from, err := uintParam(r, "from", 1)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "invalid", "%v", err)
-		return
-	}
-	from = max(from, 1)
 	out := recordPage{Records: []Record{}}
 	for rec, err := range s.cfg.Store.ReadStream(r.Context(), id, int64(from), int64(from)+int64(limit)) {
 		if err != nil {
@@ -158,12 +162,7 @@ const maxScan = 100_000
 
 // GET /api/log?from=&limit=&stream=&prefix=&type=&meta=
 func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
-	limit, err := s.page(r)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "invalid", "%v", err)
-		return
-	}
-	from, err := uintParam(r, "from", 1)
+	limit, from, err := s.pageFrom(r)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, "invalid", "%v", err)
 		return
@@ -174,7 +173,7 @@ func (s *Server) readLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := recordPage{Records: []Record{}}
-	for rec, err := range s.cfg.Store.ReadAll(r.Context(), max(from, 1), filter) {
+	for rec, err := range s.cfg.Store.ReadAll(r.Context(), from, filter) {
 		if err != nil {
 			s.failErr(w, r, err)
 			return
