@@ -152,14 +152,19 @@ func (c config) tracer() *tracerSource {
 }
 
 // get returns the tracer, or nil while the global provider is the default.
+// It is small enough to inline: it runs on every append.
 func (s *tracerSource) get() trace.Tracer {
 	if s.fixed != nil {
 		return s.fixed
 	}
-	tp := otel.GetTracerProvider()
-	if tp == defaultTracerProvider {
-		return nil
+	if tp := otel.GetTracerProvider(); tp != defaultTracerProvider {
+		return s.from(tp)
 	}
+	return nil
+}
+
+// from returns the tracer of tp, cached.
+func (s *tracerSource) from(tp trace.TracerProvider) trace.Tracer {
 	if c := s.cache.Load(); c != nil && c.tp == tp {
 		return c.t
 	}

@@ -60,13 +60,19 @@ func (s *Store) Unwrap() eventsource.Store { return s.inner }
 func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
 	tr := s.tracer.get()
 	timed := s.in.appends.Enabled(ctx)
-	if tr == nil && !timed { // nothing records: the append as it is
-		res, err := s.inner.Append(ctx, stream, expected, records)
-		if err != nil {
-			countConflict(ctx, err)
-		}
-		return res, err
+	if tr != nil || timed {
+		return s.appendObserved(ctx, tr, timed, stream, expected, records)
 	}
+	// Nothing records: the append as it is, in a small frame.
+	res, err := s.inner.Append(ctx, stream, expected, records)
+	if err != nil {
+		countConflict(ctx, err)
+	}
+	return res, err
+}
+
+// appendObserved is Append with a tracer or metrics that record.
+func (s *Store) appendObserved(ctx context.Context, tr trace.Tracer, timed bool, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
 	cat := s.category(stream)
 	span := noSpan
 	if tr != nil {
