@@ -5,7 +5,9 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -131,6 +133,64 @@ var defaultTracerProvider = func() trace.TracerProvider {
 	}
 	return nil
 }()
+
+// defaultMeterProvider is the global meter provider as it is before a
+// program sets one.
+var defaultMeterProvider = func() metric.MeterProvider {
+	mp := otel.GetMeterProvider()
+	if reflect.TypeOf(mp).String() == "*global.meterProvider" {
+		return mp
+	}
+	return nil
+}()
+
+// untouched is set while the program has set neither global provider, so
+// a decorator that uses them records nothing and can skip every check: one
+// atomic load per call. A watcher, started by the first decorator made
+// while both are the defaults, looks every watchEvery and clears it for
+// good once either is set: tracing and metrics through the globals begin
+// within that time of otel.SetTracerProvider or otel.SetMeterProvider.
+var (
+	untouched  atomic.Bool
+	watchOnce  sync.Once
+	watchEvery = 50 * time.Millisecond
+)
+
+func globalsUntouched() bool {
+	return defaultTracerProvider != nil && otel.GetTracerProvider() == defaultTracerProvider &&
+		defaultMeterProvider != nil && otel.GetMeterProvider() == defaultMeterProvider
+}
+
+// watchGlobals starts the watcher, once.
+func watchGlobals() {
+	watchOnce.Do(func() {
+		if !globalsUntouched() {
+			return
+		}
+		untouched.Store(true)
+		go func() {
+			t := time.NewTicker(watchEvery)
+			defer t.Stop()
+			for range t.C {
+				if !globalsUntouched() {
+					untouched.Store(false)
+					return
+				}
+			}
+		}()
+	})
+}
+
+// onGlobals reports whether a decorator made with c uses both global
+// providers while the program has set neither (then untouched tells it,
+// call by call, whether anything can record), and starts the watcher.
+func (c config) onGlobals() bool {
+	if c.tp != nil || defaultMeterProvider == nil || c.mp != defaultMeterProvider {
+		return false
+	}
+	watchGlobals()
+	return untouched.Load()
+}
 
 // tracerSource gives the tracer of each call: the configured provider's,
 // or the global provider's as it is at the time of the call.

@@ -34,6 +34,7 @@ type Store struct {
 	system   attribute.KeyValue
 	category func(string) string
 	limits   eventsource.Limits
+	globals  bool // on the untouched global providers: see untouched
 }
 
 var _ eventsource.Store = (*Store)(nil)
@@ -50,7 +51,7 @@ func NewStore(s eventsource.Store, opts ...Option) (*Store, error) {
 		c.system = systemOf(s)
 	}
 	return &Store{inner: s, tracer: c.tracer(), in: in, prop: c.prop,
-		system: semconv.DBSystemNameKey.String(c.system), category: c.category, limits: eventsource.LimitsOf(s)}, nil
+		system: semconv.DBSystemNameKey.String(c.system), category: c.category, limits: eventsource.LimitsOf(s), globals: c.onGlobals()}, nil
 }
 
 // Unwrap returns the store s instruments.
@@ -58,10 +59,12 @@ func (s *Store) Unwrap() eventsource.Store { return s.inner }
 
 // Append implements eventsource.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventsource.ExpectedVersion, records []eventsource.Record) (eventsource.AppendResult, error) {
-	tr := s.tracer.get()
-	timed := s.in.appends.Enabled(ctx)
-	if tr != nil || timed {
-		return s.appendObserved(ctx, tr, timed, stream, expected, records)
+	if !s.globals || !untouched.Load() {
+		tr := s.tracer.get()
+		timed := s.in.appends.Enabled(ctx)
+		if tr != nil || timed {
+			return s.appendObserved(ctx, tr, timed, stream, expected, records)
+		}
 	}
 	// Nothing records: the append as it is, in a small frame.
 	res, err := s.inner.Append(ctx, stream, expected, records)
