@@ -485,6 +485,20 @@ func TestProjections(t *testing.T) {
 	if c := e.do("POST", fmt.Sprintf("/api/projections/tally/parked/%d/discard", poison.FirstPosition+100), "", true, nil); c != 404 {
 		t.Fatalf("discard of a position not parked: %d, want 404", c)
 	}
+	if c := e.do("POST", fmt.Sprintf("/api/projections/tally/parked/%d/replay", poison.FirstPosition+100), "", true, nil); c != 404 {
+		t.Fatalf("replay of a position not parked: %d, want 404", c)
+	}
+	if c := e.do("POST", "/api/projections/tally/parked/0/replay", "", true, nil); c != 400 {
+		t.Fatalf("replay of position 0: %d, want 400", c)
+	}
+	if c := e.do("POST", fmt.Sprintf("/api/projections/tally/parked/%d/replay", poison.FirstPosition), "", true, nil); c != 202 {
+		t.Fatalf("replay: %d", c)
+	}
+	e.waitFor("the replayed event to be parked again (it still fails)", func() bool {
+		parked.Parked = nil // decoding into old elements would keep fields the JSON omits
+		e.do("GET", "/api/projections/tally/parked", "", false, &parked)
+		return len(parked.Parked) == 1 && parked.Parked[0].Attempts >= 1 && !parked.Parked[0].Replay
+	})
 	if c := e.do("POST", fmt.Sprintf("/api/projections/tally/parked/%d/discard", poison.FirstPosition), "", true, nil); c != 202 {
 		t.Fatalf("discard: %d", c)
 	}
