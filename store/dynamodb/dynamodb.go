@@ -246,11 +246,35 @@ type TableOptions struct {
 	OnDemand bool  // pay per request (PAY_PER_REQUEST); RCU and WCU are ignored
 	RCU      int64 // provisioned read capacity of the table and its index (default 5)
 	WCU      int64 // provisioned write capacity of the table and its index (default 5)
+	// Stream turns the table's DynamoDB stream on, with new images: what a
+	// Lambda function reading the committed events needs.
+	Stream bool
 }
 
 // CreateTable creates a table for a Store, with its global log index, and
 // waits until it is ACTIVE (at most 5 minutes).
 func CreateTable(ctx context.Context, client *dynamodb.Client, name string, o TableOptions) error {
+	in := TableInput(name, o)
+	if _, err := client.CreateTable(ctx, in); err != nil {
+		if inUse := (*types.ResourceInUseException)(nil); errors.As(err, &inUse) {
+			return tableExistsError{name}
+		}
+		return fmt.Errorf("dynamodb: create table %q: %w", name, err)
+	}
+	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 5*time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
+		return fmt.Errorf("dynamodb: wait for table %q: %w", name, err)
+	}
+	return nil
+}
+
+// TableInput is the definition of a Store's table that CreateTable
+// creates: keys, the global log index, billing and the stream. Tools that
+// describe the table elsewhere (eventsource dynamodb create-table
+// --terraform) start from it.
+func TableInput(name string, o TableOptions) *dynamodb.CreateTableInput {
 	in := &dynamodb.CreateTableInput{
 		TableName: aws.String(name),
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -286,19 +310,10 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, name string, o Ta
 		in.ProvisionedThroughput = tp
 		in.GlobalSecondaryIndexes[0].ProvisionedThroughput = tp
 	}
-	if _, err := client.CreateTable(ctx, in); err != nil {
-		if inUse := (*types.ResourceInUseException)(nil); errors.As(err, &inUse) {
-			return tableExistsError{name}
-		}
-		return fmt.Errorf("dynamodb: create table %q: %w", name, err)
+	if o.Stream {
+		in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage}
 	}
-	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay, o.MaxDelay = 100*time.Millisecond, 5*time.Second
-	})
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 5*time.Minute); err != nil {
-		return fmt.Errorf("dynamodb: wait for table %q: %w", name, err)
-	}
-	return nil
+	return in
 }
 
 // DeleteTable deletes a table and everything in it, and waits until it is

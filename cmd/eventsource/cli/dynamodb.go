@@ -24,12 +24,18 @@ local server such as dynalite) dummy credentials are used.`,
 
 	var name string
 	var rcu, wcu int64
-	var onDemand bool
+	var onDemand, stream, tf bool
 	create := &cobra.Command{
 		Use:   "create-table",
 		Short: "Create the table and wait until it is active",
+		Long: `create-table creates the store's table (keys, the global log index, billing,
+and with --stream the table's DynamoDB stream, new images, for a Lambda
+function that forwards the committed events) and waits until it is active.
+With --terraform it prints the same table as Terraform configuration (an
+aws_dynamodb_table resource) instead, and calls no AWS API.`,
 		Example: `  eventsource dynamodb create-table --name bank --endpoint http://127.0.0.1:4567
-  eventsource dynamodb create-table --name bank --region eu-west-1 --rcu 10 --wcu 10`,
+  eventsource dynamodb create-table --name bank --region eu-west-1 --rcu 10 --wcu 10
+  eventsource dynamodb create-table --name bank --stream --terraform > bank_table.tf`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			provisioned := cmd.Flags().Changed("rcu") || cmd.Flags().Changed("wcu")
@@ -43,6 +49,11 @@ local server such as dynalite) dummy credentials are used.`,
 			case !provisioned:
 				onDemand = true
 			}
+			opts := esdynamodb.TableOptions{OnDemand: onDemand, RCU: rcu, WCU: wcu, Stream: stream}
+			if tf {
+				_, err := cmd.OutOrStdout().Write(terraform(esdynamodb.TableInput(name, opts)))
+				return err
+			}
 			client, err := esdynamodb.NewClient(cmd.Context(), endpoint, region)
 			if err != nil {
 				return err
@@ -52,7 +63,7 @@ local server such as dynalite) dummy credentials are used.`,
 				mode = fmt.Sprintf("%d RCU, %d WCU", rcu, wcu)
 			}
 			start := time.Now()
-			if err := esdynamodb.CreateTable(cmd.Context(), client, name, esdynamodb.TableOptions{OnDemand: onDemand, RCU: rcu, WCU: wcu}); err != nil {
+			if err := esdynamodb.CreateTable(cmd.Context(), client, name, opts); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "table %q is active (%s, created in %s)\n", name, mode, time.Since(start).Round(time.Millisecond))
@@ -63,6 +74,8 @@ local server such as dynalite) dummy credentials are used.`,
 	create.Flags().Int64Var(&rcu, "rcu", 0, "provisioned read capacity units")
 	create.Flags().Int64Var(&wcu, "wcu", 0, "provisioned write capacity units")
 	create.Flags().BoolVar(&onDemand, "on-demand", false, "pay per request (the default when no capacity is given)")
+	create.Flags().BoolVar(&stream, "stream", false, "turn the table's DynamoDB stream on (new images), for a Lambda function that forwards the events")
+	create.Flags().BoolVar(&tf, "terraform", false, "print the table as Terraform configuration (HCL) instead of creating it")
 
 	var delName string
 	del := &cobra.Command{
