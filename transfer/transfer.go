@@ -1,0 +1,249 @@
+// Package transfer moves records between stores as NDJSON: Export writes a
+// stream, a category or the whole global log, one JSON object per line;
+// Import appends such a file to any store, keeping each record's event ID,
+// stream, version, type, codec, data and metadata byte for byte (positions
+// and recording times are the target's). Importing the same file again
+// changes nothing: each append is an exact retry of the one before.
+//
+// A line:
+//
+//	{"event_id":"…","stream":"account-7","version":3,"type":"MoneyDeposited","codec":"json",
+//	 "data":{"Amount":100},"metadata":{"teller":"7"},"recorded_at":"…","position":1207}
+//
+// data is the event's bytes as JSON when they are JSON that reads back
+// byte-identical; otherwise data_base64 holds them (binary codecs, encrypted
+// data, JSON with insignificant white space).
+package transfer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/eventsource-go/eventsource"
+)
+
+// Line is one record of an NDJSON export.
+type Line struct {
+	EventID    string            `json:"event_id"`
+	Stream     string            `json:"stream"`
+	Version    int64             `json:"version"`
+	Type       string            `json:"type"`
+	Codec      string            `json:"codec,omitempty"`
+	Data       json.RawMessage   `json:"data,omitempty"`
+	DataBase64 []byte            `json:"data_base64,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	RecordedAt time.Time         `json:"recorded_at"`
+	Position   uint64            `json:"position"` // in the source store
+}
+
+// LineOf is r as an export writes it.
+func LineOf(r eventsource.Record) Line {
+	l := Line{EventID: r.EventID, Stream: r.StreamID, Version: r.Version, Type: r.Type, Codec: r.Codec,
+		Metadata: r.Metadata, RecordedAt: r.RecordedAt, Position: r.Position}
+	if asJSON(r.Data) {
+		l.Data = r.Data
+	} else {
+		l.DataBase64 = r.Data
+	}
+	return l
+}
+
+// asJSON reports whether b reads back byte-identical when written as JSON:
+// valid, compact, and without the characters an encoder escapes.
+func asJSON(b []byte) bool {
+	if len(b) == 0 || !json.Valid(b) {
+		return false
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil || !bytes.Equal(c.Bytes(), b) {
+		return false
+	}
+	return !bytes.ContainsAny(b, "<>&") && !bytes.Contains(b, []byte("\u2028")) && !bytes.Contains(b, []byte("\u2029"))
+}
+
+// Record is l as a record to append (no position or time: the target
+// assigns them).
+func (l Line) Record() eventsource.Record {
+	data := []byte(l.Data)
+	if l.Data == nil {
+		data = l.DataBase64
+	}
+	return eventsource.Record{StreamID: l.Stream, Version: l.Version, EventID: l.EventID, Type: l.Type, Codec: l.Codec, Data: data, Metadata: l.Metadata}
+}
+
+// Selection is what Export writes: one stream, the streams of a category
+// (an ID prefix), or the whole log; From skips positions below it (the log
+// and categories only).
+type Selection struct {
+	Stream   string
+	Category string
+	From     uint64
+}
+
+// Export writes the records sel names to w as NDJSON, in log order (a
+// stream's in version order), and returns how many. progress, when not
+// nil, is called after each record.
+func Export(ctx context.Context, s eventsource.Store, w io.Writer, sel Selection, progress func(n int)) (int, error) {
+	if sel.Stream != "" && sel.Category != "" {
+		return 0, fmt.Errorf("%w: export: a stream or a category, not both", eventsource.ErrInvalidConfig)
+	}
+	var records func(yield func(eventsource.Record, error) bool)
+	switch {
+	case sel.Stream != "":
+		if err := eventsource.ValidateStreamID(sel.Stream); err != nil {
+			return 0, err
+		}
+		records = s.ReadStream(ctx, sel.Stream, 1, 0)
+	case sel.Category != "":
+		records = s.ReadAll(ctx, max(sel.From, 1), eventsource.Filter{StreamPrefixes: []string{sel.Category}})
+	default:
+		records = s.ReadAll(ctx, max(sel.From, 1), eventsource.Filter{})
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n := 0
+	for r, err := range records {
+		if err != nil {
+			return n, err
+		}
+		if err := enc.Encode(LineOf(r)); err != nil {
+			return n, fmt.Errorf("export: write record %d (%q version %d): %w", n+1, r.StreamID, r.Version, err)
+		}
+		n++
+		if progress != nil {
+			progress(n)
+		}
+	}
+	return n, bw.Flush()
+}
+
+// ImportError is an import that stopped at a line: the line's number (from
+// 1), its stream and version, and why.
+type ImportError struct {
+	Line    int
+	Stream  string
+	Version int64
+	Err     error
+}
+
+func (e *ImportError) Error() string {
+	if e.Stream == "" {
+		return fmt.Sprintf("import: line %d: %v", e.Line, e.Err)
+	}
+	return fmt.Sprintf("import: line %d (%q version %d): %v", e.Line, e.Stream, e.Version, e.Err)
+}
+
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// ErrBadLine: a line of an import is not a record (not JSON, no stream,
+// type or event ID, a version below 1).
+var ErrBadLine = errors.New("transfer: not a record")
+
+// maxBatch bounds the records of one append.
+const maxBatch = 500
+
+// Import appends the records of an NDJSON export read from r to s, each at
+// its version with its event ID, and returns how many lines it read.
+// Consecutive records of one stream go in one append (at most 500, within
+// the store's limits); a stream that already holds the same events (an
+// import run again, in whole or in part) takes them as exact retries. A
+// stream that holds other events at those versions is an *ImportError
+// wrapping *eventsource.ConcurrencyError; what was appended before stays.
+// progress, when not nil, is called after each append.
+func Import(ctx context.Context, s eventsource.Store, r io.Reader, progress func(n int)) (int, error) {
+	lim := eventsource.LimitsOf(s)
+	batchMax := min(maxBatch, lim.MaxRecordsPerAppend)
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	var batch []eventsource.Record
+	var firstLine, bytesIn int
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := importBatch(ctx, s, batch, firstLine); err != nil {
+			return err
+		}
+		batch, bytesIn = batch[:0], 0
+		if progress != nil {
+			progress(n)
+		}
+		return nil
+	}
+	for {
+		var l Line
+		err := dec.Decode(&l)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, &ImportError{Line: n + 1, Err: fmt.Errorf("%w: %v", ErrBadLine, err)}
+		}
+		n++
+		switch {
+		case l.Stream == "" || l.Type == "" || l.EventID == "":
+			return n - 1, &ImportError{Line: n, Stream: l.Stream, Version: l.Version, Err: fmt.Errorf("%w: it needs a stream, a type and an event ID", ErrBadLine)}
+		case l.Version < 1:
+			return n - 1, &ImportError{Line: n, Stream: l.Stream, Version: l.Version, Err: fmt.Errorf("%w: version %d", ErrBadLine, l.Version)}
+		case l.Data != nil && l.DataBase64 != nil:
+			return n - 1, &ImportError{Line: n, Stream: l.Stream, Version: l.Version, Err: fmt.Errorf("%w: both data and data_base64", ErrBadLine)}
+		}
+		rec := l.Record()
+		size := len(rec.Data) + 64
+		for k, v := range rec.Metadata {
+			size += len(k) + len(v)
+		}
+		if len(batch) > 0 {
+			last := batch[len(batch)-1]
+			if last.StreamID != rec.StreamID || last.Version+1 != rec.Version || len(batch) == batchMax || bytesIn+size > lim.MaxAppendBytes {
+				if err := flush(); err != nil {
+					return n - 1 - len(batch), err
+				}
+			}
+		}
+		if len(batch) == 0 {
+			firstLine = n
+		}
+		batch = append(batch, rec)
+		bytesIn += size
+	}
+	if err := flush(); err != nil {
+		return n - len(batch), err
+	}
+	return n, nil
+}
+
+// importBatch appends batch (one stream, consecutive versions) at its
+// versions. When the stream already holds some of them (a file imported
+// before with other batch bounds), it goes record by record, each an
+// exact retry or new.
+func importBatch(ctx context.Context, s eventsource.Store, batch []eventsource.Record, firstLine int) error {
+	stream, first := batch[0].StreamID, batch[0].Version
+	recs := make([]eventsource.Record, len(batch))
+	for i, r := range batch {
+		r.StreamID, r.Version = "", 0 // the store assigns them: the append's stream, expected+1+i
+		recs[i] = r
+	}
+	_, err := s.Append(ctx, stream, eventsource.Exact(first-1), recs)
+	if err == nil {
+		return nil
+	}
+	var ce *eventsource.ConcurrencyError
+	if !errors.As(err, &ce) && !errors.Is(err, eventsource.ErrDuplicateEvent) {
+		return &ImportError{Line: firstLine, Stream: stream, Version: first, Err: err}
+	}
+	for i, rec := range recs {
+		v := first + int64(i)
+		if _, err := s.Append(ctx, stream, eventsource.Exact(v-1), []eventsource.Record{rec}); err != nil {
+			return &ImportError{Line: firstLine + i, Stream: stream, Version: v, Err: err}
+		}
+	}
+	return nil
+}
