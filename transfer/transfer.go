@@ -247,3 +247,61 @@ func importBatch(ctx context.Context, s eventsource.Store, batch []eventsource.R
 	}
 	return nil
 }
+
+// CopyOptions steer Copy.
+type CopyOptions struct {
+	// From is the first source position to copy (1).
+	From uint64
+	// Checkpoint, when not nil, is called with the last source position
+	// copied after each append to the target, to be saved and given back as
+	// From+1 on the next run. Without it a copy starts again from From, which
+	// is safe (the appends are exact retries) but reads everything again.
+	Checkpoint func(position uint64) error
+}
+
+// Copy follows the global log of from into to, record by record as
+// Import appends them (event IDs, versions, data and metadata kept;
+// positions are the target's), until it has read everything committed,
+// and returns the last source position it copied (From-1 when nothing was
+// new). Run again with From after that position, or on a timer, it is a
+// live migration path between any two stores.
+func Copy(ctx context.Context, from, to eventsource.Store, o CopyOptions) (uint64, error) {
+	last := max(o.From, 1) - 1
+	lim := eventsource.LimitsOf(to)
+	batchMax := min(maxBatch, lim.MaxRecordsPerAppend)
+	var batch []eventsource.Record
+	var batchLast uint64
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := importBatch(ctx, to, batch, n-len(batch)+1); err != nil {
+			return err
+		}
+		batch = batch[:0]
+		last = batchLast
+		if o.Checkpoint != nil {
+			return o.Checkpoint(last)
+		}
+		return nil
+	}
+	for r, err := range from.ReadAll(ctx, last+1, eventsource.Filter{}) {
+		if err != nil {
+			return last, err
+		}
+		n++
+		if len(batch) > 0 {
+			prev := batch[len(batch)-1]
+			if prev.StreamID != r.StreamID || prev.Version+1 != r.Version || len(batch) == batchMax {
+				if err := flush(); err != nil {
+					return last, err
+				}
+			}
+		}
+		rec := LineOf(r).Record()
+		batch = append(batch, rec)
+		batchLast = r.Position
+	}
+	return last, flush()
+}

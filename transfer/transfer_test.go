@@ -214,3 +214,35 @@ func TestExportSelection(t *testing.T) {
 		t.Fatalf("export:\n%s", buf.String())
 	}
 }
+
+// Copy follows one store into another, resumes from its checkpoint, and
+// picks up what was appended since.
+func TestCopy(t *testing.T) {
+	ctx := context.Background()
+	src := memory.New()
+	dst, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "copy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	fill(t, src)
+	var saved []uint64
+	last, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Checkpoint: func(p uint64) error { saved = append(saved, p); return nil }})
+	if err != nil || last != 706 || len(saved) < 5 || saved[len(saved)-1] != 706 {
+		t.Fatalf("copy: last %d, checkpoints %v, %v", last, saved, err)
+	}
+	if got, want := canonical(t, dst, transfer.Selection{}), canonical(t, src, transfer.Selection{}); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatal(firstDiff(want, got))
+	}
+	if _, err := src.Append(ctx, "account-9", eventsource.Any, []eventsource.Record{{Type: "Opened", Codec: "json", Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	last, err = transfer.Copy(ctx, src, dst, transfer.CopyOptions{From: last + 1})
+	if err != nil || last != 707 || len(canonical(t, dst, transfer.Selection{})) != 707 {
+		t.Fatalf("copy of what came since: last %d, %v", last, err)
+	}
+	// From the start again: nothing changes.
+	if last, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{}); err != nil || last != 707 || len(canonical(t, dst, transfer.Selection{})) != 707 {
+		t.Fatalf("copy from the start again: %d, %v", last, err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/eventsource-go/eventsource/cmd/eventsource/console"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/storeurl"
+	"github.com/eventsource-go/eventsource/transfer"
 )
 
 // DefaultStore is the store used when neither --store nor ES_STORE names one.
@@ -47,6 +48,7 @@ const (
 	ExitConflict = 4 // concurrency conflict: the expected version did not match, or the event ID is taken
 	ExitDeleted  = 5 // the stream is tombstoned (hard-deleted): it can never be written again
 	ExitMismatch = 6 // projections verify: the read model missed events or handled some twice
+	ExitCorrupt  = 7 // stored data does not read back as written: archive --verify, replay
 )
 
 const exitCodes = `Exit codes:
@@ -56,7 +58,8 @@ const exitCodes = `Exit codes:
   3  not found (no such store, stream or records)
   4  concurrency conflict (--expected did not match, or the event ID is taken)
   5  the stream is tombstoned (streams delete --hard): it can never be written again
-  6  projections verify found a mismatch: a read model missed events or handled some twice`
+  6  projections verify found a mismatch: a read model missed events or handled some twice
+  7  corrupt data: an archive chunk (archive --verify, replay) does not read back as written`
 
 // Run runs the tool with args (without the program name) and returns its
 // exit code. An error is printed to stderr on one line.
@@ -89,8 +92,11 @@ func ExitCode(err error) int {
 		errors.Is(err, eventsource.ErrInvalidStreamID),
 		errors.Is(err, eventsource.ErrInvalidEvent),
 		errors.Is(err, eventsource.ErrInvalidStreamMetadata),
-		errors.Is(err, eventsource.ErrTooLarge):
+		errors.Is(err, eventsource.ErrTooLarge),
+		errors.Is(err, transfer.ErrBadLine):
 		return ExitUsage
+	case errors.Is(err, eventsource.ErrCorruptData):
+		return ExitCorrupt
 	case errors.Is(err, eventsource.ErrStreamDeleted):
 		return ExitDeleted
 	case errors.Is(err, eventsource.ErrNotFound):
@@ -200,7 +206,7 @@ creates it.`,
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
-	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), a.serveCmd(), a.exportCmd(), a.importCmd(), dynamodbCmd())
+	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), a.serveCmd(), a.exportCmd(), a.importCmd(), a.archiveCmd(), a.replayCmd(), a.copyCmd(), dynamodbCmd())
 	return group(root)
 }
 
