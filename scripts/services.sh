@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the servers the tests talk to are up: PostgreSQL, MariaDB and
-# NATS (JetStream), on their default loopback ports. A server already
+# Makes sure the servers the tests talk to are up: PostgreSQL, MariaDB,
+# NATS (JetStream) and RabbitMQ, on their default loopback ports. A server already
 # listening is left alone; one that is down is started with the machine's
 # own start command. Safe to run again.
 set -uo pipefail
@@ -43,5 +43,11 @@ if ! up 4222; then
 		-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
 fi
 wait_for NATS 4222 || status=1
+
+if ! up 5672; then
+	echo "services: starting RabbitMQ"
+	rabbitmq-server -detached || true
+fi
+wait_for RabbitMQ 5672 || status=1
 
 exit $status

@@ -9,6 +9,7 @@ require (
 	github.com/eventsource-go/eventsource v0.0.0-00010101000000-000000000000
 	github.com/eventsource-go/eventsource/archive v0.0.0-00010101000000-000000000000
 	github.com/eventsource-go/eventsource/esotel v0.0.0-00010101000000-000000000000
+	github.com/eventsource-go/eventsource/relay v0.0.0-00010101000000-000000000000
 	github.com/eventsource-go/eventsource/store/dynamodb v0.0.0-00010101000000-000000000000
 	github.com/eventsource-go/eventsource/store/mysql v0.0.0-00010101000000-000000000000
 	github.com/eventsource-go/eventsource/store/nats v0.0.0-00010101000000-000000000000
@@ -19,12 +20,14 @@ require (
 	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/nats-io/nats.go v1.56.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/rabbitmq/amqp091-go v1.17.0
 	github.com/spf13/cobra v1.10.2
 	github.com/zclconf/go-cty v1.20.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
 	gocloud.dev v0.49.0
+	gocloud.dev/pubsub/rabbitpubsub v0.49.0
 )
 
 require (
@@ -47,6 +50,8 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/internal/s3shared v1.20.12 // indirect
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.116.0 // indirect
 	github.com/aws/aws-sdk-go-v2/service/signin v1.14.0 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sns v1.47.5 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.4 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sso v1.39.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.53.0 // indirect
@@ -108,6 +113,7 @@ replace (
 	github.com/eventsource-go/eventsource => ../..
 	github.com/eventsource-go/eventsource/archive => ../../archive
 	github.com/eventsource-go/eventsource/esotel => ../../esotel
+	github.com/eventsource-go/eventsource/relay => ../../relay
 	github.com/eventsource-go/eventsource/store/dynamodb => ../../store/dynamodb
 	github.com/eventsource-go/eventsource/store/mysql => ../../store/mysql
 	github.com/eventsource-go/eventsource/store/nats => ../../store/nats

@@ -38,6 +38,11 @@ var (
 		Default: "http://127.0.0.1:4567",
 		Start:   "scripts/dynalite.sh start",
 	}
+	RabbitMQ = Server{
+		Env:     "ES_TEST_RABBITMQ_URL",
+		Default: "amqp://guest:guest@127.0.0.1:5672/",
+		Start:   "rabbitmq-server -detached",
+	}
 	NATS = Server{
 		Env:     "ES_TEST_NATS_URL",
 		Default: "nats://127.0.0.1:4222",

@@ -206,7 +206,7 @@ creates it.`,
 		def = DefaultStore
 	}
 	root.PersistentFlags().StringVarP(&a.storeURL, "store", "s", def, "store URL")
-	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), a.serveCmd(), a.exportCmd(), a.importCmd(), a.archiveCmd(), a.replayCmd(), a.copyCmd(), dynamodbCmd())
+	root.AddCommand(a.versionCmd(), a.streamsCmd(), a.readCmd(), a.tailCmd(), a.appendCmd(), a.scavengeCmd(), a.projectionsCmd(), a.serveCmd(), a.exportCmd(), a.importCmd(), a.archiveCmd(), a.replayCmd(), a.copyCmd(), a.relayCmd(), dynamodbCmd())
 	return group(root)
 }
 
