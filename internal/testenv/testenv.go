@@ -38,6 +38,11 @@ var (
 		Default: "http://127.0.0.1:4567",
 		Start:   "scripts/dynalite.sh start",
 	}
+	Kinesis = Server{
+		Env:     "ES_TEST_KINESIS_ENDPOINT",
+		Default: "http://127.0.0.1:4568",
+		Start:   "scripts/kinesalite.sh start",
+	}
 	RabbitMQ = Server{
 		Env:     "ES_TEST_RABBITMQ_URL",
 		Default: "amqp://guest:guest@127.0.0.1:5672/",
