@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"gocloud.dev/pubsub"
 	_ "gocloud.dev/pubsub/awssnssqs"    // awssns:// and awssqs:// topics
@@ -15,6 +18,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/relay"
+	"github.com/eventsource-go/eventsource/relay/natstopic"
 )
 
 func (a *app) relayCmd() *cobra.Command {
@@ -30,7 +34,8 @@ func (a *app) relayCmd() *cobra.Command {
 opened by gocloud.dev's pubsub URL: rabbit://EXCHANGE (the server from
 RABBIT_SERVER_URL, amqp://guest:guest@localhost:5672/ by default),
 awssns:///arn:aws:sns:…?region=…, awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE?region=…,
-or mem://topic. Each message's body is the event's data; its attributes are
+or mem://topic; or nats://HOST:4222/SUBJECT, a JetStream stream's subject
+(the event ID is the Nats-Msg-Id: JetStream drops re-sent duplicates). Each message's body is the event's data; its attributes are
 es-event-id (the deduplication key, and RabbitMQ's message-id), es-stream,
 es-version, es-position, es-type, es-codec, es-recorded-at and es-metadata.
 
@@ -45,7 +50,7 @@ shows it; stop, start and reset steer it. Interrupt (Ctrl-C) to stop.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if to == "" {
-				return usagef("--to is required: a topic URL (rabbit://, awssns://, awssqs://, mem://)")
+				return usagef("--to is required: a topic URL (rabbit://, nats://, awssns://, awssqs://, mem://)")
 			}
 			ctx := cmd.Context()
 			s, err := a.openExisting(cmd)
@@ -63,11 +68,11 @@ shows it; stop, start and reset steer it. Interrupt (Ctrl-C) to stop.`,
 			if err != nil {
 				return err
 			}
-			topic, err := pubsub.OpenTopic(ctx, to)
+			topic, closeTopic, err := openTopic(ctx, to)
 			if err != nil {
-				return usagef("--to %s: %v", to, err)
+				return err
 			}
-			defer topic.Shutdown(context.WithoutCancel(ctx))
+			defer closeTopic()
 			if name == "" {
 				name = "relay"
 			}
@@ -107,4 +112,31 @@ func lastOf(c *checkpoints, name string) uint64 {
 		return 0
 	}
 	return cp.Position
+}
+
+// openTopic opens the relay's topic: nats:// with package natstopic,
+// anything else through gocloud.dev's URL opener.
+func openTopic(ctx context.Context, to string) (*pubsub.Topic, func(), error) {
+	if rest, ok := strings.CutPrefix(to, "nats://"); ok {
+		hostPort, subject, _ := strings.Cut(rest, "/")
+		if subject == "" {
+			return nil, nil, usagef("--to %s: name the subject: nats://HOST:4222/SUBJECT", to)
+		}
+		nc, err := nats.Connect("nats://" + hostPort)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nats: connect to %s: %w", hostPort, err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+		t := natstopic.OpenTopic(js, subject)
+		return t, func() { t.Shutdown(context.WithoutCancel(ctx)); nc.Close() }, nil
+	}
+	t, err := pubsub.OpenTopic(ctx, to)
+	if err != nil {
+		return nil, nil, usagef("--to %s: %v", to, err)
+	}
+	return t, func() { t.Shutdown(context.WithoutCancel(ctx)) }, nil
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/eventsource-go/eventsource"
@@ -158,4 +160,61 @@ func TestRelayCommandKill9(t *testing.T) {
 		t.Fatalf("%d messages, %d distinct, for %d events after 2 kills (window 50)", total, len(seen), n)
 	}
 	t.Logf("%d messages for %d events after 2 kills: %d duplicates", total, n, total-n)
+}
+
+// relay --to nats://HOST/SUBJECT publishes into a JetStream stream, each
+// event once.
+func TestRelayCommandNATS(t *testing.T) {
+	ctx := context.Background()
+	u := testenv.NATS.URL(t)
+	nc, err := natsgo.Connect(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.ToUpper(testenv.Name("ES_CLI_RELAY_"))
+	subject := strings.ToLower(name) + ".out"
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	defer js.DeleteStream(ctx, name)
+	store := "sqlite://" + filepath.Join(t.TempDir(), "bank.db")
+	fillURL(t, store)
+	cmd := exec.Command(os.Args[0], "-test.run", "^$", "--", "-s", store, "relay", "--to", strings.TrimSuffix(u, "/")+"/"+subject)
+	cmd.Env = append(os.Environ(), "ES_CLI_CHILD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	caught := false
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "caught up at position 35") {
+			caught = true
+			break
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	if err := cmd.Wait(); err != nil || !caught {
+		t.Fatalf("relay: caught up %v, %v", caught, err)
+	}
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.State.Msgs != 35 {
+		t.Fatalf("the stream holds %d messages, want 35 (%v)", info.State.Msgs, err)
+	}
 }
