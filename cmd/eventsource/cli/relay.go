@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"gocloud.dev/pubsub"
 	_ "gocloud.dev/pubsub/awssnssqs"    // awssns:// and awssqs:// topics
 	_ "gocloud.dev/pubsub/mempubsub"    // mem:// (for trying things)
@@ -18,6 +19,7 @@ import (
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/projection"
 	"github.com/eventsource-go/eventsource/relay"
+	"github.com/eventsource-go/eventsource/relay/kafkatopic"
 	"github.com/eventsource-go/eventsource/relay/natstopic"
 )
 
@@ -35,7 +37,9 @@ opened by gocloud.dev's pubsub URL: rabbit://EXCHANGE (the server from
 RABBIT_SERVER_URL, amqp://guest:guest@localhost:5672/ by default),
 awssns:///arn:aws:sns:…?region=…, awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE?region=…,
 or mem://topic; or nats://HOST:4222/SUBJECT, a JetStream stream's subject
-(the event ID is the Nats-Msg-Id: JetStream drops re-sent duplicates). Each message's body is the event's data; its attributes are
+(the event ID is the Nats-Msg-Id: JetStream drops re-sent duplicates); or
+kafka://HOST:9092/TOPIC (the stream is the Kafka key: one partition per
+stream keeps its order). Each message's body is the event's data; its attributes are
 es-event-id (the deduplication key, and RabbitMQ's message-id), es-stream,
 es-version, es-position, es-type, es-codec, es-recorded-at and es-metadata.
 
@@ -50,7 +54,7 @@ shows it; stop, start and reset steer it. Interrupt (Ctrl-C) to stop.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if to == "" {
-				return usagef("--to is required: a topic URL (rabbit://, nats://, awssns://, awssqs://, mem://)")
+				return usagef("--to is required: a topic URL (rabbit://, nats://, kafka://, awssns://, awssqs://, mem://)")
 			}
 			ctx := cmd.Context()
 			s, err := a.openExisting(cmd)
@@ -117,6 +121,18 @@ func lastOf(c *checkpoints, name string) uint64 {
 // openTopic opens the relay's topic: nats:// with package natstopic,
 // anything else through gocloud.dev's URL opener.
 func openTopic(ctx context.Context, to string) (*pubsub.Topic, func(), error) {
+	if rest, ok := strings.CutPrefix(to, "kafka://"); ok {
+		brokers, name, _ := strings.Cut(rest, "/")
+		if name == "" || brokers == "" {
+			return nil, nil, usagef("--to %s: name the brokers and the topic: kafka://HOST:9092[,HOST:9092…]/TOPIC", to)
+		}
+		client, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+		if err != nil {
+			return nil, nil, usagef("--to %s: %v", to, err)
+		}
+		t := kafkatopic.OpenTopic(client, name)
+		return t, func() { t.Shutdown(context.WithoutCancel(ctx)); client.Close() }, nil
+	}
 	if rest, ok := strings.CutPrefix(to, "nats://"); ok {
 		hostPort, subject, _ := strings.Cut(rest, "/")
 		if subject == "" {

@@ -15,6 +15,8 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/cmd/eventsource/cli"
@@ -216,5 +218,62 @@ func TestRelayCommandNATS(t *testing.T) {
 	info, err := st.Info(ctx)
 	if err != nil || info.State.Msgs != 35 {
 		t.Fatalf("the stream holds %d messages, want 35 (%v)", info.State.Msgs, err)
+	}
+}
+
+// relay --to kafka://BROKER/TOPIC produces into Kafka (kfake, in process),
+// each event once, keyed by its stream.
+func TestRelayCommandKafka(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "bank"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	store := "sqlite://" + filepath.Join(t.TempDir(), "bank.db")
+	fillURL(t, store)
+	cmd := exec.Command(os.Args[0], "-test.run", "^$", "--", "-s", store, "relay", "--to", "kafka://"+strings.Join(cluster.ListenAddrs(), ",")+"/bank")
+	cmd.Env = append(os.Environ(), "ES_CLI_CHILD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	caught := false
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "caught up at position 35") {
+			caught = true
+			break
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	if err := cmd.Wait(); err != nil || !caught {
+		t.Fatalf("relay: caught up %v, %v", caught, err)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("bank"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	for len(seen) < 35 && ctx.Err() == nil {
+		consumer.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == "es-event-id" {
+					seen[string(h.Value)] = true
+				}
+			}
+		})
+	}
+	if len(seen) != 35 {
+		t.Fatalf("%d events in Kafka, want 35", len(seen))
 	}
 }
