@@ -264,7 +264,9 @@ type CopyOptions struct {
 // positions are the target's), until it has read everything committed,
 // and returns the last source position it copied (From-1 when nothing was
 // new). Run again with From after that position, or on a timer, it is a
-// live migration path between any two stores.
+// live migration path between any two stores. A target stream that holds
+// other events at those versions stops it with an *ImportError whose Line
+// counts the records this call read.
 func Copy(ctx context.Context, from, to eventsource.Store, o CopyOptions) (uint64, error) {
 	last := max(o.From, 1) - 1
 	lim := eventsource.LimitsOf(to)
