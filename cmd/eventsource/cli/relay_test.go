@@ -186,31 +186,7 @@ func TestRelayCommandNATS(t *testing.T) {
 	defer js.DeleteStream(ctx, name)
 	store := "sqlite://" + filepath.Join(t.TempDir(), "bank.db")
 	fillURL(t, store)
-	cmd := exec.Command(os.Args[0], "-test.run", "^$", "--", "-s", store, "relay", "--to", strings.TrimSuffix(u, "/")+"/"+subject)
-	cmd.Env = append(os.Environ(), "ES_CLI_CHILD=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stderr)
-	caught := false
-	for lines.Scan() {
-		if strings.Contains(lines.Text(), "caught up at position 35") {
-			caught = true
-			break
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	if err := cmd.Wait(); err != nil || !caught {
-		t.Fatalf("relay: caught up %v, %v", caught, err)
-	}
+	relayUntilCaughtUp(t, store, strings.TrimSuffix(u, "/")+"/"+subject, 35)
 	st, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -231,31 +207,7 @@ func TestRelayCommandKafka(t *testing.T) {
 	defer cluster.Close()
 	store := "sqlite://" + filepath.Join(t.TempDir(), "bank.db")
 	fillURL(t, store)
-	cmd := exec.Command(os.Args[0], "-test.run", "^$", "--", "-s", store, "relay", "--to", "kafka://"+strings.Join(cluster.ListenAddrs(), ",")+"/bank")
-	cmd.Env = append(os.Environ(), "ES_CLI_CHILD=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stderr)
-	caught := false
-	for lines.Scan() {
-		if strings.Contains(lines.Text(), "caught up at position 35") {
-			caught = true
-			break
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	if err := cmd.Wait(); err != nil || !caught {
-		t.Fatalf("relay: caught up %v, %v", caught, err)
-	}
+	relayUntilCaughtUp(t, store, "kafka://"+strings.Join(cluster.ListenAddrs(), ",")+"/bank", 35)
 	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("bank"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -275,5 +227,36 @@ func TestRelayCommandKafka(t *testing.T) {
 	}
 	if len(seen) != 35 {
 		t.Fatalf("%d events in Kafka, want 35", len(seen))
+	}
+}
+
+// relayUntilCaughtUp runs eventsource relay --to to in a child process
+// until it says it caught up at position at, then interrupts it.
+func relayUntilCaughtUp(t *testing.T, store, to string, at uint64) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^$", "--", "-s", store, "relay", "--to", to)
+	cmd.Env = append(os.Environ(), "ES_CLI_CHILD=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	caught := false
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), fmt.Sprintf("caught up at position %d", at)) {
+			caught = true
+			break
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	if err := cmd.Wait(); err != nil || !caught {
+		t.Fatalf("relay: caught up %v, %v", caught, err)
 	}
 }
