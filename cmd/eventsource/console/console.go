@@ -282,16 +282,39 @@ type problem struct {
 
 // sample reads every checkpoint and returns what is not ready.
 func (rd *readiness) sample(ctx context.Context) ([]problem, error) {
-	cps, err := rd.s.checkpoints(ctx)
-	if err != nil || len(cps) == 0 {
+	st, err := rd.s.state(ctx)
+	if err != nil {
 		return nil, err
 	}
-	var head uint64
-	if h, ok := eventsource.As[eventsource.HeadReader](rd.s.cfg.Store); ok {
-		if head, err = h.Head(ctx); err != nil {
-			return nil, err
+	return rd.check(st), nil
+}
+
+// projectionsState is every checkpoint and the head of the log (when the
+// store tells it), read once for a readiness check or a metrics scrape.
+type projectionsState struct {
+	cps     []projection.Checkpoint
+	head    uint64
+	hasHead bool
+}
+
+func (s *Server) state(ctx context.Context) (projectionsState, error) {
+	var st projectionsState
+	var err error
+	if st.cps, err = s.checkpoints(ctx); err != nil || len(st.cps) == 0 {
+		return st, err
+	}
+	if h, ok := eventsource.As[eventsource.HeadReader](s.cfg.Store); ok {
+		st.hasHead = true
+		if st.head, err = h.Head(ctx); err != nil {
+			return st, err
 		}
 	}
+	return st, nil
+}
+
+// check notes each projection's progress and returns what is not ready.
+func (rd *readiness) check(st projectionsState) []problem {
+	cps, head := st.cps, st.head
 	now := time.Now()
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
@@ -310,7 +333,7 @@ func (rd *readiness) sample(ctx context.Context) ([]problem, error) {
 			out = append(out, problem{cp.Name, "stuck", fmt.Sprintf("at position %d of %d, not moved for %s", last, head, now.Sub(m.since).Round(time.Second))})
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

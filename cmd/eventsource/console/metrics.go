@@ -6,7 +6,6 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/eventsource-go/eventsource"
 	"github.com/eventsource-go/eventsource/esotel"
 	"github.com/eventsource-go/eventsource/projection"
 )
@@ -32,27 +31,17 @@ func (s *Server) ObserveProjections(mp metric.MeterProvider) (metric.Registratio
 		return nil, err
 	}
 	return m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		cps, err := s.checkpoints(ctx)
-		if err != nil || len(cps) == 0 {
-			return err
-		}
-		problems, err := s.ready.sample(ctx)
-		if err != nil {
+		st, err := s.state(ctx) // one list and one head read for the readiness check and the gauges
+		if err != nil || len(st.cps) == 0 {
 			return err
 		}
 		stuckNow := map[string]bool{}
-		for _, p := range problems {
+		for _, p := range s.ready.check(st) {
 			if p.Reason == "stuck" {
 				stuckNow[p.Projection] = true
 			}
 		}
-		var head uint64
-		h, hasHead := eventsource.As[eventsource.HeadReader](s.cfg.Store)
-		if hasHead {
-			if head, err = h.Head(ctx); err != nil {
-				return err
-			}
-		}
+		cps, head, hasHead := st.cps, st.head, st.hasHead
 		for _, cp := range cps {
 			name := metric.WithAttributes(esotel.ProjectionKey.String(cp.Name))
 			last, _ := Handled(cp)
