@@ -10,13 +10,13 @@ package kafkatopic
 
 import (
 	"context"
-	"errors"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/pubsub"
-	"gocloud.dev/pubsub/batcher"
 	"gocloud.dev/pubsub/driver"
+
+	"github.com/eventsource-go/eventsource/relay/internal/topicdriver"
 )
 
 // KeyMetadata is the metadata key whose value becomes the Kafka key (the
@@ -26,79 +26,39 @@ const KeyMetadata = "es-stream"
 // OpenTopic returns a topic producing to the Kafka topic name through
 // client.
 func OpenTopic(client *kgo.Client, name string) *pubsub.Topic {
-	return pubsub.NewTopic(&topic{client: client, name: name}, &batcher.Options{MaxBatchSize: 1, MaxHandlers: 1})
+	return topicdriver.NewTopic(&sender{client: client, name: name})
 }
 
-type topic struct {
+type sender struct {
 	client *kgo.Client
 	name   string
 }
 
-// SendBatch produces the messages in order, each after the last one's
-// acknowledgement.
-func (t *topic) SendBatch(ctx context.Context, ms []*driver.Message) error {
-	for _, m := range ms {
-		rec := &kgo.Record{Topic: t.name, Value: m.Body}
-		if k := m.Metadata[KeyMetadata]; k != "" {
-			rec.Key = []byte(k)
-		}
-		for k, v := range m.Metadata {
-			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-		}
-		if m.BeforeSend != nil {
-			if err := m.BeforeSend(func(i any) bool {
-				p, ok := i.(**kgo.Record)
-				if ok {
-					*p = rec
-				}
-				return ok
-			}); err != nil {
-				return err
-			}
-		}
-		if err := t.client.ProduceSync(ctx, rec).FirstErr(); err != nil {
+// Send produces m and waits for the brokers' acknowledgement.
+func (s *sender) Send(ctx context.Context, m *driver.Message) error {
+	rec := &kgo.Record{Topic: s.name, Value: m.Body}
+	if k := m.Metadata[KeyMetadata]; k != "" {
+		rec.Key = []byte(k)
+	}
+	for k, v := range m.Metadata {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if m.BeforeSend != nil {
+		if err := m.BeforeSend(topicdriver.Expose(rec)); err != nil {
 			return err
 		}
-		if m.AfterSend != nil {
-			if err := m.AfterSend(func(i any) bool {
-				p, ok := i.(**kgo.Record)
-				if ok {
-					*p = rec
-				}
-				return ok
-			}); err != nil {
-				return err
-			}
-		}
+	}
+	if err := s.client.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return err
+	}
+	if m.AfterSend != nil {
+		return m.AfterSend(topicdriver.Expose(rec))
 	}
 	return nil
 }
 
-// IsRetryable implements driver.Topic: the client retries what it can.
-func (t *topic) IsRetryable(error) bool { return false }
+// As exposes the *kgo.Client.
+func (s *sender) As(i any) bool { return topicdriver.Expose(s.client)(i) }
 
-// As implements driver.Topic: *kgo.Client.
-func (t *topic) As(i any) bool {
-	p, ok := i.(**kgo.Client)
-	if ok {
-		*p = t.client
-	}
-	return ok
-}
-
-// ErrorAs implements driver.Topic.
-func (t *topic) ErrorAs(err error, i any) bool { return errors.As(err, i) }
-
-// ErrorCode implements driver.Topic.
-func (t *topic) ErrorCode(err error) gcerrors.ErrorCode {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return gcerrors.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		return gcerrors.DeadlineExceeded
-	}
-	return gcerrors.Unknown
-}
-
-// Close implements driver.Topic.
-func (t *topic) Close() error { return nil }
+// ErrorCode classifies the client's errors.
+func (s *sender) ErrorCode(error) gcerrors.ErrorCode { return gcerrors.Unknown }

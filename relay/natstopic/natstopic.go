@@ -16,8 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/pubsub"
-	"gocloud.dev/pubsub/batcher"
 	"gocloud.dev/pubsub/driver"
+
+	"github.com/eventsource-go/eventsource/relay/internal/topicdriver"
 )
 
 // DedupeKey is the metadata key whose value becomes the Nats-Msg-Id (the
@@ -27,83 +28,49 @@ const DedupeKey = "es-event-id"
 // OpenTopic returns a topic publishing to subject, which a JetStream
 // stream must capture.
 func OpenTopic(js jetstream.JetStream, subject string) *pubsub.Topic {
-	return pubsub.NewTopic(&topic{js: js, subject: subject}, &batcher.Options{MaxBatchSize: 1, MaxHandlers: 1})
+	return topicdriver.NewTopic(&sender{js: js, subject: subject})
 }
 
-type topic struct {
+type sender struct {
 	js      jetstream.JetStream
 	subject string
 }
 
-// SendBatch publishes the messages in order, each after the last one's
-// acknowledgement.
-func (t *topic) SendBatch(ctx context.Context, ms []*driver.Message) error {
-	for _, m := range ms {
-		msg := nats.NewMsg(t.subject)
-		msg.Data = m.Body
-		for k, v := range m.Metadata {
-			msg.Header.Set(k, v)
-		}
-		if id := m.Metadata[DedupeKey]; id != "" {
-			msg.Header.Set(jetstream.MsgIDHeader, id)
-		}
-		if m.BeforeSend != nil {
-			if err := m.BeforeSend(func(i any) bool {
-				p, ok := i.(**nats.Msg)
-				if ok {
-					*p = msg
-				}
-				return ok
-			}); err != nil {
-				return err
-			}
-		}
-		ack, err := t.js.PublishMsg(ctx, msg)
-		if err != nil {
+// Send publishes m and waits for the stream's acknowledgement.
+func (s *sender) Send(ctx context.Context, m *driver.Message) error {
+	msg := nats.NewMsg(s.subject)
+	msg.Data = m.Body
+	for k, v := range m.Metadata {
+		msg.Header.Set(k, v)
+	}
+	if id := m.Metadata[DedupeKey]; id != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	if m.BeforeSend != nil {
+		if err := m.BeforeSend(topicdriver.Expose(msg)); err != nil {
 			return err
 		}
-		if m.AfterSend != nil {
-			if err := m.AfterSend(func(i any) bool {
-				p, ok := i.(**jetstream.PubAck)
-				if ok {
-					*p = ack
-				}
-				return ok
-			}); err != nil {
-				return err
-			}
-		}
+	}
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if m.AfterSend != nil {
+		return m.AfterSend(topicdriver.Expose(ack))
 	}
 	return nil
 }
 
-// IsRetryable implements driver.Topic: the client retries what it can.
-func (t *topic) IsRetryable(error) bool { return false }
+// As exposes the jetstream.JetStream.
+func (s *sender) As(i any) bool { return topicdriver.Expose(s.js)(i) }
 
-// As implements driver.Topic: jetstream.JetStream.
-func (t *topic) As(i any) bool {
-	p, ok := i.(*jetstream.JetStream)
-	if ok {
-		*p = t.js
-	}
-	return ok
-}
-
-// ErrorAs implements driver.Topic.
-func (t *topic) ErrorAs(err error, i any) bool { return errors.As(err, i) }
-
-// ErrorCode implements driver.Topic.
-func (t *topic) ErrorCode(err error) gcerrors.ErrorCode {
+// ErrorCode classifies JetStream's errors.
+func (s *sender) ErrorCode(err error) gcerrors.ErrorCode {
 	switch {
-	case errors.Is(err, context.Canceled):
-		return gcerrors.Canceled
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	case errors.Is(err, nats.ErrTimeout):
 		return gcerrors.DeadlineExceeded
 	case errors.Is(err, jetstream.ErrNoStreamResponse):
 		return gcerrors.NotFound
 	}
 	return gcerrors.Unknown
 }
-
-// Close implements driver.Topic.
-func (t *topic) Close() error { return nil }
