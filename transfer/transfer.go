@@ -158,25 +158,9 @@ const maxBatch = 500
 // wrapping *eventsource.ConcurrencyError; what was appended before stays.
 // progress, when not nil, is called after each append.
 func Import(ctx context.Context, s eventsource.Store, r io.Reader, progress func(n int)) (int, error) {
-	lim := eventsource.LimitsOf(s)
-	batchMax := min(maxBatch, lim.MaxRecordsPerAppend)
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
-	var batch []eventsource.Record
-	var firstLine, bytesIn int
+	ap := newAppender(s)
 	n := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := importBatch(ctx, s, batch, firstLine); err != nil {
-			return err
-		}
-		batch, bytesIn = batch[:0], 0
-		if progress != nil {
-			progress(n)
-		}
-		return nil
-	}
 	for {
 		var l Line
 		err := dec.Decode(&l)
@@ -195,29 +179,75 @@ func Import(ctx context.Context, s eventsource.Store, r io.Reader, progress func
 		case l.Data != nil && l.DataBase64 != nil:
 			return n - 1, &ImportError{Line: n, Stream: l.Stream, Version: l.Version, Err: fmt.Errorf("%w: both data and data_base64", ErrBadLine)}
 		}
-		rec := l.Record()
-		size := len(rec.Data) + 64
-		for k, v := range rec.Metadata {
-			size += len(k) + len(v)
+		flushed, err := ap.add(ctx, l.Record(), n)
+		if err != nil {
+			return n - 1 - ap.pending(), err
 		}
-		if len(batch) > 0 {
-			last := batch[len(batch)-1]
-			if last.StreamID != rec.StreamID || last.Version+1 != rec.Version || len(batch) == batchMax || bytesIn+size > lim.MaxAppendBytes {
-				if err := flush(); err != nil {
-					return n - 1 - len(batch), err
-				}
-			}
+		if flushed && progress != nil {
+			progress(n - 1)
 		}
-		if len(batch) == 0 {
-			firstLine = n
-		}
-		batch = append(batch, rec)
-		bytesIn += size
 	}
-	if err := flush(); err != nil {
-		return n - len(batch), err
+	if err := ap.flush(ctx); err != nil {
+		return n - ap.pending(), err
+	}
+	if progress != nil {
+		progress(n)
 	}
 	return n, nil
+}
+
+// appender gathers records into appends: consecutive versions of one
+// stream, at most maxBatch records and the store's limits per append.
+type appender struct {
+	s         eventsource.Store
+	batchMax  int
+	bytesMax  int
+	batch     []eventsource.Record
+	bytes     int
+	firstLine int
+}
+
+func newAppender(s eventsource.Store) *appender {
+	lim := eventsource.LimitsOf(s)
+	return &appender{s: s, batchMax: min(maxBatch, lim.MaxRecordsPerAppend), bytesMax: lim.MaxAppendBytes}
+}
+
+func (a *appender) pending() int { return len(a.batch) }
+
+// add queues rec (line numbers the record for errors), appending what was
+// queued first when rec does not join it; flushed says it did.
+func (a *appender) add(ctx context.Context, rec eventsource.Record, line int) (flushed bool, err error) {
+	size := len(rec.Data) + 64
+	for k, v := range rec.Metadata {
+		size += len(k) + len(v)
+	}
+	if n := len(a.batch); n > 0 {
+		last := a.batch[n-1]
+		if last.StreamID != rec.StreamID || last.Version+1 != rec.Version || n == a.batchMax || a.bytes+size > a.bytesMax {
+			if err := a.flush(ctx); err != nil {
+				return false, err
+			}
+			flushed = true
+		}
+	}
+	if len(a.batch) == 0 {
+		a.firstLine = line
+	}
+	a.batch = append(a.batch, rec)
+	a.bytes += size
+	return flushed, nil
+}
+
+// flush appends what is queued.
+func (a *appender) flush(ctx context.Context) error {
+	if len(a.batch) == 0 {
+		return nil
+	}
+	if err := importBatch(ctx, a.s, a.batch, a.firstLine); err != nil {
+		return err
+	}
+	a.batch, a.bytes = a.batch[:0], 0
+	return nil
 }
 
 // importBatch appends batch (one stream, consecutive versions) at its
@@ -269,41 +299,38 @@ type CopyOptions struct {
 // counts the records this call read.
 func Copy(ctx context.Context, from, to eventsource.Store, o CopyOptions) (uint64, error) {
 	last := max(o.From, 1) - 1
-	lim := eventsource.LimitsOf(to)
-	batchMax := min(maxBatch, lim.MaxRecordsPerAppend)
-	var batch []eventsource.Record
-	var batchLast uint64
-	n := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := importBatch(ctx, to, batch, n-len(batch)+1); err != nil {
-			return err
-		}
-		batch = batch[:0]
-		last = batchLast
+	ap := newAppender(to)
+	copied := func(pos uint64) error { // everything up to pos is in the target
+		last = pos
 		if o.Checkpoint != nil {
-			return o.Checkpoint(last)
+			return o.Checkpoint(pos)
 		}
 		return nil
 	}
+	var prev uint64 // source position of the record queued before this one
+	n := 0
 	for r, err := range from.ReadAll(ctx, last+1, eventsource.Filter{}) {
 		if err != nil {
 			return last, err
 		}
 		n++
-		if len(batch) > 0 {
-			prev := batch[len(batch)-1]
-			if prev.StreamID != r.StreamID || prev.Version+1 != r.Version || len(batch) == batchMax {
-				if err := flush(); err != nil {
-					return last, err
-				}
+		flushed, err := ap.add(ctx, LineOf(r).Record(), n)
+		if err != nil {
+			return last, err
+		}
+		if flushed {
+			if err := copied(prev); err != nil {
+				return last, err
 			}
 		}
-		rec := LineOf(r).Record()
-		batch = append(batch, rec)
-		batchLast = r.Position
+		prev = r.Position
 	}
-	return last, flush()
+	if ap.pending() == 0 {
+		return last, nil
+	}
+	if err := ap.flush(ctx); err != nil {
+		return last, err
+	}
+	err := copied(prev)
+	return last, err
 }
